@@ -1,0 +1,206 @@
+"""The ``agenthub`` command line: run the embedded server, a worker, or both."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from agenthub._version import __version__
+from agenthub.errors import AgentHubError
+from agenthub.runtime.config import Settings, connect
+from agenthub.runtime.health import check_worker
+from agenthub.runtime.server import EmbeddedServer
+from agenthub.runtime.worker import build_worker
+
+__all__ = ["app"]
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="agenthub",
+    help="Durable workflow patterns and an agent hub on Temporal.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Where the SQLite file and logs live [AGENTHUB_DATA_DIR]."),
+]
+PortOption = Annotated[
+    int | None, typer.Option("--port", help="gRPC frontend port [AGENTHUB_SERVER_PORT, 7233].")
+]
+UiPortOption = Annotated[
+    int | None, typer.Option("--ui-port", help="Web UI port [AGENTHUB_UI_PORT, port + 1000].")
+]
+IpOption = Annotated[
+    str | None, typer.Option("--ip", help="Address to bind [AGENTHUB_SERVER_IP, 127.0.0.1].")
+]
+HeadlessOption = Annotated[bool, typer.Option("--headless", help="Do not serve the web UI.")]
+TaskQueueOption = Annotated[
+    str | None, typer.Option("--task-queue", help="Task queue to poll [AGENTHUB_TASK_QUEUE].")
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"agenthub {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Durable workflow patterns and an agent hub on Temporal."""
+
+
+def _settings(
+    data_dir: Path | None = None,
+    port: int | None = None,
+    ui_port: int | None = None,
+    ip: str | None = None,
+    headless: bool = False,
+    task_queue: str | None = None,
+) -> Settings:
+    try:
+        return Settings.from_env(
+            data_dir=data_dir,
+            server_port=port,
+            ui_port=ui_port,
+            server_ip=ip,
+            task_queue=task_queue,
+            ui=False if headless else None,
+        )
+    except AgentHubError as err:
+        _fail(err)
+
+
+def _fail(err: AgentHubError) -> NoReturn:
+    console.print(f"[bold red]error:[/] {err}")
+    raise typer.Exit(1) from None
+
+
+def _run(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
+    """Run ``main`` with an event set on SIGINT/SIGTERM; agenthub errors exit 1 with a message."""
+
+    async def runner() -> T:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        return await main(stop)
+
+    try:
+        return asyncio.run(runner())
+    except AgentHubError as err:
+        _fail(err)
+
+
+async def _until(stop: asyncio.Event, *others: Awaitable[Any]) -> None:
+    """Wait for the stop event or for any of ``others`` to finish (re-raising its error)."""
+    waiters = [asyncio.ensure_future(stop.wait()), *map(asyncio.ensure_future, others)]
+    done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    for task in done:
+        task.result()
+
+
+async def _start_server(settings: Settings) -> EmbeddedServer:
+    server = EmbeddedServer(settings)
+    with console.status(f"starting the Temporal server on {server.address} ..."):
+        await server.start()
+    if server.reused:
+        console.print(f"[yellow]reusing[/] the Temporal server already on {server.address}")
+    else:
+        console.print(f"[green]Temporal server[/] {server.address}  (data: {server.db_path})")
+        if server.ui_url:
+            console.print(f"[green]web UI[/] {server.ui_url}")
+    return server
+
+
+@app.command()
+def server(
+    data_dir: DataDirOption = None,
+    port: PortOption = None,
+    ui_port: UiPortOption = None,
+    ip: IpOption = None,
+    headless: HeadlessOption = False,
+) -> None:
+    """Run the embedded Temporal server (SQLite file, web UI) until Ctrl-C."""
+    settings = _settings(data_dir, port, ui_port, ip, headless)
+
+    async def main(stop: asyncio.Event) -> None:
+        srv = await _start_server(settings)
+        try:
+            if srv.reused:
+                return
+            console.print("press Ctrl-C to stop")
+            await _until(stop, srv.wait())
+        finally:
+            await srv.stop()
+            console.print("server stopped")
+
+    _run(main)
+
+
+async def _serve_worker(settings: Settings, stop: asyncio.Event, *extra: Awaitable[Any]) -> None:
+    client = await connect(settings)
+    worker = build_worker(client, settings)
+    async with worker:
+        result = await check_worker(client, settings.task_queue)
+        console.print(
+            f"[green]worker[/] polling task queue {settings.task_queue!r} on "
+            f"{client.service_client.config.target_host} (round trip "
+            f"{result.round_trip_ms:.0f} ms); press Ctrl-C to stop"
+        )
+        await _until(stop, *extra)
+
+
+@app.command()
+def worker(task_queue: TaskQueueOption = None) -> None:
+    """Run a worker against the configured Temporal (TEMPORAL_ADDRESS / temporal.toml)."""
+    settings = _settings(task_queue=task_queue)
+    _run(lambda stop: _serve_worker(settings, stop))
+
+
+@app.command()
+def up(
+    data_dir: DataDirOption = None,
+    port: PortOption = None,
+    ui_port: UiPortOption = None,
+    ip: IpOption = None,
+    headless: HeadlessOption = False,
+    task_queue: TaskQueueOption = None,
+) -> None:
+    """Run the embedded server and a worker together until Ctrl-C."""
+    settings = _settings(data_dir, port, ui_port, ip, headless, task_queue)
+
+    async def main(stop: asyncio.Event) -> None:
+        srv = await _start_server(settings)
+        try:
+            extra = [] if srv.reused else [srv.wait()]
+            await _serve_worker(settings, stop, *extra)
+        finally:
+            await srv.stop()
+            console.print("stopped")
+
+    _run(main)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,211 @@
+"""Every error agenthub raises, in one place.
+
+Two families live here:
+
+* Errors of agenthub's own machinery (configuration, the embedded server, connecting),
+  raised in ordinary Python code::
+
+    AgentHubError
+    ├── ConfigurationError      a setting or argument is wrong; the message says which
+    ├── BinaryNotFoundError     a Temporal binary shipped by a pip package is missing
+    ├── ServerStartError        the embedded server did not come up
+    │   └── PortInUseError      the port is held by something that is not Temporal
+    ├── ConnectionFailedError   no Temporal frontend answers at the configured address
+    └── SagaError               a Saga was used wrongly (see agenthub.patterns.saga)
+
+* The failure taxonomy for activities and workflows, as
+  :class:`temporalio.exceptions.ApplicationError` subclasses whose ``type`` is stable, so
+  retry policies can name them in ``non_retryable_error_types``::
+
+    ApplicationError
+    ├── InvalidInput            (non-retryable) the caller sent something unusable
+    ├── BusinessRuleViolation   (non-retryable) the request breaks a rule of the domain
+    ├── PermanentFailure        (non-retryable) retrying cannot help
+    ├── TransientFailure        (retryable) try again, maybe after ``next_retry_delay``
+    └── CompensationFailed      (non-retryable) one or more saga undos failed
+
+Example::
+
+    from agenthub.errors import InvalidInput
+
+    @activity.defn
+    async def charge(amount_cents: int) -> str:
+        if amount_cents <= 0:
+            raise InvalidInput(f"amount_cents must be > 0, got {amount_cents}")
+        ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from temporalio.exceptions import ApplicationError
+
+__all__ = [
+    "AgentHubError",
+    "BinaryNotFoundError",
+    "BusinessRuleViolation",
+    "CompensationFailed",
+    "ConfigurationError",
+    "ConnectionFailedError",
+    "FailedCompensation",
+    "InvalidInput",
+    "NON_RETRYABLE_ERROR_TYPES",
+    "PermanentFailure",
+    "PortInUseError",
+    "SagaError",
+    "ServerStartError",
+    "TransientFailure",
+    "classify_http_status",
+]
+
+
+class AgentHubError(Exception):
+    """Base of the errors raised by agenthub's own machinery."""
+
+
+class ConfigurationError(AgentHubError, ValueError):
+    """A setting or argument is invalid; the message names it and a valid value."""
+
+
+class BinaryNotFoundError(AgentHubError, FileNotFoundError):
+    """A Temporal binary that a pip package ships is not installed."""
+
+
+class ServerStartError(AgentHubError, RuntimeError):
+    """The embedded Temporal server could not be started."""
+
+
+class PortInUseError(ServerStartError):
+    """The server port is taken by a process that is not a Temporal server."""
+
+
+class ConnectionFailedError(AgentHubError, ConnectionError):
+    """No Temporal frontend answered at the configured address."""
+
+
+class SagaError(AgentHubError, TypeError):
+    """A :class:`~agenthub.patterns.saga.Saga` was used wrongly (bad compensation, no workflow)."""
+
+
+class _TaxonomyError(ApplicationError):
+    """Shared constructor: the ``type`` is the class name, retryability is fixed per class."""
+
+    _non_retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *details: Any,
+        next_retry_delay: timedelta | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            *details,
+            type=type(self).__name__,
+            non_retryable=self._non_retryable,
+            next_retry_delay=next_retry_delay,
+        )
+
+
+class InvalidInput(_TaxonomyError):
+    """The input cannot be used; fix the caller. Never retried."""
+
+
+class BusinessRuleViolation(_TaxonomyError):
+    """Well-formed input that breaks a rule of the domain (e.g. overdraft). Never retried."""
+
+
+class PermanentFailure(_TaxonomyError):
+    """The operation failed in a way retrying cannot fix (e.g. HTTP 404). Never retried."""
+
+
+class TransientFailure(_TaxonomyError):
+    """A temporary failure (timeout, 429, 5xx); retried, after ``next_retry_delay`` if given."""
+
+    _non_retryable = False
+
+
+@dataclass(frozen=True)
+class FailedCompensation:
+    """One saga undo that failed: which compensation, and why."""
+
+    name: str
+    """The compensation's name (activity type or function name)."""
+    error_type: str
+    """The failure's type (``ApplicationError.type`` or the exception class name)."""
+    message: str
+    """The failure's message."""
+
+
+class CompensationFailed(_TaxonomyError):
+    """One or more saga compensations failed; ``failures`` lists every one with its cause.
+
+    The details carry the same list, so the failure survives serialization across workflows.
+    """
+
+    def __init__(self, failures: Sequence[FailedCompensation], original: str | None = None):
+        self.failures = list(failures)
+        self.original = original
+        listed = "; ".join(f"{f.name}: {f.error_type}: {f.message}" for f in self.failures)
+        prefix = f"saga failed ({original}) and " if original else ""
+        super().__init__(
+            f"{prefix}{len(self.failures)} compensation(s) failed: {listed}",
+            [{"name": f.name, "error_type": f.error_type, "message": f.message} for f in failures],
+        )
+
+
+NON_RETRYABLE_ERROR_TYPES: tuple[str, ...] = (
+    "InvalidInput",
+    "BusinessRuleViolation",
+    "PermanentFailure",
+    "CompensationFailed",
+)
+"""The ``type`` names that retry presets never retry."""
+
+_PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 409, 410, 422})
+_TRANSIENT_STATUSES = frozenset({408, 425, 429})
+
+
+def classify_http_status(
+    status: int,
+    message: str = "",
+    *,
+    retry_after: str | float | None = None,
+) -> ApplicationError:
+    """Map an HTTP status to the taxonomy, to ``raise`` from an activity.
+
+    400 and 422 are :class:`InvalidInput`; 401/403/404/405/409/410 are
+    :class:`PermanentFailure`; 408/425/429 and 5xx are :class:`TransientFailure`, with
+    ``Retry-After`` (seconds) honoured as ``next_retry_delay``. Other statuses are permanent.
+
+    Example::
+
+        resp = await http.post(url, json=body)
+        if resp.status_code >= 400:
+            raise classify_http_status(
+                resp.status_code, resp.text, retry_after=resp.headers.get("Retry-After")
+            )
+    """
+    text = f"HTTP {status}" + (f": {message}" if message else "")
+    if status in (400, 422):
+        return InvalidInput(text)
+    if status in _TRANSIENT_STATUSES or 500 <= status <= 599:
+        return TransientFailure(text, next_retry_delay=_parse_retry_after(retry_after))
+    if status in _PERMANENT_STATUSES or 300 <= status <= 499:
+        return PermanentFailure(text)
+    raise ConfigurationError(f"classify_http_status got {status}, which is not an error status")
+
+
+def _parse_retry_after(value: str | float | None) -> timedelta | None:
+    # Only the delta-seconds form; an HTTP date is rare for APIs and ignored (backoff applies).
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return timedelta(seconds=seconds) if seconds >= 0 else None

@@ -1,0 +1,174 @@
+"""Settings and the connection to Temporal.
+
+The connection comes from the SDK's own env config (:mod:`temporalio.envconfig`): a
+``temporal.toml`` profile and the ``TEMPORAL_ADDRESS`` / ``TEMPORAL_NAMESPACE`` /
+``TEMPORAL_API_KEY`` / ``TEMPORAL_TLS*`` variables, so the same code reaches the embedded
+server, a self-hosted cluster or Temporal Cloud. When neither names an address, the embedded
+server's address is used.
+
+agenthub's own settings live in :class:`Settings`, read from ``AGENTHUB_*`` variables.
+
+Example::
+
+    settings = Settings.from_env()
+    client = await connect(settings)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfigProfile, ClientConnectConfig
+
+from agenthub.errors import ConfigurationError, ConnectionFailedError
+
+__all__ = ["ENV_PREFIX", "Settings", "connect", "load_connect_config"]
+
+ENV_PREFIX = "AGENTHUB_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """agenthub's own settings; each field is read from ``AGENTHUB_<FIELD NAME>``.
+
+    Connection settings (address, namespace, TLS, API key) are not here: they belong to the
+    SDK's env config (``TEMPORAL_*`` variables and ``temporal.toml``).
+    """
+
+    data_dir: Path = field(default_factory=lambda: Path(".agenthub"))
+    """Directory for the embedded server's SQLite file, its log and other local state."""
+    task_queue: str = "agenthub"
+    """Task queue the worker polls and the client starts workflows on."""
+    server_ip: str = "127.0.0.1"
+    """Address the embedded server binds to."""
+    server_port: int = 7233
+    """gRPC frontend port of the embedded server."""
+    ui_port: int = 0
+    """Web UI port of the embedded server; 0 means ``server_port + 1000``."""
+    ui: bool = True
+    """Serve the Temporal web UI from the embedded server."""
+    temporal_profile: str | None = None
+    """Profile of ``temporal.toml`` to use; ``None`` means the SDK's default profile."""
+    temporal_config_file: Path | None = None
+    """A ``temporal.toml`` to read instead of the SDK's default location."""
+
+    def __post_init__(self) -> None:
+        for name in ("server_port", "ui_port"):
+            port = getattr(self, name)
+            if not 0 <= port <= 65535 or (name == "server_port" and port == 0):
+                raise ConfigurationError(
+                    f"{ENV_PREFIX}{name.upper()}={port} is not a valid port; use 1-65535"
+                )
+        if not self.task_queue.strip():
+            raise ConfigurationError(f"{ENV_PREFIX}TASK_QUEUE must not be empty")
+
+    @property
+    def effective_ui_port(self) -> int:
+        """The UI port actually used (``server_port + 1000`` unless set)."""
+        return self.ui_port or self.server_port + 1000
+
+    @property
+    def embedded_address(self) -> str:
+        """``host:port`` of the embedded server's frontend."""
+        return f"{self.server_ip}:{self.server_port}"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read settings from ``AGENTHUB_*`` variables; keyword overrides win.
+
+        Raises:
+            ConfigurationError: a variable has a value of the wrong type, naming it.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.name, str(f.type), raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with the given fields replaced (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _parse(name: str, type_name: str, raw: str) -> Any:
+    var = ENV_PREFIX + name.upper()
+    if type_name == "int":
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigurationError(f"{var}={raw!r} is not a whole number") from None
+    if type_name == "bool":
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigurationError(f"{var}={raw!r} is not a boolean; use true or false")
+    if "Path" in type_name:
+        return Path(raw).expanduser()
+    return raw
+
+
+def load_connect_config(settings: Settings) -> ClientConnectConfig:
+    """Client connect arguments from the SDK's env config, defaulting to the embedded server.
+
+    Raises:
+        ConfigurationError: the ``temporal.toml`` file or profile cannot be read.
+    """
+    try:
+        profile = ClientConfigProfile.load(
+            profile=settings.temporal_profile,
+            config_source=settings.temporal_config_file,
+        )
+    except Exception as err:  # the bridge raises plain RuntimeError/ValueError
+        where = settings.temporal_config_file or "the default temporal.toml"
+        raise ConfigurationError(
+            f"cannot load Temporal profile {settings.temporal_profile or 'default'!r} "
+            f"from {where}: {err}"
+        ) from err
+    config = profile.to_client_connect_config()
+    config.setdefault("target_host", settings.embedded_address)
+    config.setdefault("namespace", "default")
+    return config
+
+
+async def connect(
+    settings: Settings | None = None,
+    *,
+    timeout: float = 10.0,
+    **client_options: Any,
+) -> Client:
+    """Connect a :class:`temporalio.client.Client` using env config and agenthub's converter.
+
+    Payloads use the SDK's pydantic data converter, so workflow inputs and outputs may be
+    dataclasses or pydantic models. Extra keyword arguments go to ``Client.connect``.
+
+    Raises:
+        ConnectionFailedError: nothing answered at the address in time; the message says how
+            to start the embedded server or point ``TEMPORAL_ADDRESS`` elsewhere.
+    """
+    settings = settings or Settings.from_env()
+    config: dict[str, Any] = dict(load_connect_config(settings))
+    config.setdefault("data_converter", pydantic_data_converter)
+    config.update(client_options)
+    address = config["target_host"]
+    try:
+        return await asyncio.wait_for(Client.connect(**config), timeout)
+    except (RuntimeError, asyncio.TimeoutError, OSError) as err:
+        reason = "timed out" if isinstance(err, asyncio.TimeoutError) else str(err)
+        raise ConnectionFailedError(
+            f"cannot reach a Temporal frontend at {address} (namespace "
+            f"{config.get('namespace')!r}): {reason}. Start one with `agenthub server`, or "
+            "point TEMPORAL_ADDRESS (or a temporal.toml profile) at your cluster."
+        ) from err

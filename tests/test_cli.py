@@ -1,0 +1,85 @@
+"""The CLI as a user runs it: a real process, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agenthub import __version__
+from agenthub.cli import app
+from agenthub.runtime.server import probe_temporal
+
+runner = CliRunner()
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"agenthub {__version__}"
+
+
+@pytest.mark.parametrize("command", ["server", "worker", "up"])
+def test_every_command_has_help(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage" in result.output and "--help" in result.output
+
+
+def test_bad_port_is_a_clear_error() -> None:
+    result = runner.invoke(app, ["server", "--port", "70000"])
+    assert result.exit_code == 1
+    assert "AGENTHUB_SERVER_PORT=70000 is not a valid port" in result.output
+
+
+def _spawn(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "COLUMNS": "200", "TEMPORAL_CONFIG_FILE": str(cwd / "none.toml")}
+    env.pop("TEMPORAL_ADDRESS", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "agenthub.cli", *args],
+        cwd=cwd, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+
+
+def _read_until(process: subprocess.Popen[str], marker: str) -> str:
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if marker in line:
+            return "".join(seen)
+    raise AssertionError(f"{marker!r} never printed; output was:\n{''.join(seen)}")
+
+
+async def test_server_command_starts_and_stops(tmp_path: Path, port: int) -> None:
+    process = _spawn(["server", "--port", str(port), "--headless"], tmp_path)
+    try:
+        output = _read_until(process, "press Ctrl-C to stop")
+        assert f"127.0.0.1:{port}" in output
+        assert await probe_temporal(f"127.0.0.1:{port}")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+    assert (tmp_path / ".agenthub" / "temporal.db").exists()
+    assert not await probe_temporal(f"127.0.0.1:{port}", timeout=1)
+
+
+async def test_up_runs_server_and_worker(tmp_path: Path, port: int) -> None:
+    ui_port = port + 1 if port < 65535 else port - 1
+    process = _spawn(
+        ["up", "--port", str(port), "--ui-port", str(ui_port), "--data-dir", "state"], tmp_path
+    )
+    try:
+        output = _read_until(process, "worker polling task queue 'agenthub'")
+        assert f"http://127.0.0.1:{ui_port}" in output
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+    assert (tmp_path / "state" / "temporal.db").exists()
