@@ -16,17 +16,42 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from agenthub.runtime.config import Settings, connect
 from agenthub.runtime.health import HealthCheckWorkflow, health_check_activity
 
-__all__ = ["PACKAGE_ACTIVITIES", "PACKAGE_WORKFLOWS", "build_worker", "run_worker"]
+__all__ = [
+    "PACKAGE_ACTIVITIES",
+    "PACKAGE_WORKFLOWS",
+    "PASSTHROUGH_MODULES",
+    "build_worker",
+    "run_worker",
+    "sandboxed_runner",
+]
 
 PACKAGE_WORKFLOWS: tuple[type, ...] = (HealthCheckWorkflow,)
 """Workflows agenthub itself ships, registered on every worker."""
 
 PACKAGE_ACTIVITIES: tuple[Callable[..., Any], ...] = (health_check_activity,)
 """Activities agenthub itself ships, registered on every worker."""
+
+
+PASSTHROUGH_MODULES: tuple[str, ...] = ("agenthub", "pydantic", "pydantic_core")
+"""Modules the workflow sandbox imports once and shares, instead of once per workflow run.
+
+They are deterministic libraries; re-importing them for every run costs seconds of CPU per
+workflow task under load (measured: 8 s tasks with 50 concurrent workflows).
+"""
+
+
+def sandboxed_runner(*extra_passthrough: str) -> SandboxedWorkflowRunner:
+    """The SDK's sandbox with :data:`PASSTHROUGH_MODULES` (plus any given) passed through."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(
+            *PASSTHROUGH_MODULES, *extra_passthrough
+        )
+    )
 
 
 def _unique(items: Sequence[Any]) -> list[Any]:
@@ -50,7 +75,9 @@ def build_worker(
 ) -> Worker:
     """A Worker on the settings' task queue with agenthub's registrations plus yours.
 
-    Synchronous activities get a thread pool unless ``activity_executor`` is given.
+    Synchronous activities get a thread pool unless ``activity_executor`` is given; workflows
+    run in the SDK's sandbox with agenthub's dependencies passed through
+    (:func:`sandboxed_runner`) unless ``workflow_runner`` is given.
     Other keyword arguments go to :class:`temporalio.worker.Worker` unchanged.
     """
     settings = settings or Settings.from_env()
@@ -61,6 +88,7 @@ def build_worker(
         worker_options["activity_executor"] = concurrent.futures.ThreadPoolExecutor(
             max_workers=worker_options.get("max_concurrent_activities") or 100
         )
+    worker_options.setdefault("workflow_runner", sandboxed_runner())
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
