@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+
 from agenthub.testing import running_worker
 from benchmarks._common import client_for, embedded_server, stock_dev_server, summarize, timed_batch
 from benchmarks.workloads import OneActivity, touch

@@ -9,6 +9,10 @@ import pytest
 MODULES = [
     "agenthub",
     "agenthub.errors",
+    "agenthub.patterns",
+    "agenthub.patterns.idempotency",
+    "agenthub.patterns.retry",
+    "agenthub.patterns.saga",
     "agenthub.runtime",
     "agenthub.testing",
 ]
@@ -18,7 +22,10 @@ MODULES = [
 def test_all_is_sorted_and_resolves(name: str) -> None:
     module = importlib.import_module(name)
     exported = list(module.__all__)
-    assert exported == sorted(exported, key=str.casefold) or exported == sorted(exported)
+    # isort-style order, which ruff's RUF022 keeps: CONSTANTS, then Classes, then functions.
+    kind = lambda n: 0 if n.isupper() else 1 if n[:1].isupper() else 2  # noqa: E731
+    assert exported == sorted(exported, key=lambda n: (kind(n), n)), "keep __all__ sorted"
+    assert len(set(exported)) == len(exported)
     for attr in exported:
         assert hasattr(module, attr), f"{name}.__all__ names {attr!r}, which does not exist"
 

@@ -19,8 +19,8 @@ from .saga_workflows import (
     CALLS,
     ManualSaga,
     MisusedSaga,
-    PlannedSaga,
     Plan,
+    PlannedSaga,
     do_step,
     undo_step,
 )

@@ -45,6 +45,7 @@ from typing import Any
 from temporalio.exceptions import ApplicationError
 
 __all__ = [
+    "NON_RETRYABLE_ERROR_TYPES",
     "AgentHubError",
     "BinaryNotFoundError",
     "BusinessRuleViolation",
@@ -53,7 +54,6 @@ __all__ = [
     "ConnectionFailedError",
     "FailedCompensation",
     "InvalidInput",
-    "NON_RETRYABLE_ERROR_TYPES",
     "PermanentFailure",
     "PortInUseError",
     "SagaError",

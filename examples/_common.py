@@ -1,0 +1,27 @@
+"""What every example needs: the embedded server (started or reused) and a worker."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from temporalio.client import Client
+
+from agenthub import EmbeddedServer, Settings, connect
+from agenthub.runtime import build_worker
+
+
+@asynccontextmanager
+async def embedded_worker(
+    workflows: Sequence[type], activities: Sequence[Callable[..., Any]]
+) -> AsyncIterator[tuple[Client, str]]:
+    """Start (or reuse) the embedded server from AGENTHUB_* settings and run a worker."""
+    # Failures are part of these demos; the SDK's per-attempt tracebacks would drown them.
+    logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
+    settings = Settings.from_env()
+    async with EmbeddedServer(settings) as server:
+        client = await connect(settings, target_host=server.address)
+        async with build_worker(client, settings, workflows=workflows, activities=activities):
+            yield client, settings.task_queue

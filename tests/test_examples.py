@@ -1,0 +1,46 @@
+"""Every example runs as a user would run it, on its own embedded server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import free_port
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+EXPECTED = {
+    "trip_booking.py": [
+        "trip failed: PermanentFailure: no seats to Lisbon",
+        "saga compensated",
+        "cancel_flight  done",
+        "cancel_hotel   done",
+        "cancel_car     done",
+    ],
+    "money_transfer.py": [
+        "before: alice=100 bob=0",
+        "transfer failed: PermanentFailure: account bob is closed",
+        "after:  alice=100 bob=0; refund attempts: 2, refunds applied: 1",
+    ],
+}
+
+
+@pytest.mark.parametrize("example", sorted(EXPECTED))
+def test_example_runs(example: str, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "AGENTHUB_DATA_DIR": str(tmp_path / "data"),
+        "AGENTHUB_SERVER_PORT": str(free_port()),
+        "AGENTHUB_UI": "false",
+    }
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / example)],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    for line in EXPECTED[example]:
+        assert line in result.stdout, f"{line!r} missing from:\n{result.stdout}"
