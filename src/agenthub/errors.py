@@ -22,7 +22,8 @@ Two families live here:
     ├── BusinessRuleViolation   (non-retryable) the request breaks a rule of the domain
     ├── PermanentFailure        (non-retryable) retrying cannot help
     ├── TransientFailure        (retryable) try again, maybe after ``next_retry_delay``
-    └── CompensationFailed      (non-retryable) one or more saga undos failed
+    ├── CompensationFailed      (non-retryable) one or more saga undos failed
+    └── PayloadTooLarge         (non-retryable) a value is too big to travel inline
 
 Example::
 
@@ -129,6 +130,16 @@ class TransientFailure(_TaxonomyError):
     _non_retryable = False
 
 
+class PayloadTooLarge(_TaxonomyError):
+    """A value's payload passes the size limit; the message names it, its size and the limit.
+
+    The details carry ``{"size": bytes, "limit": bytes}``.
+    """
+
+    def __init__(self, message: str, *, size: int, limit: int) -> None:
+        super().__init__(message, {"size": size, "limit": limit})
+
+
 @dataclass(frozen=True)
 class FailedCompensation:
     """One saga undo that failed: which compensation, and why."""
@@ -163,6 +174,7 @@ NON_RETRYABLE_ERROR_TYPES: tuple[str, ...] = (
     "BusinessRuleViolation",
     "PermanentFailure",
     "CompensationFailed",
+    "PayloadTooLarge",
 )
 """The ``type`` names that retry presets never retry."""
 

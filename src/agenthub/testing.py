@@ -22,10 +22,11 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -35,7 +36,10 @@ from agenthub.runtime.config import Settings
 from agenthub.runtime.server import find_binary
 from agenthub.runtime.worker import build_worker
 
+T = TypeVar("T")
+
 __all__ = [
+    "eventually",
     "new_task_queue",
     "running_worker",
     "start_dev_server_env",
@@ -63,6 +67,27 @@ async def start_dev_server_env(**kwargs: Any) -> WorkflowEnvironment:
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(find_binary("temporal")), **kwargs
     )
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, what: str = "condition"
+) -> T:
+    """Await ``probe()`` until it returns something other than ``None`` (or False); return it.
+
+    For state only a server can show (a heartbeat that reached it, a pending activity):
+    polls with a short, growing pause, and fails with ``what`` after ``timeout`` seconds.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    pause = 0.02
+    while True:
+        value = await probe()
+        if value is not None and value is not False:
+            return value
+        if loop.time() > deadline:
+            raise TimeoutError(f"{what} did not happen within {timeout:.0f}s")
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.5)
 
 
 @asynccontextmanager

@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfigProfile, ClientConnectConfig
 
 from agenthub.errors import ConfigurationError, ConnectionFailedError
+from agenthub.patterns.payloads import DEFAULT_PAYLOAD_LIMIT, data_converter
 
 __all__ = ["ENV_PREFIX", "Settings", "connect", "load_connect_config"]
 
@@ -58,6 +59,15 @@ class Settings:
     """Profile of ``temporal.toml`` to use; ``None`` means the SDK's default profile."""
     temporal_config_file: Path | None = None
     """A ``temporal.toml`` to read instead of the SDK's default location."""
+    payload_offload: str = "auto"
+    """``true``: payloads from 256 KiB go by reference to ``<data_dir>/payloads`` (every
+    worker and client must share that directory); ``false``: payloads over ``payload_limit``
+    fail with a clear error; ``auto``: ``true`` when talking to the embedded server."""
+    payload_limit: int = DEFAULT_PAYLOAD_LIMIT
+    """Largest payload, in bytes, sent inline when offloading is off."""
+    ledger: str = ""
+    """Idempotency ledger: a ``postgresql://`` DSN, or a SQLite path (default
+    ``<data_dir>/ledger.db``)."""
 
     def __post_init__(self) -> None:
         for name in ("server_port", "ui_port"):
@@ -66,6 +76,12 @@ class Settings:
                 raise ConfigurationError(
                     f"{ENV_PREFIX}{name.upper()}={port} is not a valid port; use 1-65535"
                 )
+        if self.payload_offload not in ("auto", "true", "false"):
+            raise ConfigurationError(
+                f"{ENV_PREFIX}PAYLOAD_OFFLOAD={self.payload_offload!r}; use auto, true or false"
+            )
+        if self.payload_limit <= 0:
+            raise ConfigurationError(f"{ENV_PREFIX}PAYLOAD_LIMIT must be > 0 bytes")
         if not self.task_queue.strip():
             raise ConfigurationError(f"{ENV_PREFIX}TASK_QUEUE must not be empty")
 
@@ -78,6 +94,25 @@ class Settings:
     def embedded_address(self) -> str:
         """``host:port`` of the embedded server's frontend."""
         return f"{self.server_ip}:{self.server_port}"
+
+    @property
+    def ledger_location(self) -> str:
+        """Where the idempotency ledger lives (DSN or SQLite path)."""
+        return self.ledger or str(self.data_dir / "ledger.db")
+
+    def offloads_payloads(self, address: str) -> bool:
+        """Whether payloads are offloaded when talking to ``address``."""
+        if self.payload_offload == "auto":
+            return address == self.embedded_address
+        return self.payload_offload == "true"
+
+    def data_converter(self, address: str) -> DataConverter:
+        """The data converter for a client talking to ``address``."""
+        offload = self.offloads_payloads(address)
+        return data_converter(
+            offload_dir=self.data_dir / "payloads" if offload else None,
+            limit=self.payload_limit,
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -152,7 +187,8 @@ async def connect(
     """Connect a :class:`temporalio.client.Client` using env config and agenthub's converter.
 
     Payloads use the SDK's pydantic data converter, so workflow inputs and outputs may be
-    dataclasses or pydantic models. Extra keyword arguments go to ``Client.connect``.
+    dataclasses or pydantic models; large ones are offloaded or refused as
+    :attr:`Settings.payload_offload` says. Extra keyword arguments go to ``Client.connect``.
 
     Raises:
         ConnectionFailedError: nothing answered at the address in time; the message says how
@@ -160,9 +196,9 @@ async def connect(
     """
     settings = settings or Settings.from_env()
     config: dict[str, Any] = dict(load_connect_config(settings))
-    config.setdefault("data_converter", pydantic_data_converter)
     config.update(client_options)
     address = config["target_host"]
+    config.setdefault("data_converter", settings.data_converter(address))
     try:
         return await asyncio.wait_for(Client.connect(**config), timeout)
     except (RuntimeError, asyncio.TimeoutError, OSError) as err:

@@ -1,0 +1,325 @@
+"""The idempotency ledger: an effect recorded under a unique key happens once.
+
+Two ways to use it, from activities:
+
+* :meth:`IdempotencyLedger.run_once` runs ``effect(conn)`` inside the same database
+  transaction that records the key and the result. When the effect is a write to that same
+  database (the effects agenthub performs itself: a balance, an outbox row, a state change),
+  effect and record commit together: a crash before the commit leaves neither, a crash after
+  it leaves both, and a retry returns the recorded result without acting again.
+  Concurrent attempts with the same key serialize on the key; exactly one acts.
+
+* :func:`idempotent` decorates an activity whose effect is elsewhere (an HTTP API): the first
+  attempt claims the key, runs, and records the result; a retry after completion returns the
+  recorded result. An attempt that died mid-way leaves a claim that expires after
+  ``lease``; the next attempt then runs again, presenting the same
+  :func:`~agenthub.patterns.idempotency.activity_idempotency_key`, which the outside system
+  must honour for exactly-once.
+
+SQLite (WAL) is the default, in the data dir; PostgreSQL is used for a ``postgresql://``
+DSN (``pip install 'agenthub[postgres]'``).
+
+Example::
+
+    ledger = SqliteLedger(Settings.from_env().data_dir / "ledger.db")
+
+    @activity.defn
+    async def credit(account: str, amount: int) -> int:
+        def effect(conn):
+            conn.execute("UPDATE acct SET balance = balance + ? WHERE id = ?", (amount, account))
+            return conn.execute("SELECT balance FROM acct WHERE id = ?", (account,)).fetchone()[0]
+
+        return await ledger.run_once(activity_idempotency_key("credit"), effect)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, ParamSpec, Protocol, TypeVar
+
+from pydantic_core import to_jsonable_python
+from temporalio import activity
+
+from agenthub.errors import ConfigurationError, TransientFailure
+from agenthub.patterns.idempotency import activity_idempotency_key
+
+__all__ = [
+    "IdempotencyLedger",
+    "LedgerRecord",
+    "PostgresLedger",
+    "SqliteLedger",
+    "idempotent",
+    "open_ledger",
+]
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+_DONE, _RUNNING = "done", "running"
+
+
+def _dump(value: Any) -> str:
+    # Dataclasses and pydantic models are stored as JSON; the workflow decodes them by type.
+    return json.dumps(to_jsonable_python(value))
+
+
+class LedgerRecord(Protocol):
+    """What :meth:`IdempotencyLedger.get` returns."""
+
+    key: str
+    status: str
+    result: Any
+
+
+class _Record:
+    __slots__ = ("key", "result", "status")
+
+    def __init__(self, key: str, status: str, result: Any) -> None:
+        self.key, self.status, self.result = key, status, result
+
+    def __repr__(self) -> str:
+        return f"LedgerRecord(key={self.key!r}, status={self.status!r}, result={self.result!r})"
+
+
+class IdempotencyLedger:
+    """Base of the ledgers: the protocol is the same, the SQL dialect differs."""
+
+    _placeholder = "?"
+
+    def _transaction(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError  # pragma: no cover - each backend defines it
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", self._placeholder)
+
+    # -- synchronous core (runs in a worker thread) --------------------------------------
+
+    def _lock_key(self, conn: Any, key: str) -> None:
+        """Take the per-key lock for the rest of the transaction (backend specific)."""
+
+    def _run_once_sync(self, key: str, effect: Callable[[Any], T]) -> T:
+        with self._transaction() as conn:
+            self._lock_key(conn, key)
+            row = conn.execute(
+                self._sql("SELECT status, result FROM agenthub_ledger WHERE key = ?"), (key,)
+            ).fetchone()
+            if row is not None and row[0] == _DONE:
+                return json.loads(row[1])  # type: ignore[no-any-return]
+            result = effect(conn)
+            self._upsert(conn, key, _DONE, _dump(result), None)
+            return result
+
+    def _upsert(
+        self, conn: Any, key: str, status: str, result: str | None, lease: float | None
+    ) -> None:
+        conn.execute(
+            self._sql(
+                "INSERT INTO agenthub_ledger (key, status, result, lease_until) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET status = excluded.status, "
+                "result = excluded.result, lease_until = excluded.lease_until"
+            ),
+            (key, status, result, lease),
+        )
+
+    def _claim_sync(self, key: str, lease_seconds: float) -> tuple[bool, Any]:
+        """(True, None) when this attempt may act; (False, result) when it already happened."""
+        now = time.time()
+        with self._transaction() as conn:
+            self._lock_key(conn, key)
+            row = conn.execute(
+                self._sql("SELECT status, result, lease_until FROM agenthub_ledger WHERE key = ?"),
+                (key,),
+            ).fetchone()
+            if row is not None and row[0] == _DONE:
+                return False, json.loads(row[1])
+            if row is not None and row[0] == _RUNNING and (row[2] or 0) > now:
+                raise TransientFailure(
+                    f"another attempt holds idempotency key {key!r} for "
+                    f"{row[2] - now:.0f}s more; retrying later"
+                )
+            self._upsert(conn, key, _RUNNING, None, now + lease_seconds)
+            return True, None
+
+    def _complete_sync(self, key: str, result: Any) -> None:
+        with self._transaction() as conn:
+            self._upsert(conn, key, _DONE, _dump(result), None)
+
+    def _release_sync(self, key: str) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                self._sql("DELETE FROM agenthub_ledger WHERE key = ? AND status = ?"),
+                (key, _RUNNING),
+            )
+
+    def _get_sync(self, key: str) -> LedgerRecord | None:
+        with self._transaction() as conn:
+            row = conn.execute(
+                self._sql("SELECT status, result FROM agenthub_ledger WHERE key = ?"), (key,)
+            ).fetchone()
+        if row is None:
+            return None
+        return _Record(key, row[0], json.loads(row[1]) if row[1] is not None else None)
+
+    # -- async API --------------------------------------------------------------------------
+
+    async def run_once(self, key: str, effect: Callable[[Any], T]) -> T:
+        """Run ``effect(conn)`` once per ``key``, atomically with the record of its result.
+
+        ``effect`` is synchronous and runs in a worker thread, inside the ledger's write
+        transaction on ``conn`` (a DB-API connection to the ledger's database); its return
+        value must be JSON-serializable. A key seen before returns the recorded result.
+        """
+        return await asyncio.to_thread(self._run_once_sync, key, effect)
+
+    async def get(self, key: str) -> LedgerRecord | None:
+        """The record of ``key``, or ``None``."""
+        return await asyncio.to_thread(self._get_sync, key)
+
+    async def claim(self, key: str, lease: timedelta) -> tuple[bool, Any]:
+        """Claim ``key`` for one attempt; see :func:`idempotent`."""
+        return await asyncio.to_thread(self._claim_sync, key, lease.total_seconds())
+
+    async def complete(self, key: str, result: Any) -> None:
+        """Record the result of a claimed key."""
+        await asyncio.to_thread(self._complete_sync, key, result)
+
+    async def release(self, key: str) -> None:
+        """Drop a claim whose attempt failed, so the next attempt acts at once."""
+        await asyncio.to_thread(self._release_sync, key)
+
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS agenthub_ledger ("
+    " key TEXT PRIMARY KEY, status TEXT NOT NULL, result TEXT, lease_until DOUBLE PRECISION)"
+)
+
+
+class SqliteLedger(IdempotencyLedger):
+    """Ledger in a SQLite file (WAL mode); safe across threads and processes."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._transaction() as conn:
+            conn.execute(_SCHEMA)
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=wal")
+            conn.execute("PRAGMA synchronous=normal")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _transaction(self) -> Any:
+        conn = self._connection()
+        # IMMEDIATE takes the write lock up front: check-then-act cannot interleave.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
+class PostgresLedger(IdempotencyLedger):
+    """Ledger in PostgreSQL (``psycopg`` 3); per-key advisory locks serialize attempts."""
+
+    _placeholder = "%s"
+
+    def __init__(self, dsn: str) -> None:
+        try:
+            import psycopg  # type: ignore[import-not-found,unused-ignore]
+        except ImportError:
+            raise ConfigurationError(
+                "a PostgreSQL ledger needs psycopg: pip install 'agenthub[postgres]'"
+            ) from None
+        self._psycopg = psycopg
+        self.dsn = dsn
+        self._local = threading.local()
+        with self._transaction() as conn:
+            conn.execute(_SCHEMA)
+
+    @contextmanager
+    def _transaction(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self._psycopg.connect(self.dsn)
+            self._local.conn = conn
+        with conn.transaction():
+            yield conn
+
+    def _lock_key(self, conn: Any, key: str) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+
+
+def open_ledger(location: str | Path) -> IdempotencyLedger:
+    """A ledger for a ``postgresql://`` DSN, else a SQLite file path."""
+    text = str(location)
+    if text.startswith(("postgresql://", "postgres://")):
+        return PostgresLedger(text)
+    return SqliteLedger(location)
+
+
+def idempotent(
+    step: str | None = None,
+    *,
+    ledger: IdempotencyLedger | Callable[[], IdempotencyLedger],
+    lease: timedelta = timedelta(minutes=5),
+) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
+    """Make an async activity return its recorded result instead of acting again.
+
+    Put it under ``@activity.defn``. The key is ``activity_idempotency_key(step)`` (the
+    function name when ``step`` is omitted). ``ledger`` is a ledger or a function that
+    returns one (called once, on first use, in the worker). ``lease`` should exceed the
+    activity's start-to-close timeout: a claim older than that is taken to be a dead attempt.
+
+    Example::
+
+        @activity.defn
+        @idempotent(ledger=lambda: SqliteLedger(".agenthub/ledger.db"))
+        async def send_invoice(order_id: str) -> str:
+            return await mailer.send(order_id, key=activity_idempotency_key("send_invoice"))
+    """
+
+    def decorate(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+        name = step or fn.__name__
+        resolved: list[IdempotencyLedger] = []
+
+        def get_ledger() -> IdempotencyLedger:
+            if not resolved:
+                resolved.append(ledger if isinstance(ledger, IdempotencyLedger) else ledger())
+            return resolved[0]
+
+        @functools.wraps(fn)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+            key = activity_idempotency_key(name)
+            book = get_ledger()
+            may_act, recorded = await book.claim(key, lease)
+            if not may_act:
+                activity.logger.info("idempotency key %s already done; returning record", key)
+                return recorded  # type: ignore[no-any-return]
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException:
+                await asyncio.shield(book.release(key))
+                raise
+            await book.complete(key, result)
+            return result
+
+        return wrapper
+
+    return decorate

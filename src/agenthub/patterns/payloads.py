@@ -1,0 +1,188 @@
+"""Keep payloads far below Temporal's 2 MB limit: offload big ones, or fail clearly.
+
+* :class:`LocalFileStorageDriver` is a :class:`temporalio.converter.StorageDriver` for the
+  SDK's :class:`~temporalio.converter.ExternalStorage` (claim check): payloads above the
+  threshold are written to a content-addressed file and only a small reference enters the
+  history. It serves the embedded default and any deployment whose workers and clients share
+  a filesystem; clusters use the SDK's S3/GCS drivers the same way.
+* :func:`guarded_payload_converter` wraps a payload converter so a value whose payload passes
+  the limit raises :class:`~agenthub.errors.PayloadTooLarge` (non-retryable) naming the value,
+  its largest field and the sizes, instead of a server rejection that is retried forever.
+
+:func:`data_converter` wires both from one setting (``AGENTHUB_PAYLOAD_OFFLOAD``).
+
+Example::
+
+    client = await Client.connect(address, data_converter=data_converter(settings))
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from temporalio.api.common.v1 import Payload
+from temporalio.contrib.pydantic import PydanticPayloadConverter
+from temporalio.converter import (
+    DataConverter,
+    ExternalStorage,
+    PayloadConverter,
+    StorageDriver,
+    StorageDriverClaim,
+    StorageDriverRetrieveContext,
+    StorageDriverStoreContext,
+)
+
+from agenthub.errors import ConfigurationError, PayloadTooLarge
+
+__all__ = [
+    "DEFAULT_OFFLOAD_THRESHOLD",
+    "DEFAULT_PAYLOAD_LIMIT",
+    "LocalFileStorageDriver",
+    "data_converter",
+    "guarded_payload_converter",
+]
+
+DEFAULT_PAYLOAD_LIMIT = 1024 * 1024
+"""1 MiB: half of Temporal's 2 MB per-payload limit, leaving room for the rest of a request."""
+
+DEFAULT_OFFLOAD_THRESHOLD = 256 * 1024
+"""Payloads from 256 KiB up go to external storage (the SDK's default threshold)."""
+
+
+def _human(size: int) -> str:
+    return f"{size / 1_000_000:.2f} MB" if size >= 100_000 else f"{size / 1000:.1f} kB"
+
+
+def _largest_field(value: Any) -> tuple[str, int] | None:
+    """Name and JSON size of the biggest top-level field of a dataclass, model or mapping."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        items: Mapping[str, Any] = {
+            f.name: getattr(value, f.name) for f in dataclasses.fields(value)
+        }
+    elif hasattr(value, "model_dump"):
+        items = dict(value)
+    elif isinstance(value, Mapping):
+        items = value
+    else:
+        return None
+    from pydantic_core import to_json
+
+    sizes = {str(k): len(to_json(v)) for k, v in items.items()}
+    if not sizes:
+        return None
+    name = max(sizes, key=lambda k: sizes[k])
+    return name, sizes[name]
+
+
+def guarded_payload_converter(
+    limit: int = DEFAULT_PAYLOAD_LIMIT, base: type[PayloadConverter] = PydanticPayloadConverter
+) -> type[PayloadConverter]:
+    """A payload converter class that refuses payloads larger than ``limit`` bytes."""
+    if limit <= 0:
+        raise ConfigurationError(f"payload limit must be > 0 bytes, got {limit}")
+
+    class GuardedPayloadConverter(base):  # type: ignore[valid-type,misc]
+        def to_payloads(self, values: Sequence[Any]) -> list[Payload]:
+            payloads: list[Payload] = super().to_payloads(values)
+            for index, (value, payload) in enumerate(zip(values, payloads, strict=False)):
+                size = payload.ByteSize()
+                if size > limit:
+                    field = _largest_field(value)
+                    where = f" (largest field {field[0]!r}: {_human(field[1])})" if field else ""
+                    raise PayloadTooLarge(
+                        f"value #{index} of type {type(value).__name__} is {_human(size)}"
+                        f"{where}, over the {_human(limit)} payload limit. Pass large data "
+                        "by reference (a path or URI), or turn on offloading with "
+                        "AGENTHUB_PAYLOAD_OFFLOAD=true.",
+                        size=size,
+                        limit=limit,
+                    )
+            return payloads
+
+    GuardedPayloadConverter.__name__ = f"Guarded{base.__name__}"
+    return GuardedPayloadConverter
+
+
+class LocalFileStorageDriver(StorageDriver):
+    """Stores payloads as files named by their SHA-256 under ``directory``.
+
+    Writing is atomic (temp file + rename) and idempotent: the same payload stored twice is
+    one file. Reading verifies the hash, so a damaged file is an error, not bad data.
+    """
+
+    def __init__(self, directory: str | Path, name: str = "agenthub-local-files") -> None:
+        self.directory = Path(directory)
+        self._name = name
+
+    def name(self) -> str:
+        return self._name
+
+    def type(self) -> str:
+        return "agenthub.local-files"
+
+    def _write(self, payload: Payload) -> StorageDriverClaim:
+        data = payload.SerializeToString()
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.directory / digest[:2] / digest
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        return StorageDriverClaim({"sha256": digest})
+
+    def _read(self, claim: StorageDriverClaim) -> Payload:
+        digest = claim.claim_data["sha256"]
+        path = self.directory / digest[:2] / digest
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"offloaded payload {digest} is missing from {self.directory}; workers and "
+                "clients must share this directory (AGENTHUB_DATA_DIR)"
+            ) from None
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise ValueError(f"offloaded payload file {path} is damaged (hash mismatch)")
+        payload = Payload()
+        payload.ParseFromString(data)
+        return payload
+
+    async def store(
+        self, context: StorageDriverStoreContext, payloads: Sequence[Payload]
+    ) -> list[StorageDriverClaim]:
+        return await asyncio.to_thread(lambda: [self._write(p) for p in payloads])
+
+    async def retrieve(
+        self, context: StorageDriverRetrieveContext, claims: Sequence[StorageDriverClaim]
+    ) -> list[Payload]:
+        return await asyncio.to_thread(lambda: [self._read(c) for c in claims])
+
+
+def data_converter(
+    *,
+    offload_dir: Path | None,
+    limit: int = DEFAULT_PAYLOAD_LIMIT,
+    offload_threshold: int = DEFAULT_OFFLOAD_THRESHOLD,
+) -> DataConverter:
+    """agenthub's data converter: pydantic JSON, plus offloading or the size guard.
+
+    With ``offload_dir``, payloads from ``offload_threshold`` bytes go there by reference;
+    without, payloads over ``limit`` raise :class:`~agenthub.errors.PayloadTooLarge`.
+    """
+    if offload_dir is None:
+        return DataConverter(payload_converter_class=guarded_payload_converter(limit))
+    return DataConverter(
+        payload_converter_class=PydanticPayloadConverter,
+        external_storage=ExternalStorage(
+            drivers=[LocalFileStorageDriver(offload_dir)],
+            payload_size_threshold=offload_threshold,
+        ),
+    )
