@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import threading
+from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
+from agenthub.patterns.idempotency import activity_idempotency_key
+from agenthub.patterns.ledger import SqliteLedger
 from agenthub.patterns.saga import Saga
 
 
@@ -75,3 +81,63 @@ class ThreeStepHandWritten:
                 )  # fmt: skip
             raise
         return done
+
+
+# --- activities with and without the idempotency ledger ---------------------------------
+
+
+@dataclass
+class EffectBatch:
+    db_path: str
+    count: int
+    use_ledger: bool
+
+
+_PLAIN = threading.local()
+
+
+def _plain_effect(db_path: str, key: str) -> None:
+    # Same connection reuse and pragmas as the ledger, so only the ledger's work differs.
+    conn = getattr(_PLAIN, db_path, None)
+    if conn is None:
+        conn = sqlite3.connect(db_path, timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=wal")
+        conn.execute("PRAGMA synchronous=normal")
+        conn.execute("CREATE TABLE IF NOT EXISTS effects (key TEXT)")
+        setattr(_PLAIN, db_path, conn)
+    conn.execute("INSERT INTO effects VALUES (?)", (key,))
+
+
+_LEDGERS: dict[str, SqliteLedger] = {}
+
+
+@activity.defn
+async def record_effect(db_path: str, use_ledger: bool) -> None:
+    key = activity_idempotency_key()
+    if not use_ledger:
+        await asyncio.to_thread(_plain_effect, db_path, key)
+        return
+    ledger = _LEDGERS.get(db_path) or _LEDGERS.setdefault(db_path, SqliteLedger(db_path))
+
+    def effect(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE IF NOT EXISTS effects (key TEXT)")
+        conn.execute("INSERT INTO effects VALUES (?)", (key,))
+
+    await ledger.run_once(key, effect)
+
+
+@workflow.defn
+class EffectFanOut:
+    @workflow.run
+    async def run(self, batch: EffectBatch) -> int:
+        await asyncio.gather(
+            *(
+                workflow.execute_activity(
+                    record_effect,
+                    args=[batch.db_path, batch.use_ledger],
+                    start_to_close_timeout=_STEP,
+                )
+                for _ in range(batch.count)
+            )
+        )
+        return batch.count

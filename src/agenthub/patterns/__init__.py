@@ -6,14 +6,30 @@ Example::
 """
 
 from agenthub.patterns import retry
+from agenthub.patterns.heartbeat import Heartbeat
 from agenthub.patterns.idempotency import activity_idempotency_key, workflow_idempotency_key
+from agenthub.patterns.ledger import (
+    IdempotencyLedger,
+    PostgresLedger,
+    SqliteLedger,
+    idempotent,
+    open_ledger,
+)
+from agenthub.patterns.payloads import LocalFileStorageDriver
 from agenthub.patterns.saga import CompensationProgress, Saga, SagaProgress, saga_progress
 
 __all__ = [
     "CompensationProgress",
+    "Heartbeat",
+    "IdempotencyLedger",
+    "LocalFileStorageDriver",
+    "PostgresLedger",
     "Saga",
     "SagaProgress",
+    "SqliteLedger",
     "activity_idempotency_key",
+    "idempotent",
+    "open_ledger",
     "retry",
     "saga_progress",
     "workflow_idempotency_key",

@@ -257,7 +257,8 @@ class PostgresLedger(IdempotencyLedger):
     def _transaction(self) -> Any:
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
-            conn = self._psycopg.connect(self.dsn)
+            # autocommit: conn.transaction() is then a real BEGIN/COMMIT, not a savepoint.
+            conn = self._psycopg.connect(self.dsn, autocommit=True)
             self._local.conn = conn
         with conn.transaction():
             yield conn

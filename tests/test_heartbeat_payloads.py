@@ -1,0 +1,195 @@
+"""Heartbeats that keep a quiet activity alive and deliver cancellation; payload offload and
+the size guard (real dev server)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio import activity, workflow
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.testing import WorkflowEnvironment
+
+from agenthub.errors import PayloadTooLarge
+from agenthub.patterns.heartbeat import Heartbeat
+from agenthub.runtime.config import Settings
+from agenthub.testing import running_worker
+
+QUIET_STEP = asyncio.Event()
+CANCEL_SEEN: dict[str, asyncio.Event] = {}
+STARTED: dict[str, asyncio.Event] = {}
+
+
+@activity.defn
+async def quiet_then_done(wait_seconds: float) -> int:
+    """Reports no progress for longer than its heartbeat timeout; the background beats
+    keep it alive."""
+    async with Heartbeat():
+        with contextlib.suppress(asyncio.TimeoutError):  # the quiet stretch is over
+            await asyncio.wait_for(QUIET_STEP.wait(), timeout=wait_seconds)
+    return activity.info().attempt
+
+
+@activity.defn
+async def wait_until_cancelled() -> None:
+    wid = activity.info().workflow_id or ""
+    async with Heartbeat():
+        STARTED[wid].set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            CANCEL_SEEN[wid].set()
+            raise
+
+
+@workflow.defn
+class HeartbeatJobs:
+    @workflow.run
+    async def run(self, kind: str) -> int:
+        if kind == "quiet":
+            return await workflow.execute_activity(
+                quiet_then_done, 3.0,
+                start_to_close_timeout=timedelta(minutes=1),
+                heartbeat_timeout=timedelta(seconds=1),
+                retry_policy=RetryPolicy(maximum_attempts=1),
+            )  # fmt: skip
+        await workflow.execute_activity(
+            wait_until_cancelled,
+            start_to_close_timeout=timedelta(hours=1),
+            heartbeat_timeout=timedelta(seconds=2),
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        return 0
+
+
+async def test_background_heartbeats_keep_a_quiet_activity_alive(
+    dev_server_env: WorkflowEnvironment,
+) -> None:
+    client = dev_server_env.client
+    async with running_worker(
+        client, workflows=[HeartbeatJobs], activities=[quiet_then_done]
+    ) as tq:
+        attempt = await client.execute_workflow(
+            HeartbeatJobs.run, "quiet", id=f"quiet-{uuid.uuid4()}", task_queue=tq
+        )
+    assert attempt == 1, "3 s without progress under a 1 s heartbeat timeout, first attempt"
+
+
+async def test_cancellation_reaches_the_activity_promptly(
+    dev_server_env: WorkflowEnvironment,
+) -> None:
+    client = dev_server_env.client
+    wid = f"cancel-{uuid.uuid4()}"
+    STARTED[wid], CANCEL_SEEN[wid] = asyncio.Event(), asyncio.Event()
+    async with running_worker(
+        client, workflows=[HeartbeatJobs], activities=[wait_until_cancelled]
+    ) as tq:
+        handle = await client.start_workflow(HeartbeatJobs.run, "cancel", id=wid, task_queue=tq)
+        await asyncio.wait_for(STARTED[wid].wait(), 30)
+        await handle.cancel()
+        # Delivered with the next heartbeat response: well within the 2 s heartbeat timeout.
+        await asyncio.wait_for(CANCEL_SEEN[wid].wait(), 10)
+        with pytest.raises(WorkflowFailureError) as info:
+            await handle.result()
+    assert isinstance(info.value.cause, CancelledError)
+
+
+# --- payloads ----------------------------------------------------------------------------
+
+FIVE_MB = 5 * 1024 * 1024
+
+
+@dataclass
+class Report:
+    title: str
+    body: str
+
+
+@activity.defn
+async def big_report(size: int) -> Report:
+    return Report(title="weekly", body="x" * size)
+
+
+@workflow.defn
+class ReportJob:
+    @workflow.run
+    async def run(self, size: int) -> tuple[int, str, Report]:
+        report = await workflow.execute_activity(
+            big_report, size, start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=RetryPolicy(maximum_attempts=3),
+        )  # fmt: skip
+        digest = hashlib.sha256(report.body.encode()).hexdigest()
+        return len(report.body), digest, report
+
+
+@pytest.fixture
+async def clients(
+    dev_server_env: WorkflowEnvironment, tmp_path: Path
+) -> AsyncIterator[tuple[Client, Client]]:
+    """(offloading client, guarded client) on the dev server."""
+    address = dev_server_env.client.service_client.config.target_host
+
+    async def make(offload: str) -> Client:
+        settings = Settings(data_dir=tmp_path, payload_offload=offload)
+        return await Client.connect(address, data_converter=settings.data_converter(address))
+
+    yield await make("true"), await make("false")
+
+
+async def test_five_mb_result_is_offloaded_and_read_back(
+    clients: tuple[Client, Client], tmp_path: Path
+) -> None:
+    client, _ = clients
+    async with running_worker(client, workflows=[ReportJob], activities=[big_report]) as tq:
+        handle = await client.start_workflow(
+            ReportJob.run, FIVE_MB, id=f"report-{uuid.uuid4()}", task_queue=tq
+        )
+        length, digest, report = await handle.result()
+    assert length == FIVE_MB
+    assert digest == hashlib.sha256(b"x" * FIVE_MB).hexdigest()
+    assert report.body == "x" * FIVE_MB and report.title == "weekly"
+    history = await handle.fetch_history()
+    assert max(e.ByteSize() for e in history.events) < 10_000, "only references in history"
+    stored = list((tmp_path / "payloads").rglob("*"))
+    assert any(p.is_file() and p.stat().st_size >= FIVE_MB for p in stored)
+
+
+async def test_without_offload_a_big_payload_fails_clearly_and_once(
+    clients: tuple[Client, Client],
+) -> None:
+    _, client = clients
+    async with running_worker(client, workflows=[ReportJob], activities=[big_report]) as tq:
+        handle = await client.start_workflow(
+            ReportJob.run, FIVE_MB, id=f"report-{uuid.uuid4()}", task_queue=tq
+        )
+        with pytest.raises(WorkflowFailureError) as info:
+            await handle.result()
+    assert isinstance(info.value.cause, ActivityError)
+    cause = info.value.cause.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "PayloadTooLarge"
+    assert cause.non_retryable
+    assert "value #0 of type Report is 5.24 MB (largest field 'body': 5.24 MB)" in cause.message
+    assert "over the 1.05 MB payload limit" in cause.message
+    started = [
+        e.activity_task_started_event_attributes.attempt
+        for e in (await handle.fetch_history()).events
+        if e.HasField("activity_task_started_event_attributes")
+    ]
+    assert started == [1], "not retried"
+
+
+def test_guard_names_the_value_outside_temporal() -> None:
+    settings = Settings(payload_offload="false", payload_limit=1000)
+    converter = settings.data_converter("elsewhere:7233").payload_converter
+    converter.to_payloads(["small"])
+    with pytest.raises(PayloadTooLarge, match=r"value #1 of type dict is 2\.0 kB"):
+        converter.to_payloads(["small", {"blob": "y" * 2000}])
