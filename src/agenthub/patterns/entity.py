@@ -1,0 +1,440 @@
+"""Entity workflows: one long-lived workflow per entity, driven by messages.
+
+An entity (an account, a cart, an agent session) is a workflow whose id is derived from the
+entity type and id. Its state lives in the workflow; :func:`entity_update` handlers change
+it, queries read it. The base class takes care of what is easy to get wrong by hand:
+
+* **one message at a time**: handlers run under one lock, so two messages that await
+  activities never interleave on the same state; a message delivered before the run
+  method has restored the carried-over state waits for it (validators run before that:
+  they should check the message, not the state);
+* **duplicates ignored**: a message id (the update id) seen recently returns the recorded
+  result instead of applying twice, also across continue-as-new (the server may re-deliver
+  an update completed together with continue-as-new);
+* **continue-as-new, safely**: when the server suggests it or the run's history reaches
+  ``max_history_events * drain_at``, new messages are turned away with a retryable
+  ``EntityContinuingAsNew`` (the client retries them onto the next run), in-flight handlers
+  finish (``workflow.all_handlers_finished``), and state plus recent message ids move to a
+  fresh run;
+* **passivation**: with ``idle_timeout``, an entity with no message for that long moves to a
+  fresh, minimal run (``passivate="continue"``, state kept) or completes with its state as
+  result (``passivate="complete"``); the next message reaches or re-creates it.
+
+Example::
+
+    @dataclass
+    class Balance:
+        cents: int = 0
+
+    @workflow.defn
+    class Account(Entity[Balance]):
+        state_type = Balance
+
+        @workflow.run
+        async def run(self, start: EntityStart) -> Balance:
+            return await self.run_entity(start)
+
+        @entity_update
+        async def deposit(self, cents: int) -> int:
+            self.state.cents += cents
+            return self.state.cents
+
+        @deposit.validator
+        def check_deposit(self, cents: int) -> None:
+            if cents <= 0:
+                raise InvalidInput("deposit must be positive")
+
+        @workflow.query
+        def balance(self) -> int:
+            return self.state.cents
+
+    accounts = EntityClient(client, Account, task_queue="agenthub")
+    await accounts.update("alice", Account.deposit, 500)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import TypeAdapter
+from temporalio import workflow
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from agenthub.errors import ConfigurationError, InvalidInput
+
+__all__ = [
+    "ENTITY_CONTINUING_ERROR",
+    "Entity",
+    "EntityClient",
+    "EntityConfig",
+    "EntityStart",
+    "entity_update",
+]
+
+S = TypeVar("S")
+R = TypeVar("R")
+W = TypeVar("W")
+
+ENTITY_CONTINUING_ERROR = "EntityContinuingAsNew"
+"""Error type of a message turned away while the entity moves to a new run (retry it)."""
+
+
+@dataclass(frozen=True)
+class EntityConfig:
+    """How an entity manages its history and idleness."""
+
+    max_history_events: int = 10_000
+    """Upper bound on one run's history (the server warns at 10,240 and stops at 51,200)."""
+    drain_at: float = 0.8
+    """Fraction of ``max_history_events`` at which the entity stops taking messages and
+    continues as new; the rest is headroom for handlers already in flight."""
+    idle_timeout: timedelta | None = None
+    """Passivate after this long without a message; ``None`` never does."""
+    passivate: Literal["continue", "complete"] = "continue"
+    """``continue``: move to a fresh minimal run that keeps the state; ``complete``: finish
+    the workflow with the state as its result (the next message starts from
+    ``initial_state``)."""
+    dedupe_window: int = 1000
+    """How many recent message ids (with their results) are remembered, across runs."""
+
+    def __post_init__(self) -> None:
+        if self.max_history_events < 100:
+            raise ValueError("EntityConfig.max_history_events must be at least 100")
+        if not 0.1 <= self.drain_at <= 0.95:
+            raise ValueError("EntityConfig.drain_at must be between 0.1 and 0.95")
+        if self.dedupe_window < 0:
+            raise ValueError("EntityConfig.dedupe_window must be >= 0")
+
+
+@dataclass
+class EntityStart:
+    """The input of every run of an entity workflow."""
+
+    entity_id: str
+    """The entity's own id (the workflow id is derived from it)."""
+    state: Any = None
+    """State carried from the previous run; ``None`` starts from ``initial_state``."""
+    recent: dict[str, Any] = field(default_factory=dict)
+    """Recent message ids and their results, oldest first."""
+    runs: int = 1
+    """How many runs this entity has had, this one included."""
+    passivated: bool = False
+    """This run was started because the previous one was idle."""
+
+
+class Entity(Generic[S]):
+    """Base class of entity workflows; see the module docstring for an example.
+
+    Subclasses set :attr:`state_type`, may override :meth:`initial_state` and :attr:`config`,
+    define ``@workflow.run async def run(self, start: EntityStart) -> S`` that returns
+    ``await self.run_entity(start)``, and mark state-changing updates with
+    :func:`entity_update`.
+    """
+
+    state_type: ClassVar[type]
+    """The state's type (a dataclass or pydantic model): state is rebuilt with it."""
+    config: ClassVar[EntityConfig] = EntityConfig()
+    """History, idleness and dedupe settings."""
+
+    state: S
+    """The entity's current state."""
+    entity_id: str
+    """The entity's id."""
+
+    def initial_state(self) -> S:
+        """State of a new entity; by default ``state_type()``."""
+        return self.state_type()  # type: ignore[no-any-return]
+
+    # The attributes below are set by run_entity; handlers may run before it (a message that
+    # starts the workflow), so each is also initialised lazily.
+    def _entity_init(self) -> None:
+        if getattr(self, "_entity_ready", False):
+            return
+        self._entity_ready = True
+        self._entity_lock = asyncio.Lock()
+        self._entity_recent: dict[str, Any] = {}
+        self._entity_messages = 0
+        self._entity_draining = False
+        self._entity_rotate = False
+        self._entity_started = False
+        self.state = self.initial_state()
+        self.entity_id = ""
+
+    def request_continue_as_new(self) -> None:
+        """Move to a new run as soon as in-flight handlers finish (e.g. after a migration)."""
+        self._entity_init()
+        self._entity_rotate = True
+
+    @property
+    def entity_runs(self) -> int:
+        """How many runs this entity has had, this one included."""
+        return getattr(self, "_entity_run_count", 1)
+
+    def _entity_should_continue(self) -> bool:
+        cfg = type(self).config
+        info = workflow.info()
+        return (
+            self._entity_rotate
+            or info.is_continue_as_new_suggested()
+            or (info.get_current_history_length() >= cfg.max_history_events * cfg.drain_at)
+        )
+
+    async def run_entity(self, start: EntityStart) -> S:
+        """The entity's main loop: returns only when passivating with ``complete``."""
+        self._entity_init()
+        cfg = type(self).config
+        self.entity_id = start.entity_id
+        self._entity_run_count = start.runs
+        if start.state is not None:
+            self.state = TypeAdapter(self.state_type).validate_python(start.state)
+        self._entity_recent = {**start.recent, **self._entity_recent}
+        # Handlers wait for this: the SDK may deliver a message before the run method starts,
+        # and it must apply to the carried-over state, not to a fresh one.
+        self._entity_started = True
+        idle = cfg.idle_timeout.total_seconds() if cfg.idle_timeout else None
+        while True:
+            seen = self._entity_messages
+            try:
+                await workflow.wait_condition(
+                    lambda seen=seen: (  # type: ignore[misc]
+                        self._entity_should_continue() or self._entity_messages != seen
+                    ),
+                    timeout=idle,
+                )
+            except asyncio.TimeoutError:
+                if workflow.all_handlers_finished() and self._entity_messages == seen:
+                    return await self._entity_passivate(start)
+                continue
+            if self._entity_should_continue():
+                self._entity_draining = True
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(self._entity_next(start, passivated=False))
+
+    async def _entity_passivate(self, start: EntityStart) -> S:
+        cfg = type(self).config
+        if cfg.passivate == "complete":
+            return self.state
+        self._entity_draining = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(self._entity_next(start, passivated=True))
+
+    def _entity_next(self, start: EntityStart, *, passivated: bool) -> EntityStart:
+        return EntityStart(
+            entity_id=self.entity_id,
+            state=self.state,
+            recent=self._entity_recent,
+            runs=start.runs + 1,
+            passivated=passivated,
+        )
+
+    def _entity_remember(self, message_id: str, result: Any) -> None:
+        window = type(self).config.dedupe_window
+        if window == 0:
+            return
+        self._entity_recent[message_id] = result
+        while len(self._entity_recent) > window:
+            del self._entity_recent[next(iter(self._entity_recent))]
+
+
+_RESEND_STATUSES = frozenset(
+    {
+        RPCStatusCode.RESOURCE_EXHAUSTED,  # the server's cap on in-flight updates (10)
+        RPCStatusCode.UNAVAILABLE,  # update aborted while the run closed
+        RPCStatusCode.NOT_FOUND,  # the run closed under us (continue-as-new, passivation)
+        RPCStatusCode.FAILED_PRECONDITION,
+    }
+)
+
+
+def _worth_resending(err: BaseException) -> bool:
+    if isinstance(err, WorkflowUpdateFailedError):
+        cause = err.cause
+        return isinstance(cause, ApplicationError) and cause.type == ENTITY_CONTINUING_ERROR
+    if isinstance(err, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return True
+    return isinstance(err, RPCError) and err.status in _RESEND_STATUSES
+
+
+def _message_id() -> str | None:
+    info = workflow.current_update_info()
+    return info.id if info else None
+
+
+def entity_update(fn: Callable[..., Awaitable[R]] | None = None, *, name: str | None = None) -> Any:
+    """``@workflow.update`` for entities: serialized, deduplicated, turned away while the
+    entity continues as new. Add a validator with ``@<handler>.validator`` as usual."""
+
+    def decorate(handler: Callable[..., Awaitable[R]]) -> Any:
+        @functools.wraps(handler)
+        async def serialized(self: Entity[Any], *args: Any) -> Any:
+            self._entity_init()
+            message_id = _message_id()
+            await workflow.wait_condition(lambda: self._entity_started)
+            async with self._entity_lock:
+                if message_id is not None and message_id in self._entity_recent:
+                    return self._entity_recent[message_id]
+                result = await handler(self, *args)
+                if message_id is not None:
+                    self._entity_remember(message_id, result)
+                self._entity_messages += 1
+                return result
+
+        update = workflow.update(name=name)(serialized) if name else workflow.update(serialized)
+        defn = update._defn
+
+        def with_guard(user_validator: Callable[..., None] | None) -> Callable[..., None]:
+            def guard(self: Entity[Any], *args: Any) -> None:
+                self._entity_init()
+                if self._entity_draining and _message_id() not in self._entity_recent:
+                    raise ApplicationError(
+                        "the entity is moving to a new run; send the message again",
+                        type=ENTITY_CONTINUING_ERROR,
+                    )
+                if user_validator is not None:
+                    user_validator(self, *args)
+
+            # The SDK checks that a validator's parameters match its update's.
+            return functools.wraps(user_validator or handler)(guard)
+
+        object.__setattr__(defn, "validator", with_guard(None))
+
+        def validator(user_validator: Callable[..., None]) -> Callable[..., None]:
+            object.__setattr__(defn, "validator", with_guard(user_validator))
+            return user_validator
+
+        setattr(update, "validator", validator)  # noqa: B010 - replaces the SDK's helper
+        return update
+
+    return decorate(fn) if fn is not None else decorate
+
+
+class EntityClient(Generic[W]):
+    """Send messages to entities of one workflow class, starting them when needed.
+
+    The workflow id is ``<entity type>:<entity id>`` (the type defaults to the workflow
+    name). Updates go with update-with-start and signals with signal-with-start, with the
+    id conflict policy USE_EXISTING: a message reaches the running entity, or starts it.
+    Messages turned away during continue-as-new are retried onto the next run.
+
+    Args:
+        client: a connected client.
+        workflow_class: the entity's ``@workflow.defn`` class.
+        task_queue: where the entity's workflows run.
+        entity_type: prefix of workflow ids; default the workflow type name.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        workflow_class: type[W],
+        *,
+        task_queue: str,
+        entity_type: str | None = None,
+    ) -> None:
+        defn = workflow._Definition.from_class(workflow_class)
+        if defn is None or not (
+            isinstance(workflow_class, type) and issubclass(workflow_class, Entity)
+        ):
+            raise ConfigurationError(
+                f"{workflow_class.__name__} must be an Entity subclass decorated with "
+                "@workflow.defn"
+            )
+        self.client = client
+        self.workflow_class = workflow_class
+        self.task_queue = task_queue
+        self.entity_type = entity_type or defn.name or workflow_class.__name__
+        self.retried = 0
+        """How many sends were turned away during continue-as-new and sent again."""
+
+    def workflow_id(self, entity_id: str) -> str:
+        """The workflow id of ``entity_id``."""
+        if not entity_id:
+            raise InvalidInput("entity id must not be empty")
+        return f"{self.entity_type}:{entity_id}"
+
+    def handle(self, entity_id: str) -> WorkflowHandle[W, Any]:
+        """A handle on the entity's current run (for queries, describe, cancel)."""
+        return self.client.get_workflow_handle_for(
+            self.workflow_class.run,  # type: ignore[attr-defined]
+            self.workflow_id(entity_id),
+        )
+
+    def _start(self, entity_id: str) -> WithStartWorkflowOperation[W, Any]:
+        return WithStartWorkflowOperation(
+            self.workflow_class.run,  # type: ignore[attr-defined]
+            EntityStart(entity_id=entity_id),
+            id=self.workflow_id(entity_id),
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+
+    async def update(
+        self,
+        entity_id: str,
+        update: Callable[..., Awaitable[R]],
+        *args: Any,
+        message_id: str | None = None,
+        attempts: int = 50,
+    ) -> R:
+        """Apply an update to the entity (starting it if needed) and return its result.
+
+        ``message_id`` makes the message idempotent: sending it again returns the first
+        result. Without it a random id is used (retries inside this call still dedupe).
+        """
+        message_id = message_id or str(uuid.uuid4())
+        delay = 0.05
+        for attempt in range(attempts):
+            try:
+                client: Any = self.client  # the SDK's overloads cannot see through R
+                result: R = await client.execute_update_with_start_workflow(
+                    update,
+                    args=list(args),
+                    start_workflow_operation=self._start(entity_id),
+                    id=message_id,
+                )
+                return result
+            except (
+                WorkflowUpdateFailedError,
+                WorkflowUpdateRPCTimeoutOrCancelledError,
+                RPCError,
+            ) as err:
+                # Resending is safe: the message id dedupes it in the entity.
+                if not _worth_resending(err) or attempt == attempts - 1:
+                    raise
+            self.retried += 1
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def signal(self, entity_id: str, signal: Callable[..., Any], *args: Any) -> None:
+        """Signal the entity, starting it if needed (signal-with-start)."""
+        await self.client.start_workflow(
+            self.workflow_class.run,  # type: ignore[attr-defined]
+            EntityStart(entity_id=entity_id),
+            id=self.workflow_id(entity_id),
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            start_signal=signal.__name__ if not isinstance(signal, str) else signal,
+            start_signal_args=list(args),
+        )
+
+    async def query(self, entity_id: str, query: Callable[..., R], *args: Any) -> R:
+        """Run a query on the entity's current run."""
+        handle: Any = self.handle(entity_id)
+        result: R = await handle.query(query, *args)
+        return result
