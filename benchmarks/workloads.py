@@ -11,6 +11,7 @@ from datetime import timedelta
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
+from agenthub.patterns.entity import Entity, EntityConfig, EntityStart, entity_signal
 from agenthub.patterns.idempotency import activity_idempotency_key
 from agenthub.patterns.ledger import SqliteLedger
 from agenthub.patterns.saga import Saga
@@ -141,3 +142,61 @@ class EffectFanOut:
             )
         )
         return batch.count
+
+
+# --- messages into one entity: agenthub Entity vs a hand-written signal loop -------------
+
+
+@dataclass
+class Add:
+    amount: int
+    message_id: str
+
+
+@workflow.defn
+class HandCounter:
+    """The hand-written baseline: a signal handler and a wait, nothing else."""
+
+    def __init__(self) -> None:
+        self.total = 0
+
+    @workflow.signal
+    def add(self, msg: Add) -> None:
+        self.total += msg.amount
+
+    @workflow.update
+    async def wait_total(self, total: int) -> int:
+        await workflow.wait_condition(lambda: self.total >= total)
+        return self.total
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: False)
+
+
+@dataclass
+class CounterState:
+    total: int = 0
+
+
+@workflow.defn
+class CounterEntity(Entity[CounterState]):
+    state_type = CounterState
+    config = EntityConfig(max_history_events=4000)
+
+    @workflow.run
+    async def run(self, start: EntityStart) -> CounterState:
+        return await self.run_entity(start)
+
+    @entity_signal
+    async def add(self, msg: Add) -> None:
+        self.state.total += msg.amount
+
+    @workflow.update
+    async def wait_total(self, total: int) -> int:
+        await workflow.wait_condition(lambda: self.state.total >= total)
+        return self.state.total
+
+    @workflow.query
+    def runs(self) -> int:
+        return self.entity_runs

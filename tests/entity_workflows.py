@@ -10,7 +10,13 @@ from datetime import timedelta
 from temporalio import activity, workflow
 
 from agenthub.errors import BusinessRuleViolation, InvalidInput
-from agenthub.patterns.entity import Entity, EntityConfig, EntityStart, entity_update
+from agenthub.patterns.entity import (
+    Entity,
+    EntityConfig,
+    EntityStart,
+    entity_signal,
+    entity_update,
+)
 
 GATES: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
 
@@ -29,6 +35,12 @@ class Ledger:
     in_handler: int = 0
     max_in_handler: int = 0
     history: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Credit:
+    cents: int
+    message_id: str
 
 
 @dataclass
@@ -85,6 +97,11 @@ class AccountBase(Entity[Ledger]):
         self.state.applied += 1
         self.state.in_handler -= 1
         return self.state.balance
+
+    @entity_signal
+    async def credit(self, msg: Credit) -> None:
+        self.state.balance += msg.cents
+        self.state.applied += 1
 
     @workflow.signal
     def rotate(self) -> None:

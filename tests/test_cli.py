@@ -24,7 +24,7 @@ def test_version() -> None:
     assert result.output.strip() == f"agenthub {__version__}"
 
 
-@pytest.mark.parametrize("command", ["server", "worker", "up"])
+@pytest.mark.parametrize("command", ["server", "worker", "up", "lint", "replay"])
 def test_every_command_has_help(command: str) -> None:
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0

@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from agenthub.patterns.entity import EntityClient
 from agenthub.testing import eventually, running_worker
 
-from .entity_workflows import GATES, Account, EphemeralAccount, NappingAccount, pass_gate
+from .entity_workflows import GATES, Account, Credit, EphemeralAccount, NappingAccount, pass_gate
 from .procs import read_lines, worker_process
 
 WORKFLOWS = [Account, NappingAccount, EphemeralAccount]
@@ -154,6 +154,18 @@ async def test_ephemeral_entity_completes_when_idle_and_is_recreated(
     assert (await handle.describe()).status == WorkflowExecutionStatus.COMPLETED
     # The next message starts a new entity from its initial state.
     assert await accounts.update(entity, EphemeralAccount.deposit, 5) == 5
+
+
+async def test_signals_start_the_entity_and_dedupe_by_message_id(
+    dev_server_env: WorkflowEnvironment, tq: str
+) -> None:
+    accounts = EntityClient(dev_server_env.client, Account, task_queue=tq)
+    entity = f"acct-{uuid.uuid4().hex[:8]}"
+    for message_id in ("c-1", "c-2", "c-1", "c-2", "c-3"):
+        await accounts.signal(entity, Account.credit, Credit(10, message_id))
+    # An update is serialized after the signals before it: it sees all of them.
+    assert await accounts.update(entity, Account.deposit, 1) == 31
+    assert (await accounts.query(entity, Account.info)).applied == 4
 
 
 def test_entity_client_rejects_non_entities(dev_server_env: WorkflowEnvironment) -> None:

@@ -14,6 +14,14 @@ from .conftest import free_port
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 EXPECTED = {
+    "bank_account.py": [
+        "deposit 100 -> 100",
+        "withdraw 30 -> 70",
+        "refused: BusinessRuleViolation: overdraft: 500 requested, 70 available",
+        "refused: InvalidInput: a deposit must be a positive number of cents, got -5",
+        "balance: 75",
+        "statement: +100 -30 +5",
+    ],
     "trip_booking.py": [
         "trip failed: PermanentFailure: no seats to Lisbon",
         "saga compensated",

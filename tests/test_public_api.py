@@ -8,8 +8,12 @@ import pytest
 
 MODULES = [
     "agenthub",
+    "agenthub.determinism",
+    "agenthub.determinism.lint",
+    "agenthub.determinism.replay",
     "agenthub.errors",
     "agenthub.patterns",
+    "agenthub.patterns.entity",
     "agenthub.patterns.heartbeat",
     "agenthub.patterns.idempotency",
     "agenthub.patterns.ledger",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ import typer
 from rich.console import Console
 
 from agenthub._version import __version__
-from agenthub.errors import AgentHubError
+from agenthub.errors import AgentHubError, ConfigurationError
 from agenthub.runtime.config import Settings, connect
 from agenthub.runtime.health import check_worker
 from agenthub.runtime.server import EmbeddedServer
@@ -200,6 +201,131 @@ def up(
             console.print("stopped")
 
     _run(main)
+
+
+@app.command()
+def lint(
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories to check.")],
+    output_format: Annotated[
+        str, typer.Option("--format", help="text or json.", case_sensitive=False)
+    ] = "text",
+) -> None:
+    """Find non-deterministic code in workflows (exit 1 on findings, 2 on unreadable input)."""
+    from agenthub.determinism.lint import LintError, lint_paths
+
+    if output_format not in ("text", "json"):
+        console.print(f"[bold red]error:[/] --format must be text or json, not {output_format!r}")
+        raise typer.Exit(2)
+    try:
+        findings = lint_paths(paths)
+    except LintError as err:
+        console.print(f"[bold red]error:[/] {err}")
+        raise typer.Exit(2) from None
+    if output_format == "json":
+        typer.echo(json.dumps([f.to_dict() for f in findings], indent=1))
+    else:
+        for finding in findings:
+            typer.echo(finding.format())
+        console.print(f"{len(findings)} finding(s)" if findings else "no findings")
+    raise typer.Exit(1 if findings else 0)
+
+
+def _import_workflows(specs: list[str]) -> list[type]:
+    """``pkg.module:Class`` or ``pkg.module`` (every @workflow.defn class in it)."""
+    import importlib
+    import inspect
+    import os
+    import sys
+
+    # Like uvicorn: modules named on the command line are looked up from where it runs.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    found: list[type] = []
+    for spec in specs:
+        module_name, _, attr = spec.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as err:
+            raise ConfigurationError(
+                f"--workflows {spec}: cannot import {module_name}: {err}"
+            ) from None
+        if attr:
+            try:
+                found.append(getattr(module, attr))
+            except AttributeError:
+                raise ConfigurationError(
+                    f"--workflows {spec}: {module_name} has no {attr}"
+                ) from None
+        else:
+            found.extend(
+                obj
+                for _, obj in inspect.getmembers(module, inspect.isclass)
+                if hasattr(obj, "__temporal_workflow_definition")
+            )
+    return found
+
+
+@app.command()
+def replay(
+    workflows: Annotated[
+        list[str],
+        typer.Option(
+            "--workflows", "-w", help="Current workflow code: pkg.module or pkg.module:Class."
+        ),
+    ],
+    files: Annotated[
+        list[Path] | None, typer.Option("--file", "-f", help="JSON history files or directories.")
+    ] = None,
+    workflow_ids: Annotated[
+        list[str] | None, typer.Option("--workflow-id", help="Fetch this workflow's history.")
+    ] = None,
+    query: Annotated[
+        str | None, typer.Option("--query", "-q", help="Fetch histories matching this query.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many histories from --query.")] = 100,
+    save_dir: Annotated[
+        Path | None, typer.Option(help="Also save fetched histories here (e.g. tests/histories).")
+    ] = None,
+) -> None:
+    """Replay histories against the current code; exit 1 if any would break."""
+    from rich.table import Table
+
+    from agenthub.determinism.replay import (
+        fetch_histories,
+        load_history_file,
+        replay_histories,
+        save_history,
+    )
+
+    if not (files or workflow_ids or query):
+        console.print("[bold red]error:[/] give --file, --workflow-id or --query")
+        raise typer.Exit(2)
+
+    async def main(stop: asyncio.Event) -> list[Any]:
+        classes = _import_workflows(workflows)
+        histories = []
+        for path in files or []:
+            paths = sorted(path.glob("*.json")) if path.is_dir() else [path]
+            histories += [(load_history_file(p), str(p)) for p in paths]
+        if workflow_ids or query:
+            client = await connect(_settings())
+            async for history in fetch_histories(
+                client, workflow_ids=workflow_ids or [], query=query, limit=limit
+            ):
+                histories.append((history, "server"))
+                if save_dir:
+                    save_history(history, save_dir)
+        return await replay_histories(histories, classes)
+
+    reports = _run(main)
+    table = Table("workflow id", "type", "result", "source")
+    for r in reports:
+        verdict = "[green]ok[/]" if r.ok else f"[red]breaks[/]: {r.error}"
+        table.add_row(r.workflow_id, r.workflow_type, verdict, r.source)
+    Console().print(table)
+    broken = sum(not r.ok for r in reports)
+    console.print(f"{len(reports)} replayed, {broken} would break")
+    raise typer.Exit(1 if broken else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

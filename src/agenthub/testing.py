@@ -26,6 +26,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 from temporalio.client import Client
@@ -39,6 +40,7 @@ from agenthub.runtime.worker import build_worker
 T = TypeVar("T")
 
 __all__ = [
+    "assert_histories_replay",
     "eventually",
     "new_task_queue",
     "running_worker",
@@ -67,6 +69,17 @@ async def start_dev_server_env(**kwargs: Any) -> WorkflowEnvironment:
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(find_binary("temporal")), **kwargs
     )
+
+
+async def assert_histories_replay(directory: Path, workflows: Sequence[type]) -> None:
+    """Replay every ``*.json`` history in ``directory`` against ``workflows``; fail listing
+    each history the current code would break (keep such histories in ``tests/histories``)."""
+    from agenthub.determinism.replay import replay_history_files
+
+    reports = await replay_history_files(Path(directory).glob("*.json"), workflows)
+    broken = [f"{r.source}: {r.error}" for r in reports if not r.ok]
+    if broken:
+        raise AssertionError(f"{len(broken)} saved histories would break:\n" + "\n".join(broken))
 
 
 async def eventually(

@@ -6,6 +6,14 @@ Example::
 """
 
 from agenthub.patterns import retry
+from agenthub.patterns.entity import (
+    Entity,
+    EntityClient,
+    EntityConfig,
+    EntityStart,
+    entity_signal,
+    entity_update,
+)
 from agenthub.patterns.heartbeat import Heartbeat
 from agenthub.patterns.idempotency import activity_idempotency_key, workflow_idempotency_key
 from agenthub.patterns.ledger import (
@@ -20,6 +28,10 @@ from agenthub.patterns.saga import CompensationProgress, Saga, SagaProgress, sag
 
 __all__ = [
     "CompensationProgress",
+    "Entity",
+    "EntityClient",
+    "EntityConfig",
+    "EntityStart",
     "Heartbeat",
     "IdempotencyLedger",
     "LocalFileStorageDriver",
@@ -28,6 +40,8 @@ __all__ = [
     "SagaProgress",
     "SqliteLedger",
     "activity_idempotency_key",
+    "entity_signal",
+    "entity_update",
     "idempotent",
     "open_ledger",
     "retry",

@@ -83,6 +83,7 @@ __all__ = [
     "EntityClient",
     "EntityConfig",
     "EntityStart",
+    "entity_signal",
     "entity_update",
 ]
 
@@ -270,9 +271,51 @@ def _worth_resending(err: BaseException) -> bool:
     return isinstance(err, RPCError) and err.status in _RESEND_STATUSES
 
 
-def _message_id() -> str | None:
+def _message_id(*_args: Any) -> str | None:
     info = workflow.current_update_info()
     return info.id if info else None
+
+
+def _serialized(
+    handler: Callable[..., Awaitable[R]], message_id_of: Callable[..., str | None]
+) -> Callable[..., Awaitable[Any]]:
+    """Run ``handler`` under the entity's lock, once per message id, after state is restored."""
+
+    @functools.wraps(handler)
+    async def serialized(self: Entity[Any], *args: Any) -> Any:
+        self._entity_init()
+        message_id = message_id_of(*args)
+        await workflow.wait_condition(lambda: self._entity_started)
+        async with self._entity_lock:
+            if message_id is not None and message_id in self._entity_recent:
+                return self._entity_recent[message_id]
+            result = await handler(self, *args)
+            if message_id is not None:
+                self._entity_remember(message_id, result)
+            self._entity_messages += 1
+            return result
+
+    return serialized
+
+
+def _signal_message_id(*args: Any) -> str | None:
+    message_id = getattr(args[0], "message_id", None) if args else None
+    return message_id if isinstance(message_id, str) else None
+
+
+def entity_signal(
+    fn: Callable[..., Awaitable[None]] | None = None, *, name: str | None = None
+) -> Any:
+    """``@workflow.signal`` for entities: serialized with the updates; deduplicated when its
+    first argument has a ``message_id`` attribute. Signals are fire-and-forget (no result,
+    no validator) and never turned away: the server redelivers a signal that arrives while
+    the entity continues as new."""
+
+    def decorate(handler: Callable[..., Awaitable[None]]) -> Any:
+        serialized = _serialized(handler, _signal_message_id)
+        return workflow.signal(name=name)(serialized) if name else workflow.signal(serialized)
+
+    return decorate(fn) if fn is not None else decorate
 
 
 def entity_update(fn: Callable[..., Awaitable[R]] | None = None, *, name: str | None = None) -> Any:
@@ -280,20 +323,7 @@ def entity_update(fn: Callable[..., Awaitable[R]] | None = None, *, name: str | 
     entity continues as new. Add a validator with ``@<handler>.validator`` as usual."""
 
     def decorate(handler: Callable[..., Awaitable[R]]) -> Any:
-        @functools.wraps(handler)
-        async def serialized(self: Entity[Any], *args: Any) -> Any:
-            self._entity_init()
-            message_id = _message_id()
-            await workflow.wait_condition(lambda: self._entity_started)
-            async with self._entity_lock:
-                if message_id is not None and message_id in self._entity_recent:
-                    return self._entity_recent[message_id]
-                result = await handler(self, *args)
-                if message_id is not None:
-                    self._entity_remember(message_id, result)
-                self._entity_messages += 1
-                return result
-
+        serialized = _serialized(handler, _message_id)
         update = workflow.update(name=name)(serialized) if name else workflow.update(serialized)
         defn = update._defn
 
