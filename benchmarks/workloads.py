@@ -155,7 +155,8 @@ class Add:
 
 @workflow.defn
 class HandCounter:
-    """The hand-written baseline: a signal handler and a wait, nothing else."""
+    """The hand-written baseline: a signal handler, a wait, and (when ``can_at`` > 0) the
+    usual hand-written continue-as-new at a history length, as a long-lived loop needs."""
 
     def __init__(self) -> None:
         self.total = 0
@@ -169,9 +170,21 @@ class HandCounter:
         await workflow.wait_condition(lambda: self.total >= total)
         return self.total
 
+    @workflow.query
+    def runs(self) -> int:
+        return self._runs
+
     @workflow.run
-    async def run(self) -> None:
-        await workflow.wait_condition(lambda: False)
+    async def run(self, can_at: int, total: int = 0, runs: int = 1) -> None:
+        self.total += total
+        self._runs = runs
+        if can_at <= 0:
+            await workflow.wait_condition(lambda: False)
+        await workflow.wait_condition(
+            lambda: workflow.info().get_current_history_length() >= can_at
+        )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(args=[can_at, self.total, runs + 1])
 
 
 @dataclass
@@ -182,7 +195,7 @@ class CounterState:
 @workflow.defn
 class CounterEntity(Entity[CounterState]):
     state_type = CounterState
-    config = EntityConfig(max_history_events=4000)
+    config = EntityConfig(max_history_events=2000)
 
     @workflow.run
     async def run(self, start: EntityStart) -> CounterState:

@@ -285,7 +285,8 @@ def _serialized(
     async def serialized(self: Entity[Any], *args: Any) -> Any:
         self._entity_init()
         message_id = message_id_of(*args)
-        await workflow.wait_condition(lambda: self._entity_started)
+        if not self._entity_started:  # fast path: every wait_condition is re-checked per step
+            await workflow.wait_condition(lambda: self._entity_started)
         async with self._entity_lock:
             if message_id is not None and message_id in self._entity_recent:
                 return self._entity_recent[message_id]
@@ -452,14 +453,27 @@ class EntityClient(Generic[W]):
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def signal(self, entity_id: str, signal: Callable[..., Any], *args: Any) -> None:
-        """Signal the entity, starting it if needed (signal-with-start)."""
+        """Signal the entity, starting it if it is not running.
+
+        A plain signal first (the common case, and lighter on the server), then
+        signal-with-start when no run of the entity is open.
+        """
+        name = signal if isinstance(signal, str) else getattr(signal, "__name__", str(signal))
+        defn = getattr(signal, "__temporal_signal_definition", None)
+        name = getattr(defn, "name", None) or name
+        try:
+            await self.client.get_workflow_handle(self.workflow_id(entity_id)).signal(name, *args)
+            return
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
         await self.client.start_workflow(
             self.workflow_class.run,  # type: ignore[attr-defined]
             EntityStart(entity_id=entity_id),
             id=self.workflow_id(entity_id),
             task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            start_signal=signal.__name__ if not isinstance(signal, str) else signal,
+            start_signal=name,
             start_signal_args=list(args),
         )
 
