@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -170,3 +170,28 @@ def test_postgres_without_driver_is_a_clear_error(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(builtins, "__import__", no_psycopg)
     with pytest.raises(ConfigurationError, match=r"pip install 'agenthub\[postgres\]'"):
         open_ledger("postgresql://nobody@127.0.0.1:1/x")
+
+
+async def test_upsert_inside_run_once(ledger: IdempotencyLedger) -> None:
+    table = f"t_{uuid.uuid4().hex[:8]}"
+
+    def setup(conn: Any) -> None:
+        conn.execute(f"CREATE TABLE {table} (id TEXT PRIMARY KEY, status TEXT, n INT)")
+
+    await ledger.run_once(f"setup-{table}", setup)
+
+    def write(status: str, n: int) -> Callable[[Any], list[Any]]:
+        def effect(conn: Any) -> list[Any]:
+            ledger.upsert(conn, table, {"id": "order-1", "status": status, "n": n}, key=["id"])
+            return [list(r) for r in conn.execute(f"SELECT id, status, n FROM {table}")]
+
+        return effect
+
+    assert await ledger.run_once(f"a-{table}", write("paid", 1)) == [["order-1", "paid", 1]]
+    assert await ledger.run_once(f"b-{table}", write("shipped", 2)) == [["order-1", "shipped", 2]]
+    with pytest.raises(InvalidInput, match="not a plain SQL identifier"):
+        await ledger.run_once(
+            f"c-{table}", lambda c: ledger.upsert(c, "x; DROP TABLE y", {"id": 1}, key=["id"])
+        )
+    with pytest.raises(InvalidInput, match="key columns"):
+        await ledger.run_once(f"d-{table}", lambda c: ledger.upsert(c, table, {"n": 1}, key=["id"]))

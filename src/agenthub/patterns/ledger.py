@@ -37,10 +37,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 import sqlite3
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -49,7 +50,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 from pydantic_core import to_jsonable_python
 from temporalio import activity
 
-from agenthub.errors import ConfigurationError, TransientFailure
+from agenthub.errors import ConfigurationError, InvalidInput, TransientFailure
 from agenthub.patterns.idempotency import activity_idempotency_key
 
 __all__ = [
@@ -65,6 +66,7 @@ T = TypeVar("T")
 P = ParamSpec("P")
 
 _DONE, _RUNNING = "done", "running"
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _dump(value: Any) -> str:
@@ -168,6 +170,29 @@ class IdempotencyLedger:
         if row is None:
             return None
         return _Record(key, row[0], json.loads(row[1]) if row[1] is not None else None)
+
+    def upsert(self, conn: Any, table: str, row: dict[str, Any], key: Sequence[str]) -> None:
+        """Insert ``row`` into ``table``, or update its non-key columns where ``key`` matches.
+
+        For effects inside :meth:`run_once` (use the ``conn`` it passes): an upsert is
+        idempotent by itself, so a repeated effect converges on the same row. ``table`` and
+        column names are identifiers you choose, never user input.
+        """
+        for name in (table, *row):
+            if not _IDENTIFIER.fullmatch(name):
+                raise InvalidInput(f"upsert: {name!r} is not a plain SQL identifier")
+        missing = [k for k in key if k not in row]
+        if missing or not key:
+            raise InvalidInput(f"upsert: key columns {missing or key} must be given in the row")
+        columns = ", ".join(row)
+        marks = ", ".join([self._placeholder] * len(row))
+        updates = ", ".join(f"{c} = excluded.{c}" for c in row if c not in key)
+        action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+        conn.execute(
+            f"INSERT INTO {table} ({columns}) VALUES ({marks}) "
+            f"ON CONFLICT ({', '.join(key)}) {action}",
+            tuple(row.values()),
+        )
 
     # -- async API --------------------------------------------------------------------------
 
