@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from agenthub.patterns.fanout import FanOutBatch
 from agenthub.runtime.config import Settings, connect
 from agenthub.runtime.health import HealthCheckWorkflow, health_check_activity
 
@@ -30,7 +31,7 @@ __all__ = [
     "sandboxed_runner",
 ]
 
-PACKAGE_WORKFLOWS: tuple[type, ...] = (HealthCheckWorkflow,)
+PACKAGE_WORKFLOWS: tuple[type, ...] = (HealthCheckWorkflow, FanOutBatch)
 """Workflows agenthub itself ships, registered on every worker."""
 
 PACKAGE_ACTIVITIES: tuple[Callable[..., Any], ...] = (health_check_activity,)

@@ -1,0 +1,443 @@
+"""Fan-out / fan-in: run an activity over many items, bounded, ordered, failure-aware.
+
+In workflow code, :func:`fan_out` runs an activity once per item with at most
+``max_concurrency`` in flight, folds the results with a :class:`Reduce` so the fan-in stays
+small, and applies a failure policy. Above ``batch_size`` items it splits the work over
+child workflows (:class:`FanOutBatch`, registered on every agenthub worker), recursively, so
+no history grows past Temporal's limits: 1M items are 1K children of 1K activities, never
+1M activities in one workflow. Items may be a list, or an :class:`ItemRange` (the activity
+gets each index) so a huge input never enters a history.
+
+Progress (done / failed / total) is served by the ``agenthub.fanout`` query.
+
+Example::
+
+    @workflow.defn
+    class Thumbnails:
+        @workflow.run
+        async def run(self, count: int) -> FanOutResult:
+            return await fan_out(
+                make_thumbnail, ItemRange(0, count),
+                max_concurrency=50, reduce=Reduce("count"), failures=Tolerate(max_ratio=0.01),
+            )
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+
+from agenthub.errors import ConfigurationError
+from agenthub.patterns import retry
+
+__all__ = [
+    "FANOUT_QUERY",
+    "CollectErrors",
+    "FailFast",
+    "FanOutBatch",
+    "FanOutJob",
+    "FanOutProgress",
+    "FanOutResult",
+    "ItemFailure",
+    "ItemRange",
+    "Reduce",
+    "Tolerate",
+    "fan_out",
+]
+
+FANOUT_QUERY = "agenthub.fanout"
+"""Query name of a fan-out's progress (:class:`FanOutProgress`)."""
+
+_MAX_LISTED_FAILURES = 100
+
+
+@dataclass(frozen=True)
+class ItemRange:
+    """Items ``start, start+1, ..., stop-1``: each activity call gets its index."""
+
+    start: int
+    stop: int
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+
+@dataclass(frozen=True)
+class Reduce:
+    """How results are folded: ``collect`` (ordered list), ``count`` (successes), ``sum``,
+    ``min``, ``max`` or ``top_k`` (the ``k`` largest, descending)."""
+
+    kind: Literal["collect", "count", "sum", "min", "max", "top_k"] = "collect"
+    k: int = 10
+
+
+@dataclass(frozen=True)
+class FailFast:
+    """The first failure cancels the rest and fails the fan-out."""
+
+    kind: Literal["fail_fast"] = "fail_fast"
+
+
+@dataclass(frozen=True)
+class CollectErrors:
+    """Run everything; return successes and the failures."""
+
+    kind: Literal["collect_errors"] = "collect_errors"
+
+
+@dataclass(frozen=True)
+class Tolerate:
+    """Like :class:`CollectErrors`, but fail (cancelling the rest) past ``max_failures``
+    failures or a ``max_ratio`` of the items."""
+
+    max_failures: int | None = None
+    max_ratio: float | None = None
+    kind: Literal["tolerate"] = "tolerate"
+
+    def limit(self, total: int) -> int:
+        limits = [self.max_failures] if self.max_failures is not None else []
+        if self.max_ratio is not None:
+            limits.append(math.floor(self.max_ratio * total))
+        return min(limits) if limits else total
+
+
+FailurePolicy = FailFast | CollectErrors | Tolerate
+
+
+@dataclass(frozen=True)
+class ItemFailure:
+    """One failed item: its index and why."""
+
+    index: int
+    error_type: str
+    message: str
+
+
+@dataclass
+class FanOutResult:
+    """The fan-in: the reduced value, counts, and the first failures."""
+
+    value: Any
+    """The reduction (a list for ``collect``, a number for ``count``/``sum`` ...)."""
+    succeeded: int = 0
+    failed: int = 0
+    failures: list[ItemFailure] = field(default_factory=list)
+    """Up to 100 failures, lowest index first."""
+
+
+@dataclass
+class FanOutProgress:
+    """Where a fan-out stands."""
+
+    total: int
+    done: int = 0
+    failed: int = 0
+
+
+@dataclass
+class FanOutJob:
+    """Everything a :class:`FanOutBatch` child needs (kept small: items by range or list)."""
+
+    activity: str
+    items: ItemRange | list[Any]
+    max_concurrency: int
+    batch_size: int
+    reduce: Reduce
+    policy: FailFast | CollectErrors | Tolerate
+    start_to_close_timeout: timedelta
+    retry_policy: RetryPolicy | None
+    heartbeat_timeout: timedelta | None = None
+    offset: int = 0
+    """Index of this job's first item in the whole fan-out."""
+
+
+def _fold(reduce: Reduce, values: list[tuple[int, Any]]) -> Any:
+    """Fold ``(index, value)`` pairs; partial folds from children are folded again."""
+    ordered = [v for _, v in sorted(values, key=lambda p: p[0])]
+    if reduce.kind == "collect":
+        return ordered
+    if reduce.kind == "count":
+        return len(ordered)
+    if reduce.kind == "sum":
+        return sum(ordered)
+    if reduce.kind == "min":
+        return min(ordered) if ordered else None
+    if reduce.kind == "max":
+        return max(ordered) if ordered else None
+    return heapq.nlargest(reduce.k, ordered)
+
+
+def _merge(reduce: Reduce, parts: list[tuple[int, Any]]) -> Any:
+    """Merge children's partial results, in item order."""
+    parts = [(i, p) for i, p in sorted(parts, key=lambda x: x[0]) if p is not None]
+    if reduce.kind == "collect":
+        return [v for _, p in parts for v in p]
+    if reduce.kind in ("count", "sum"):
+        return sum(p for _, p in parts)
+    if reduce.kind == "min":
+        return min((p for _, p in parts), default=None)
+    if reduce.kind == "max":
+        return max((p for _, p in parts), default=None)
+    return heapq.nlargest(reduce.k, [v for _, p in parts for v in p])
+
+
+def _failure(index: int, err: BaseException) -> ItemFailure:
+    cause: BaseException | None = err
+    while isinstance(cause, (ActivityError, ChildWorkflowError)) and cause.cause is not None:
+        cause = cause.cause
+    if isinstance(cause, ApplicationError):
+        return ItemFailure(index, cause.type or "ApplicationError", cause.message)
+    return ItemFailure(index, type(cause).__name__, str(cause))
+
+
+class _Run:
+    """One fan-out in one workflow: progress, failure accounting, cancellation."""
+
+    def __init__(self, job: FanOutJob, total: int) -> None:
+        self.job = job
+        self.progress = FanOutProgress(total=total)
+        self.failures: list[ItemFailure] = []
+        self.failed = 0
+        self.limit = (
+            0
+            if isinstance(job.policy, FailFast)
+            else job.policy.limit(total)
+            if isinstance(job.policy, Tolerate)
+            else total
+        )
+        self.tripped: ItemFailure | None = None
+
+    def record_failures(self, failures: Sequence[ItemFailure], count: int) -> None:
+        self.failed += count
+        self.progress.failed += count
+        self.failures = sorted([*self.failures, *failures], key=lambda f: f.index)[
+            :_MAX_LISTED_FAILURES
+        ]
+        if self.failed > self.limit and self.tripped is None and self.failures:
+            self.tripped = self.failures[0]
+
+    def error(self) -> ApplicationError:
+        assert self.tripped is not None
+        t = self.tripped
+        return ApplicationError(
+            f"fan-out stopped: {self.failed} item(s) failed (policy {self.job.policy.kind}, "
+            f"limit {self.limit}); first: item {t.index}: {t.error_type}: {t.message}",
+            [
+                {"index": f.index, "error_type": f.error_type, "message": f.message}
+                for f in self.failures
+            ],
+            type="FanOutFailed",
+            non_retryable=True,
+        )
+
+
+async def _bounded(
+    run: _Run, count: int, start_one: Callable[[int], Any], on_done: Callable[[int, Any], None]
+) -> None:
+    """Run ``start_one(i)`` for i in range(count), at most max_concurrency at once; stop
+    starting (and cancel what runs) once the policy trips."""
+    limit = asyncio.Semaphore(run.job.max_concurrency)
+
+    async def one(i: int) -> None:
+        async with limit:
+            if run.tripped is not None:
+                return
+            try:
+                value = await start_one(i)
+            except (ActivityError, ChildWorkflowError) as err:
+                on_done(i, err)
+                return
+            on_done(i, value)
+
+    tasks = [asyncio.ensure_future(one(i)) for i in range(count)]
+    pending = list(tasks)
+    try:
+        while pending:
+            done, pending = await workflow.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+            if run.tripped is not None:
+                break
+    except asyncio.CancelledError:
+        # The workflow was cancelled: pass it on to every activity and child in flight.
+        await _cancel_all(pending)
+        raise
+    await _cancel_all(pending)
+
+
+async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await workflow.wait(tasks)
+
+
+async def _run_flat(job: FanOutJob, run: _Run) -> FanOutResult:
+    items = job.items
+    count = len(items)
+    values: list[tuple[int, Any]] = []
+
+    def start(i: int) -> Any:
+        arg = items.start + i if isinstance(items, ItemRange) else items[i]
+        return workflow.execute_activity(
+            job.activity,
+            arg,
+            start_to_close_timeout=job.start_to_close_timeout,
+            retry_policy=job.retry_policy,
+            heartbeat_timeout=job.heartbeat_timeout,
+        )
+
+    def done(i: int, outcome: Any) -> None:
+        if isinstance(outcome, BaseException):
+            run.record_failures([_failure(job.offset + i, outcome)], 1)
+        else:
+            values.append((i, outcome))
+            run.progress.done += 1
+
+    await _bounded(run, count, start, done)
+    if run.tripped is not None:
+        raise run.error()
+    return FanOutResult(
+        value=_fold(job.reduce, values),
+        succeeded=len(values),
+        failed=run.failed,
+        failures=run.failures,
+    )
+
+
+def _split(job: FanOutJob) -> list[FanOutJob]:
+    """Cut a job into at most ``batch_size`` children of equal size (each may split again)."""
+    count = len(job.items)
+    per_child = job.batch_size
+    while math.ceil(count / per_child) > job.batch_size:
+        per_child *= job.batch_size
+    children = []
+    for lo in range(0, count, per_child):
+        hi = min(lo + per_child, count)
+        items: ItemRange | list[Any]
+        if isinstance(job.items, ItemRange):
+            items = ItemRange(job.items.start + lo, job.items.start + hi)
+        else:
+            items = job.items[lo:hi]
+        children.append(FanOutJob(**{**job.__dict__, "items": items, "offset": job.offset + lo}))
+    return children
+
+
+async def _run_hierarchical(job: FanOutJob, run: _Run) -> FanOutResult:
+    children = _split(job)
+    parts: list[tuple[int, Any]] = []
+    info = workflow.info()
+
+    def start(i: int) -> Any:
+        return workflow.execute_child_workflow(
+            FanOutBatch.run,
+            children[i],
+            id=f"{info.workflow_id}/fanout-{children[i].offset}",
+            task_queue=info.task_queue,
+        )
+
+    def done(i: int, outcome: Any) -> None:
+        if isinstance(outcome, BaseException):
+            # A child that tripped its own policy: count its items as failed.
+            failure = _failure(children[i].offset, outcome)
+            run.record_failures([failure], len(children[i].items))
+            return
+        result: FanOutResult = outcome
+        parts.append((i, result.value))
+        run.progress.done += result.succeeded
+        if result.failed:
+            run.record_failures(result.failures, result.failed)
+
+    await _bounded(run, len(children), start, done)
+    if run.tripped is not None:
+        raise run.error()
+    return FanOutResult(
+        value=_merge(job.reduce, parts),
+        succeeded=run.progress.done,
+        failed=run.failed,
+        failures=run.failures,
+    )
+
+
+async def _execute(job: FanOutJob) -> FanOutResult:
+    run = _Run(job, len(job.items))
+    if workflow.get_query_handler(FANOUT_QUERY) is None:
+        workflow.set_query_handler(FANOUT_QUERY, lambda: run.progress)
+    if len(job.items) > job.batch_size:
+        return await _run_hierarchical(job, run)
+    return await _run_flat(job, run)
+
+
+async def fan_out(
+    activity: Callable[..., Any] | str,
+    items: Sequence[Any] | ItemRange,
+    *,
+    max_concurrency: int = 100,
+    reduce: Reduce = Reduce("collect"),
+    failures: FailFast | CollectErrors | Tolerate = FailFast(),
+    batch_size: int = 1000,
+    start_to_close_timeout: timedelta = timedelta(minutes=1),
+    retry_policy: RetryPolicy | None = None,
+    heartbeat_timeout: timedelta | None = None,
+) -> FanOutResult:
+    """Run ``activity`` once per item; see the module docstring.
+
+    Args:
+        activity: an activity (decorated with ``@activity.defn``) or its type name; it gets
+            one item (or one index, for an :class:`ItemRange`).
+        items: the items, or an :class:`ItemRange`.
+        max_concurrency: activities (or, above ``batch_size``, child workflows) in flight at
+            once in each workflow.
+        reduce: how results are folded.
+        failures: :class:`FailFast` (default), :class:`CollectErrors` or :class:`Tolerate`.
+        batch_size: the most items one workflow runs itself; more go to child workflows.
+        start_to_close_timeout, retry_policy, heartbeat_timeout: per activity
+            (retry default :data:`agenthub.patterns.retry.DEFAULT`).
+
+    Raises:
+        ConfigurationError: bad arguments (not an activity, non-positive sizes).
+        ApplicationError: type ``FanOutFailed`` when the failure policy trips; the message
+            names the first failed item and its cause, the details list the failures.
+    """
+    name = (
+        activity
+        if isinstance(activity, str)
+        else getattr(getattr(activity, "__temporal_activity_definition", None), "name", None)
+    )
+    if not name:
+        raise ConfigurationError(
+            f"fan_out expects an activity (decorated with @activity.defn) or its name; "
+            f"got {activity!r}"
+        )
+    if max_concurrency < 1 or batch_size < 2:
+        raise ConfigurationError("fan_out needs max_concurrency >= 1 and batch_size >= 2")
+    job = FanOutJob(
+        activity=name,
+        items=items if isinstance(items, ItemRange) else list(items),
+        max_concurrency=max_concurrency,
+        batch_size=batch_size,
+        reduce=reduce,
+        policy=failures,
+        start_to_close_timeout=start_to_close_timeout,
+        retry_policy=retry_policy or retry.preset("DEFAULT"),
+        heartbeat_timeout=heartbeat_timeout,
+    )
+    return await _execute(job)
+
+
+@workflow.defn(name="agenthub.FanOutBatch")
+class FanOutBatch:
+    """A child workflow running one slice of a hierarchical fan-out."""
+
+    @workflow.run
+    async def run(self, job: FanOutJob) -> FanOutResult:
+        return await _execute(job)

@@ -1,0 +1,107 @@
+"""Workflows and activities for the fan-out tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from temporalio import activity, workflow
+from temporalio.common import RetryPolicy
+
+from agenthub.errors import PermanentFailure
+from agenthub.patterns.fanout import (
+    CollectErrors,
+    FailFast,
+    FanOutResult,
+    ItemRange,
+    Reduce,
+    Tolerate,
+    fan_out,
+)
+
+RUNNING: dict[str, int] = defaultdict(int)
+MAX_RUNNING: dict[str, int] = defaultdict(int)
+CONDITIONS: dict[str, asyncio.Condition] = defaultdict(asyncio.Condition)
+CANCELLED: dict[str, int] = defaultdict(int)
+BOUND: dict[str, int] = {}
+
+
+def _root() -> str:
+    return (activity.info().workflow_id or "").split("/")[0]
+
+
+@activity.defn
+async def square(i: int) -> int:
+    """Counts how many run at once; lingers until the bound is reached (or briefly)."""
+    key = _root()
+    condition = CONDITIONS[key]
+    async with condition:
+        RUNNING[key] += 1
+        MAX_RUNNING[key] = max(MAX_RUNNING[key], RUNNING[key])
+        condition.notify_all()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(
+                condition.wait_for(lambda: RUNNING[key] >= BOUND.get(key, 1)), timeout=0.2
+            )
+        RUNNING[key] -= 1
+    return i * i
+
+
+@activity.defn
+async def picky(i: int) -> int:
+    if i % 7 == 3:
+        raise PermanentFailure(f"item {i} is malformed")
+    return i
+
+
+@activity.defn
+async def forever(i: int) -> int:
+    key = _root()
+    try:
+        while True:
+            activity.heartbeat()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.Event().wait(), timeout=0.2)
+    except asyncio.CancelledError:
+        CANCELLED[key] += 1
+        raise
+
+
+@dataclass
+class FanSpec:
+    activity: str
+    count: int
+    max_concurrency: int = 10
+    batch_size: int = 1000
+    reduce: Reduce = field(default_factory=Reduce)
+    policy: str = "fail_fast"
+    max_failures: int | None = None
+    as_list: bool = False
+
+
+@workflow.defn
+class FanOutTest:
+    @workflow.run
+    async def run(self, spec: FanSpec) -> FanOutResult:
+        policy = {
+            "fail_fast": FailFast(),
+            "collect": CollectErrors(),
+            "tolerate": Tolerate(max_failures=spec.max_failures),
+        }[spec.policy]
+        items = list(range(spec.count)) if spec.as_list else ItemRange(0, spec.count)
+        return await fan_out(
+            spec.activity,
+            items,
+            max_concurrency=spec.max_concurrency,
+            batch_size=spec.batch_size,
+            reduce=spec.reduce,
+            failures=policy,
+            start_to_close_timeout=timedelta(minutes=5),
+            heartbeat_timeout=timedelta(seconds=2),
+            retry_policy=RetryPolicy(
+                maximum_attempts=2, initial_interval=timedelta(milliseconds=10)
+            ),
+        )

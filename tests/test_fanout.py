@@ -1,0 +1,148 @@
+"""Fan-out / fan-in on the real dev server."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from agenthub.patterns.fanout import FANOUT_QUERY, FanOutProgress, Reduce
+from agenthub.testing import eventually, running_worker
+
+from .fanout_workflows import (
+    BOUND,
+    CANCELLED,
+    MAX_RUNNING,
+    FanOutTest,
+    FanSpec,
+    forever,
+    picky,
+    square,
+)
+
+
+@pytest.fixture
+async def run(dev_server_env: WorkflowEnvironment):
+    client = dev_server_env.client
+    async with running_worker(
+        client, workflows=[FanOutTest], activities=[square, picky, forever]
+    ) as tq:
+
+        async def go(spec: FanSpec, wid: str | None = None):
+            wid = wid or f"fan-{uuid.uuid4().hex[:10]}"
+            return wid, await client.execute_workflow(FanOutTest.run, spec, id=wid, task_queue=tq)
+
+        go.tq = tq  # type: ignore[attr-defined]
+        yield go
+
+
+async def test_order_kept_and_concurrency_bounded(run) -> None:
+    wid = f"fan-{uuid.uuid4().hex[:10]}"
+    BOUND[wid] = 5
+    _, result = await run(FanSpec("square", 40, max_concurrency=5), wid)
+    assert result.value == [i * i for i in range(40)]
+    assert (result.succeeded, result.failed) == (40, 0)
+    assert MAX_RUNNING[wid] == 5, "the bound was reached and never passed"
+
+
+@pytest.mark.parametrize(
+    ("reduce", "expected"),
+    [
+        (Reduce("count"), 30),
+        (Reduce("sum"), sum(i * i for i in range(30))),
+        (Reduce("max"), 29 * 29),
+        (Reduce("top_k", k=3), [841, 784, 729]),
+    ],
+)
+async def test_reducers_keep_the_fan_in_small(run, reduce: Reduce, expected) -> None:
+    _, result = await run(FanSpec("square", 30, reduce=reduce))
+    assert result.value == expected
+
+
+async def test_fail_fast_stops_at_the_first_failure(run) -> None:
+    with pytest.raises(WorkflowFailureError) as info:
+        await run(FanSpec("picky", 50, max_concurrency=1))
+    cause = info.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "FanOutFailed"
+    assert "first: item 3: PermanentFailure: item 3 is malformed" in cause.message
+
+
+async def test_collect_errors_returns_successes_and_failures(run) -> None:
+    _, result = await run(FanSpec("picky", 50, policy="collect"))
+    bad = [i for i in range(50) if i % 7 == 3]
+    assert result.value == [i for i in range(50) if i not in bad]
+    assert result.failed == len(bad) and result.succeeded == 50 - len(bad)
+    assert [f.index for f in result.failures] == bad
+    assert result.failures[0].error_type == "PermanentFailure"
+
+
+async def test_tolerate_up_to_n_failures(run) -> None:
+    _, result = await run(FanSpec("picky", 50, policy="tolerate", max_failures=7))
+    assert result.failed == 7
+    with pytest.raises(WorkflowFailureError) as info:
+        await run(FanSpec("picky", 50, policy="tolerate", max_failures=3))
+    assert "limit 3" in info.value.cause.message  # type: ignore[union-attr]
+
+
+async def test_hierarchical_equals_flat_and_histories_stay_small(
+    run, dev_server_env: WorkflowEnvironment
+) -> None:
+    client = dev_server_env.client
+    _, flat = await run(FanSpec("square", 30, reduce=Reduce("collect")))
+    wid, tree = await run(FanSpec("square", 30, batch_size=3, reduce=Reduce("collect")))
+    assert tree.value == flat.value == [i * i for i in range(30)]
+    _, tree_list = await run(FanSpec("square", 30, batch_size=3, as_list=True))
+    assert tree_list.value == flat.value
+    _, tree_sum = await run(FanSpec("square", 30, batch_size=3, reduce=Reduce("sum")))
+    assert tree_sum.value == sum(flat.value)
+    # 30 items in batches of 3: parent -> 2 children -> grandchildren -> leaves (3 levels).
+    runs = [w async for w in client.list_workflows(f"WorkflowId STARTS_WITH '{wid}'")]
+    depth = max(w.id.count("/") for w in runs)
+    assert depth == 3
+    for w in runs:
+        events = (await client.get_workflow_handle(w.id, run_id=w.run_id).fetch_history()).events
+        assert len(events) < 10_240, w.id
+
+
+async def test_cancelling_the_parent_cancels_children(
+    run, dev_server_env: WorkflowEnvironment
+) -> None:
+    client = dev_server_env.client
+    wid = f"fan-{uuid.uuid4().hex[:10]}"
+    handle = await client.start_workflow(
+        FanOutTest.run, FanSpec("forever", 12, batch_size=4, max_concurrency=4),
+        id=wid, task_queue=run.tq,
+    )  # fmt: skip
+
+    async def progress() -> FanOutProgress | None:
+        try:
+            p = await handle.query(FANOUT_QUERY, result_type=FanOutProgress)
+        except Exception:
+            return None
+        return p if p.total == 12 else None
+
+    assert (await eventually(progress, what="progress query")).done == 0
+    children = [f"{wid}/fanout-{offset}" for offset in (0, 4, 8)]
+
+    async def all_running() -> bool:
+        try:
+            statuses = [(await client.get_workflow_handle(c).describe()).status for c in children]
+        except Exception:
+            return False  # not started yet
+        return statuses == [WorkflowExecutionStatus.RUNNING] * 3 and CANCELLED[wid] == 0
+
+    await eventually(all_running, what="children running")
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    for child in children:
+        status = (await client.get_workflow_handle(child).describe()).status
+        assert status == WorkflowExecutionStatus.CANCELED, child
+    await eventually(lambda: _cancelled(wid, 12), what="activities cancelled")
+
+
+async def _cancelled(wid: str, n: int) -> bool:
+    return CANCELLED[wid] == n
