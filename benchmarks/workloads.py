@@ -12,6 +12,7 @@ from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
 from agenthub.patterns.entity import Entity, EntityConfig, EntityStart, entity_signal
+from agenthub.patterns.fanout import ItemRange, Reduce, fan_out
 from agenthub.patterns.idempotency import activity_idempotency_key
 from agenthub.patterns.ledger import SqliteLedger
 from agenthub.patterns.saga import Saga
@@ -213,3 +214,46 @@ class CounterEntity(Entity[CounterState]):
     @workflow.query
     def runs(self) -> int:
         return self.entity_runs
+
+
+# --- fan-out at scale: agenthub's hierarchical fan_out vs hand-written chunks ------------
+
+
+@activity.defn
+async def trivial(i: int) -> int:
+    return i
+
+
+@workflow.defn
+class ChunkedByHand:
+    """The best plain-temporalio equivalent: 1,000 activities at a time from one workflow,
+    continuing as new after each chunk so the history stays bounded."""
+
+    @workflow.run
+    async def run(self, total: int, offset: int = 0, acc: int = 0) -> int:
+        stop = min(offset + 1000, total)
+        results = await asyncio.gather(
+            *(
+                workflow.execute_activity(trivial, i, start_to_close_timeout=_STEP)
+                for i in range(offset, stop)
+            )
+        )
+        acc += len(results)
+        if stop < total:
+            workflow.continue_as_new(args=[total, stop, acc])
+        return acc
+
+
+@workflow.defn
+class FanOutScale:
+    @workflow.run
+    async def run(self, total: int, max_concurrency: int) -> int:
+        result = await fan_out(
+            trivial,
+            ItemRange(0, total),
+            max_concurrency=max_concurrency,
+            batch_size=1000,
+            reduce=Reduce("count"),
+            start_to_close_timeout=_STEP,
+        )
+        return int(result.value)

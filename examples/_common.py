@@ -15,7 +15,7 @@ from agenthub.runtime import build_worker
 
 @asynccontextmanager
 async def embedded_worker(
-    workflows: Sequence[type], activities: Sequence[Callable[..., Any]]
+    workflows: Sequence[type], activities: Sequence[Callable[..., Any]], **worker_options: Any
 ) -> AsyncIterator[tuple[Client, str]]:
     """Start (or reuse) the embedded server from AGENTHUB_* settings and run a worker."""
     # Failures are part of these demos; the SDK's per-attempt tracebacks would drown them.
@@ -23,5 +23,7 @@ async def embedded_worker(
     settings = Settings.from_env()
     async with EmbeddedServer(settings) as server:
         client = await connect(settings, target_host=server.address)
-        async with build_worker(client, settings, workflows=workflows, activities=activities):
+        async with build_worker(
+            client, settings, workflows=workflows, activities=activities, **worker_options
+        ):
             yield client, settings.task_queue

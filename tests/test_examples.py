@@ -13,7 +13,10 @@ from .conftest import free_port
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
+ARGS = {"fan_out.py": ["--items", "2000"]}
+
 EXPECTED = {
+    "fan_out.py": ["scored 2000 items (0 failed), total score 99914,"],
     "bank_account.py": [
         "deposit 100 -> 100",
         "withdraw 30 -> 70",
@@ -46,7 +49,7 @@ def test_example_runs(example: str, tmp_path: Path) -> None:
         "AGENTHUB_UI": "false",
     }
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / example)],
+        [sys.executable, str(EXAMPLES / example), *ARGS.get(example, [])],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]

@@ -14,6 +14,7 @@ MODULES = [
     "agenthub.errors",
     "agenthub.patterns",
     "agenthub.patterns.entity",
+    "agenthub.patterns.fanout",
     "agenthub.patterns.heartbeat",
     "agenthub.patterns.idempotency",
     "agenthub.patterns.ledger",

@@ -14,6 +14,16 @@ from agenthub.patterns.entity import (
     entity_signal,
     entity_update,
 )
+from agenthub.patterns.fanout import (
+    CollectErrors,
+    FailFast,
+    FanOutProgress,
+    FanOutResult,
+    ItemRange,
+    Reduce,
+    Tolerate,
+    fan_out,
+)
 from agenthub.patterns.heartbeat import Heartbeat
 from agenthub.patterns.idempotency import activity_idempotency_key, workflow_idempotency_key
 from agenthub.patterns.ledger import (
@@ -27,21 +37,29 @@ from agenthub.patterns.payloads import LocalFileStorageDriver
 from agenthub.patterns.saga import CompensationProgress, Saga, SagaProgress, saga_progress
 
 __all__ = [
+    "CollectErrors",
     "CompensationProgress",
     "Entity",
     "EntityClient",
     "EntityConfig",
     "EntityStart",
+    "FailFast",
+    "FanOutProgress",
+    "FanOutResult",
     "Heartbeat",
     "IdempotencyLedger",
+    "ItemRange",
     "LocalFileStorageDriver",
     "PostgresLedger",
+    "Reduce",
     "Saga",
     "SagaProgress",
     "SqliteLedger",
+    "Tolerate",
     "activity_idempotency_key",
     "entity_signal",
     "entity_update",
+    "fan_out",
     "idempotent",
     "open_ledger",
     "retry",

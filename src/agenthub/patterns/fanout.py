@@ -243,42 +243,35 @@ class _Run:
 async def _bounded(
     run: _Run, count: int, start_one: Callable[[int], Any], on_done: Callable[[int, Any], None]
 ) -> None:
-    """Run ``start_one(i)`` for i in range(count), at most max_concurrency at once; stop
-    starting (and cancel what runs) once the policy trips."""
-    limit = asyncio.Semaphore(run.job.max_concurrency)
+    """Run ``start_one(i)`` for i in range(count) in order, at most max_concurrency at once.
 
-    async def one(i: int) -> None:
-        async with limit:
-            if run.tripped is not None:
-                return
+    A pool of lanes pulls the next index (O(n) work, whatever the size); once the policy
+    trips, lanes stop pulling and the ones in flight are cancelled. Cancelling the workflow
+    cancels every lane, and so every activity or child in flight.
+    """
+    next_index = 0
+    lanes: list[asyncio.Task[None]] = []
+
+    async def lane() -> None:
+        nonlocal next_index
+        while run.tripped is None and next_index < count:
+            i = next_index
+            next_index += 1
             try:
-                value = await start_one(i)
+                outcome = await start_one(i)
             except (ActivityError, ChildWorkflowError) as err:
-                on_done(i, err)
-                return
-            on_done(i, value)
-
-    tasks = [asyncio.ensure_future(one(i)) for i in range(count)]
-    pending = list(tasks)
-    try:
-        while pending:
-            done, pending = await workflow.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                task.result()
+                outcome = err
+            on_done(i, outcome)
             if run.tripped is not None:
-                break
-    except asyncio.CancelledError:
-        # The workflow was cancelled: pass it on to every activity and child in flight.
-        await _cancel_all(pending)
-        raise
-    await _cancel_all(pending)
+                for other in lanes:
+                    if other is not asyncio.current_task():
+                        other.cancel()
 
-
-async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    if tasks:
-        await workflow.wait(tasks)
+    lanes.extend(asyncio.ensure_future(lane()) for _ in range(min(run.job.max_concurrency, count)))
+    results = await asyncio.gather(*lanes, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+            raise result
 
 
 async def _run_flat(job: FanOutJob, run: _Run) -> FanOutResult:

@@ -38,7 +38,7 @@ PACKAGE_ACTIVITIES: tuple[Callable[..., Any], ...] = (health_check_activity,)
 """Activities agenthub itself ships, registered on every worker."""
 
 
-PASSTHROUGH_MODULES: tuple[str, ...] = ("agenthub", "pydantic", "pydantic_core")
+PASSTHROUGH_MODULES: tuple[str, ...] = ("agenthub", "pydantic", "pydantic_core", "rich")
 """Modules the workflow sandbox imports once and shares, instead of once per workflow run.
 
 They are deterministic libraries; re-importing them for every run costs seconds of CPU per
