@@ -8,12 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
 from agenthub import __version__
 from agenthub.cli import app
 from agenthub.runtime.server import probe_temporal
+from agenthub.testing import eventually
+
+from .conftest import free_port
 
 runner = CliRunner()
 
@@ -24,7 +28,7 @@ def test_version() -> None:
     assert result.output.strip() == f"agenthub {__version__}"
 
 
-@pytest.mark.parametrize("command", ["server", "worker", "up", "lint", "replay"])
+@pytest.mark.parametrize("command", ["server", "worker", "up", "lint", "replay", "callback"])
 def test_every_command_has_help(command: str) -> None:
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0
@@ -71,13 +75,26 @@ async def test_server_command_starts_and_stops(tmp_path: Path, port: int) -> Non
 
 
 async def test_up_runs_server_and_worker(tmp_path: Path, port: int) -> None:
-    ui_port = port + 1 if port < 65535 else port - 1
+    ui_port, api_port = free_port(), free_port()
     process = _spawn(
-        ["up", "--port", str(port), "--ui-port", str(ui_port), "--data-dir", "state"], tmp_path
-    )
+        ["up", "--port", str(port), "--ui-port", str(ui_port), "--api-port", str(api_port),
+         "--data-dir", "state"],
+        tmp_path,
+    )  # fmt: skip
     try:
         output = _read_until(process, "worker polling task queue 'agenthub'")
         assert f"http://127.0.0.1:{ui_port}" in output
+        assert f"HTTP API http://127.0.0.1:{api_port}" in output
+
+        async def healthy() -> bool:
+            try:
+                async with httpx.AsyncClient() as http:
+                    r = await http.get(f"http://127.0.0.1:{api_port}/health")
+                return r.status_code == 200 and r.json()["status"] == "ok"
+            except httpx.HTTPError:
+                return False
+
+        await eventually(healthy, what="API health")
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     finally:

@@ -13,6 +13,8 @@ MODULES = [
     "agenthub.determinism.replay",
     "agenthub.errors",
     "agenthub.patterns",
+    "agenthub.patterns.callbacks",
+    "agenthub.api",
     "agenthub.patterns.entity",
     "agenthub.patterns.fanout",
     "agenthub.patterns.heartbeat",

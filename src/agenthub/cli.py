@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -46,6 +46,9 @@ IpOption = Annotated[
     str | None, typer.Option("--ip", help="Address to bind [AGENTHUB_SERVER_IP, 127.0.0.1].")
 ]
 HeadlessOption = Annotated[bool, typer.Option("--headless", help="Do not serve the web UI.")]
+ApiPortOption = Annotated[
+    int | None, typer.Option("--api-port", help="HTTP API port [AGENTHUB_API_PORT, port + 2000].")
+]
 TaskQueueOption = Annotated[
     str | None, typer.Option("--task-queue", help="Task queue to poll [AGENTHUB_TASK_QUEUE].")
 ]
@@ -74,6 +77,7 @@ def _settings(
     ip: str | None = None,
     headless: bool = False,
     task_queue: str | None = None,
+    api_port: int | None = None,
 ) -> Settings:
     try:
         return Settings.from_env(
@@ -83,6 +87,7 @@ def _settings(
             server_ip=ip,
             task_queue=task_queue,
             ui=False if headless else None,
+            api_port=api_port,
         )
     except AgentHubError as err:
         _fail(err)
@@ -159,17 +164,42 @@ def server(
     _run(main)
 
 
-async def _serve_worker(settings: Settings, stop: asyncio.Event, *extra: Awaitable[Any]) -> None:
+async def _serve_worker(
+    settings: Settings, stop: asyncio.Event, *extra: Awaitable[Any], api: bool = False
+) -> None:
     client = await connect(settings)
     worker = build_worker(client, settings)
     async with worker:
         result = await check_worker(client, settings.task_queue)
+        if api:
+            extra = (*extra, _serve_api(client, settings))
+            url = f"http://{settings.server_ip}:{settings.effective_api_port}"
+            console.print(f"[green]HTTP API[/] {url}")
         console.print(
             f"[green]worker[/] polling task queue {settings.task_queue!r} on "
             f"{client.service_client.config.target_host} (round trip "
             f"{result.round_trip_ms:.0f} ms); press Ctrl-C to stop"
         )
         await _until(stop, *extra)
+
+
+async def _serve_api(client: Any, settings: Settings) -> None:
+    import uvicorn
+
+    from agenthub.api import create_app
+    from agenthub.patterns.callbacks import load_callback_secrets
+
+    app = create_app(client, secrets=load_callback_secrets(settings.data_dir))
+    config = uvicorn.Config(
+        app, host=settings.server_ip, port=settings.effective_api_port, log_level="warning"
+    )
+
+    class ApiServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # the CLI owns SIGINT/SIGTERM and stops everything in order
+
+    await ApiServer(config).serve()
 
 
 @app.command()
@@ -187,20 +217,54 @@ def up(
     ip: IpOption = None,
     headless: HeadlessOption = False,
     task_queue: TaskQueueOption = None,
+    api_port: ApiPortOption = None,
 ) -> None:
-    """Run the embedded server and a worker together until Ctrl-C."""
-    settings = _settings(data_dir, port, ui_port, ip, headless, task_queue)
+    """Run the embedded server, a worker and the HTTP API together until Ctrl-C."""
+    settings = _settings(data_dir, port, ui_port, ip, headless, task_queue, api_port)
 
     async def main(stop: asyncio.Event) -> None:
         srv = await _start_server(settings)
         try:
             extra = [] if srv.reused else [srv.wait()]
-            await _serve_worker(settings, stop, *extra)
+            await _serve_worker(settings, stop, *extra, api=True)
         finally:
             await srv.stop()
             console.print("stopped")
 
     _run(main)
+
+
+callback_app = typer.Typer(help="Complete async callbacks.", no_args_is_help=True)
+app.add_typer(callback_app, name="callback")
+
+
+@callback_app.command("complete")
+def callback_complete(
+    token: Annotated[str, typer.Argument(help="The callback token.")],
+    data: Annotated[str, typer.Option("--data", help="JSON to deliver.")] = "null",
+) -> None:
+    """Deliver JSON data to the workflow waiting on TOKEN."""
+    from agenthub.errors import CallbackError
+    from agenthub.patterns.callbacks import complete_callback, load_callback_secrets
+
+    try:
+        value = json.loads(data)
+    except ValueError as err:
+        console.print(f"[bold red]error:[/] --data must be JSON: {err}")
+        raise typer.Exit(2) from None
+    settings = _settings()
+
+    async def main(stop: asyncio.Event) -> Any:
+        client = await connect(settings)
+        secrets = load_callback_secrets(settings.data_dir)
+        return await complete_callback(client, token, value, secrets=secrets)
+
+    try:
+        claims = _run(main)
+    except CallbackError as err:  # pragma: no cover - _run maps AgentHubError already
+        console.print(f"[bold red]refused ({err.status}):[/] {err}")
+        raise typer.Exit(1) from None
+    console.print(f"[green]delivered[/] to {claims.workflow_id} ({claims.name})")
 
 
 @app.command()

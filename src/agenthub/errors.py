@@ -11,7 +11,12 @@ Two families live here:
     ├── ServerStartError        the embedded server did not come up
     │   └── PortInUseError      the port is held by something that is not Temporal
     ├── ConnectionFailedError   no Temporal frontend answers at the configured address
-    └── SagaError               a Saga was used wrongly (see agenthub.patterns.saga)
+    ├── SagaError               a Saga was used wrongly (see agenthub.patterns.saga)
+    └── CallbackError           a callback completion was refused; ``status`` is its HTTP code
+        ├── InvalidCallbackToken    401: malformed, forged or tampered token
+        ├── CallbackNotFound        404: no such callback pending in that workflow
+        ├── CallbackAlreadyCompleted 409: the token was used already
+        └── CallbackExpired         410: past its expiry or its wait timed out
 
 * The failure taxonomy for activities and workflows, as
   :class:`temporalio.exceptions.ApplicationError` subclasses whose ``type`` is stable, so
@@ -23,6 +28,7 @@ Two families live here:
     ├── PermanentFailure        (non-retryable) retrying cannot help
     ├── TransientFailure        (retryable) try again, maybe after ``next_retry_delay``
     ├── CompensationFailed      (non-retryable) one or more saga undos failed
+    ├── CallbackTimeout         (non-retryable) a callback was not answered in time
     └── PayloadTooLarge         (non-retryable) a value is too big to travel inline
 
 Example::
@@ -50,6 +56,11 @@ __all__ = [
     "AgentHubError",
     "BinaryNotFoundError",
     "BusinessRuleViolation",
+    "CallbackAlreadyCompleted",
+    "CallbackError",
+    "CallbackExpired",
+    "CallbackNotFound",
+    "CallbackTimeout",
     "CompensationFailed",
     "ConfigurationError",
     "ConnectionFailedError",
@@ -92,6 +103,36 @@ class SagaError(AgentHubError, TypeError):
     """A :class:`~agenthub.patterns.saga.Saga` was used wrongly (bad compensation, no workflow)."""
 
 
+class CallbackError(AgentHubError):
+    """A callback completion was refused; nothing changed. ``status`` is the HTTP code."""
+
+    status = 400
+
+
+class InvalidCallbackToken(CallbackError):
+    """The token is malformed or its signature matches no known secret."""
+
+    status = 401
+
+
+class CallbackNotFound(CallbackError):
+    """The token's callback is not pending in its workflow (or the workflow is closed)."""
+
+    status = 404
+
+
+class CallbackAlreadyCompleted(CallbackError):
+    """The callback was completed already: tokens are single-use."""
+
+    status = 409
+
+
+class CallbackExpired(CallbackError):
+    """The token is past its expiry, or the workflow stopped waiting."""
+
+    status = 410
+
+
 class _TaxonomyError(ApplicationError):
     """Shared constructor: the ``type`` is the class name, retryability is fixed per class."""
 
@@ -128,6 +169,10 @@ class TransientFailure(_TaxonomyError):
     """A temporary failure (timeout, 429, 5xx); retried, after ``next_retry_delay`` if given."""
 
     _non_retryable = False
+
+
+class CallbackTimeout(_TaxonomyError):
+    """Nothing completed a callback within its timeout."""
 
 
 class PayloadTooLarge(_TaxonomyError):
@@ -175,6 +220,7 @@ NON_RETRYABLE_ERROR_TYPES: tuple[str, ...] = (
     "PermanentFailure",
     "CompensationFailed",
     "PayloadTooLarge",
+    "CallbackTimeout",
 )
 """The ``type`` names that retry presets never retry."""
 

@@ -6,6 +6,11 @@ Example::
 """
 
 from agenthub.patterns import retry
+from agenthub.patterns.callbacks import (
+    CallbackRequest,
+    complete_callback,
+    wait_for_callback,
+)
 from agenthub.patterns.entity import (
     Entity,
     EntityClient,
@@ -37,6 +42,7 @@ from agenthub.patterns.payloads import LocalFileStorageDriver
 from agenthub.patterns.saga import CompensationProgress, Saga, SagaProgress, saga_progress
 
 __all__ = [
+    "CallbackRequest",
     "CollectErrors",
     "CompensationProgress",
     "Entity",
@@ -57,6 +63,7 @@ __all__ = [
     "SqliteLedger",
     "Tolerate",
     "activity_idempotency_key",
+    "complete_callback",
     "entity_signal",
     "entity_update",
     "fan_out",
@@ -64,5 +71,6 @@ __all__ = [
     "open_ledger",
     "retry",
     "saga_progress",
+    "wait_for_callback",
     "workflow_idempotency_key",
 ]

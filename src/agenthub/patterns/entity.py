@@ -159,7 +159,13 @@ class Entity(Generic[S]):
 
     def initial_state(self) -> S:
         """State of a new entity; by default ``state_type()``."""
-        return self.state_type()  # type: ignore[no-any-return]
+        state_type = getattr(type(self), "state_type", None)
+        if state_type is None:
+            raise ConfigurationError(
+                f"{type(self).__name__} has no state_type; set `state_type = YourState` on "
+                "the Entity subclass (or override initial_state)"
+            )
+        return state_type()  # type: ignore[no-any-return]
 
     # The attributes below are set by run_entity; handlers may run before it (a message that
     # starts the workflow), so each is also initialised lazily.

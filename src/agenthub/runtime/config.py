@@ -55,6 +55,8 @@ class Settings:
     """Web UI port of the embedded server; 0 means ``server_port + 1000``."""
     ui: bool = True
     """Serve the Temporal web UI from the embedded server."""
+    api_port: int = 0
+    """Port of agenthub's HTTP API (``agenthub up``); 0 means ``server_port + 2000``."""
     temporal_profile: str | None = None
     """Profile of ``temporal.toml`` to use; ``None`` means the SDK's default profile."""
     temporal_config_file: Path | None = None
@@ -70,7 +72,7 @@ class Settings:
     ``<data_dir>/ledger.db``)."""
 
     def __post_init__(self) -> None:
-        for name in ("server_port", "ui_port"):
+        for name in ("server_port", "ui_port", "api_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535 or (name == "server_port" and port == 0):
                 raise ConfigurationError(
@@ -89,6 +91,11 @@ class Settings:
     def effective_ui_port(self) -> int:
         """The UI port actually used (``server_port + 1000`` unless set)."""
         return self.ui_port or self.server_port + 1000
+
+    @property
+    def effective_api_port(self) -> int:
+        """The API port actually used (``server_port + 2000`` unless set)."""
+        return self.api_port or self.server_port + 2000
 
     @property
     def embedded_address(self) -> str:

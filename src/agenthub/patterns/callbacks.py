@@ -1,0 +1,332 @@
+"""Async callbacks: start a request, then wait durably for its answer, with a timeout.
+
+In workflow code, :func:`wait_for_callback` picks a callback id, runs a *request activity*
+(send an email, call a webhook-based API, post to an approval queue) with a
+:class:`CallbackRequest`, and waits for the completion. The request activity mints the
+callback's token with :meth:`CallbackRequest.token`, so the bearer token never enters the
+workflow history.
+
+Tokens are HMAC-SHA256 signed (current secret plus old ones for rotation), carry the workflow
+id, callback name, callback id and expiry, and are single-use: the workflow accepts one
+completion per callback id. A forged or tampered token (401), one whose callback is not
+pending in that workflow (404), one already used (409) and an expired one (410) are refused
+before anything changes: completion is a workflow update whose validator rejects it, which
+leaves no trace in the history.
+
+Example::
+
+    @activity.defn
+    async def send_invoice_link(req: CallbackRequest) -> None:
+        await mailer.send(req.payload, f"https://pay.example/cb/{req.token()}")
+
+    @workflow.defn
+    class Invoice:
+        @workflow.run
+        async def run(self, email: str) -> str:
+            paid = await wait_for_callback(
+                "payment", timeout=timedelta(days=7), request=send_invoice_link, payload=email
+            )
+            return f"paid: {paid}"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets as _secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from temporalio import workflow
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from agenthub.errors import (
+    CallbackAlreadyCompleted,
+    CallbackError,
+    CallbackExpired,
+    CallbackNotFound,
+    CallbackTimeout,
+    ConfigurationError,
+    InvalidCallbackToken,
+)
+
+__all__ = [
+    "CALLBACK_UPDATE",
+    "CallbackClaims",
+    "CallbackCompletion",
+    "CallbackRequest",
+    "complete_callback",
+    "load_callback_secrets",
+    "sign_token",
+    "verify_token",
+    "wait_for_callback",
+]
+
+CALLBACK_UPDATE = "agenthub.callback"
+"""Name of the update that completes a callback."""
+
+_RAISE: Any = object()
+
+
+# --- secrets and tokens (plain Python, used by activities, the API and the CLI) ------------
+
+
+def load_callback_secrets(data_dir: Path, environ: dict[str, str] | None = None) -> list[str]:
+    """Signing secrets, current first: ``AGENTHUB_CALLBACK_SECRET`` plus the comma-separated
+    ``AGENTHUB_CALLBACK_OLD_SECRETS`` (still accepted, never used to sign). Without them, a
+    random secret is created once in ``<data_dir>/callback-secret`` (mode 0600), which the
+    worker, the API and the CLI of one machine share."""
+    env = os.environ if environ is None else environ
+    current = env.get("AGENTHUB_CALLBACK_SECRET", "").strip()
+    old = [s.strip() for s in env.get("AGENTHUB_CALLBACK_OLD_SECRETS", "").split(",") if s.strip()]
+    if not current:
+        path = data_dir / "callback-secret"
+        if not path.exists():
+            data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(_secrets.token_urlsafe(32))
+        current = path.read_text().strip()
+    if len(current) < 16:
+        raise ConfigurationError("AGENTHUB_CALLBACK_SECRET must be at least 16 characters")
+    return [current, *old]
+
+
+@dataclass(frozen=True)
+class CallbackClaims:
+    """What a token says."""
+
+    workflow_id: str
+    name: str
+    callback_id: str
+    expires_at: datetime
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(secret: str, body: str) -> str:
+    return _b64(hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest())
+
+
+def sign_token(claims: CallbackClaims, secret: str) -> str:
+    """``v1.<claims>.<signature>``, URL-safe."""
+    body = _b64(
+        json.dumps(
+            {
+                "w": claims.workflow_id,
+                "n": claims.name,
+                "c": claims.callback_id,
+                "e": int(claims.expires_at.timestamp()),
+            },
+            separators=(",", ":"),
+        ).encode()
+    )
+    return f"v1.{body}.{_mac(secret, body)}"
+
+
+def verify_token(
+    token: str, secrets: Sequence[str], *, now: datetime | None = None
+) -> CallbackClaims:
+    """Check signature (any of ``secrets``) and expiry.
+
+    Raises:
+        InvalidCallbackToken: malformed, or signed with no known secret (forged, tampered).
+        CallbackExpired: past its expiry.
+    """
+    parts = token.split(".")
+    if len(parts) != 3 or parts[0] != "v1":
+        raise InvalidCallbackToken("malformed callback token")
+    _, body, signature = parts
+    if not any(hmac.compare_digest(_mac(s, body), signature) for s in secrets):
+        raise InvalidCallbackToken("callback token signature does not match")
+    try:
+        raw = json.loads(_unb64(body))
+        claims = CallbackClaims(
+            workflow_id=str(raw["w"]),
+            name=str(raw["n"]),
+            callback_id=str(raw["c"]),
+            expires_at=datetime.fromtimestamp(int(raw["e"]), tz=timezone.utc),
+        )
+    except (ValueError, KeyError, TypeError):
+        raise InvalidCallbackToken("malformed callback token claims") from None
+    if (now or datetime.now(timezone.utc)) >= claims.expires_at:
+        raise CallbackExpired(
+            f"callback {claims.name!r} expired at {claims.expires_at:%Y-%m-%d %H:%M:%S}Z"
+        )
+    return claims
+
+
+@dataclass
+class CallbackRequest:
+    """Given to the request activity: who waits, for what, until when, plus your payload."""
+
+    workflow_id: str
+    name: str
+    callback_id: str
+    expires_at: datetime
+    payload: Any = None
+
+    def claims(self) -> CallbackClaims:
+        return CallbackClaims(self.workflow_id, self.name, self.callback_id, self.expires_at)
+
+    def token(self, secret: str | None = None) -> str:
+        """Mint the callback's token (in the activity: the secret stays out of history).
+
+        ``secret`` defaults to the current secret from :func:`load_callback_secrets` with the
+        data dir of ``Settings.from_env()``.
+        """
+        if secret is None:
+            from agenthub.runtime.config import Settings
+
+            secret = load_callback_secrets(Settings.from_env().data_dir)[0]
+        return sign_token(self.claims(), secret)
+
+
+@dataclass
+class CallbackCompletion:
+    """The argument of the completion update."""
+
+    callback_id: str
+    name: str
+    data: Any = None
+
+
+# --- workflow side ----------------------------------------------------------------------
+
+
+@dataclass
+class _Callbacks:
+    pending: dict[str, str] = field(default_factory=dict)  # callback id -> name
+    results: dict[str, Any] = field(default_factory=dict)
+    used: set[str] = field(default_factory=set)
+    expired: set[str] = field(default_factory=set)
+
+
+def _state() -> _Callbacks:
+    instance = workflow.instance()
+    state: _Callbacks | None = getattr(instance, "_agenthub_callbacks", None)
+    if state is None:
+        state = _Callbacks()
+        instance._agenthub_callbacks = state
+
+        def validate(completion: CallbackCompletion) -> None:
+            cid = completion.callback_id
+            if cid in state.used:
+                raise ApplicationError(
+                    "callback already completed", type="CallbackAlreadyCompleted"
+                )
+            if cid in state.expired:
+                raise ApplicationError("callback timed out", type="CallbackExpired")
+            if state.pending.get(cid) != completion.name:
+                raise ApplicationError("no such callback pending", type="CallbackNotFound")
+
+        def complete(completion: CallbackCompletion) -> str:
+            state.used.add(completion.callback_id)
+            state.results[completion.callback_id] = completion.data
+            state.pending.pop(completion.callback_id, None)
+            return "accepted"
+
+        workflow.set_update_handler(CALLBACK_UPDATE, complete, validator=validate)
+    return state
+
+
+async def wait_for_callback(
+    name: str,
+    *,
+    timeout: timedelta,
+    request: Callable[..., Any] | str | None = None,
+    payload: Any = None,
+    default: Any = _RAISE,
+    request_timeout: timedelta = timedelta(minutes=1),
+    request_retry_policy: Any = None,
+) -> Any:
+    """Run ``request`` with a :class:`CallbackRequest`, then wait for the completion's data.
+
+    Args:
+        name: what is awaited (part of the token; several callbacks may wait at once).
+        timeout: how long to wait, durably (a 7-day timeout survives restarts).
+        request: the activity that sends the request (it gets a :class:`CallbackRequest`);
+            ``None`` when the token is delivered another way (e.g. read by a query).
+        payload: passed to the request activity in ``CallbackRequest.payload``.
+        default: returned on timeout; without it a :class:`CallbackTimeout` is raised.
+
+    Raises:
+        CallbackTimeout: (non-retryable) nothing came within ``timeout``.
+    """
+    state = _state()
+    info = workflow.info()
+    callback_id = str(workflow.uuid4())
+    expires_at = workflow.now() + timeout
+    state.pending[callback_id] = name
+    req = CallbackRequest(info.workflow_id, name, callback_id, expires_at, payload)
+    if request is not None:
+        from agenthub.patterns import retry
+
+        await workflow.execute_activity(
+            request,
+            req,
+            start_to_close_timeout=request_timeout,
+            retry_policy=request_retry_policy or retry.preset("EXTERNAL_API"),
+        )
+    try:
+        await workflow.wait_condition(lambda: callback_id in state.results, timeout=timeout)
+    except asyncio.TimeoutError:
+        state.pending.pop(callback_id, None)
+        state.expired.add(callback_id)
+        if default is not _RAISE:
+            return default
+        raise CallbackTimeout(f"no answer to callback {name!r} within {timeout}") from None
+    return state.results.pop(callback_id)
+
+
+# --- completing (client side: API, CLI, your code) ---------------------------------------
+
+_ERRORS: dict[str, type[CallbackError]] = {
+    "CallbackAlreadyCompleted": CallbackAlreadyCompleted,
+    "CallbackExpired": CallbackExpired,
+    "CallbackNotFound": CallbackNotFound,
+}
+
+
+async def complete_callback(
+    client: Client, token: str, data: Any, *, secrets: Sequence[str]
+) -> CallbackClaims:
+    """Verify ``token`` and deliver ``data`` to the waiting workflow.
+
+    Raises:
+        InvalidCallbackToken (401), CallbackNotFound (404), CallbackAlreadyCompleted (409),
+        CallbackExpired (410): nothing was delivered.
+    """
+    claims = verify_token(token, secrets)
+    handle = client.get_workflow_handle(claims.workflow_id)
+    try:
+        await handle.execute_update(
+            CALLBACK_UPDATE, CallbackCompletion(claims.callback_id, claims.name, data)
+        )
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type in _ERRORS:
+            raise _ERRORS[cause.type](f"callback {claims.name!r}: {cause.message}") from None
+        raise
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise CallbackNotFound(
+                f"workflow {claims.workflow_id!r} is not running; its callbacks are closed"
+            ) from None
+        raise
+    return claims

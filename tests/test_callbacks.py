@@ -1,0 +1,201 @@
+"""Async callbacks: durable waits, signed single-use tokens, completion over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from agenthub.api import create_app
+from agenthub.errors import CallbackAlreadyCompleted, CallbackNotFound, InvalidCallbackToken
+from agenthub.patterns.callbacks import (
+    CallbackClaims,
+    complete_callback,
+    load_callback_secrets,
+    sign_token,
+    verify_token,
+)
+from agenthub.runtime.config import Settings, connect
+from agenthub.runtime.server import EmbeddedServer
+from agenthub.testing import running_worker
+
+from .callback_workflows import DELIVERED, SECRET, TOKENS, AwaitsCallbacks, Wait, deliver_token
+
+
+async def start(env_client, tq: str, spec: Wait):
+    wid = f"cb-{uuid.uuid4().hex[:10]}"
+    handle = await env_client.start_workflow(AwaitsCallbacks.run, spec, id=wid, task_queue=tq)
+    await asyncio.wait_for(DELIVERED[wid].wait(), 30)
+    return handle, TOKENS[wid]
+
+
+@pytest.fixture
+async def ts(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[str]:
+    async with running_worker(
+        time_skipping_env.client, workflows=[AwaitsCallbacks], activities=[deliver_token]
+    ) as tq:
+        yield tq
+
+
+async def test_completed_callbacks_return_their_data(time_skipping_env, ts) -> None:
+    client = time_skipping_env.client
+    handle, tokens = await start(client, ts, Wait(["manager", "finance"]))
+    # Completed out of order; each wait gets its own data.
+    await complete_callback(client, tokens["finance"], {"ok": 2}, secrets=[SECRET])
+    await complete_callback(client, tokens["manager"], {"ok": 1}, secrets=[SECRET])
+    assert await handle.result() == [{"ok": 1}, {"ok": 2}]
+
+
+async def test_seven_day_timeout_raises_or_returns_default(time_skipping_env, ts) -> None:
+    client = time_skipping_env.client
+    week = 7 * 24 * 3600
+    handle, _ = await start(client, ts, Wait(["approval"], timeout_seconds=week))
+    with pytest.raises(WorkflowFailureError) as info:
+        await handle.result()
+    cause = info.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "CallbackTimeout"
+    assert "no answer to callback 'approval' within 7 days" in cause.message
+
+    handle, tokens = await start(client, ts, Wait(["approval"], week, default="rejected"))
+    assert await handle.result() == ["rejected"]
+    with pytest.raises(CallbackNotFound, match="callbacks are closed"):
+        await complete_callback(client, tokens["approval"], "late", secrets=[SECRET])
+
+
+def test_tokens_are_signed_and_expire() -> None:
+    claims = CallbackClaims("wf-1", "pay", "cb-1", datetime.now(timezone.utc) + timedelta(hours=1))
+    token = sign_token(claims, SECRET)
+    assert verify_token(token, [SECRET]) == claims.__class__(
+        "wf-1", "pay", "cb-1", claims.expires_at.replace(microsecond=0)
+    )
+    # Rotation: a token signed with the old secret is still accepted.
+    assert verify_token(token, ["new-secret-0123456789", SECRET]).callback_id == "cb-1"
+    with pytest.raises(InvalidCallbackToken):
+        verify_token(token, ["another-secret-0123456789"])
+    with pytest.raises(InvalidCallbackToken):
+        verify_token("v1.abc", [SECRET])
+
+
+def test_secret_file_is_created_once_and_private(tmp_path: Path) -> None:
+    first = load_callback_secrets(tmp_path, {})
+    assert first == load_callback_secrets(tmp_path, {})
+    assert (tmp_path / "callback-secret").stat().st_mode & 0o777 == 0o600
+    env = {"AGENTHUB_CALLBACK_SECRET": SECRET, "AGENTHUB_CALLBACK_OLD_SECRETS": "a" * 20}
+    assert load_callback_secrets(tmp_path, env) == [SECRET, "a" * 20]
+
+
+# --- over real HTTP, on the dev server ---------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def api(dev_server_env: WorkflowEnvironment) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    client = dev_server_env.client
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(client, secrets=[SECRET]), port=port, log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    async with (
+        running_worker(client, workflows=[AwaitsCallbacks], activities=[deliver_token]) as tq,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http,
+    ):
+        while not server.started:
+            await asyncio.sleep(0.01)
+        yield http, tq
+    server.should_exit = True
+    await serving
+
+
+async def test_webhook_completion_over_http(dev_server_env, api) -> None:
+    http, tq = api
+    handle, tokens = await start(dev_server_env.client, tq, Wait(["webhook"]))
+    response = await http.post(f"/callbacks/{tokens['webhook']}", json={"paid": True})
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "status": "accepted", "workflow_id": handle.id, "callback": "webhook"
+    }  # fmt: skip
+    assert await handle.result() == [{"paid": True}]
+
+
+async def test_bad_tokens_are_refused_and_change_nothing(dev_server_env, api) -> None:
+    http, tq = api
+    client = dev_server_env.client
+    # Two callbacks, so the workflow still runs after the first is used.
+    handle, tokens = await start(client, tq, Wait(["pay", "ship"]))
+    other, _ = await start(client, tq, Wait(["pay"]))
+    token = tokens["pay"]
+    claims = verify_token(token, [SECRET])
+    before = len((await handle.fetch_history()).events)
+
+    forged = sign_token(claims, "attacker-secret-0123456789")
+    head, body, sig = token.split(".")
+    tampered = f"{head}.{body[:-2]}{'A' if body[-2] != 'A' else 'B'}{body[-1]}.{sig}"
+    expired = sign_token(
+        CallbackClaims(
+            handle.id, "pay", claims.callback_id, datetime(2020, 1, 1, tzinfo=timezone.utc)
+        ),
+        SECRET,
+    )
+    wrong_workflow = sign_token(
+        CallbackClaims(other.id, "pay", claims.callback_id, claims.expires_at), SECRET
+    )
+    cases = [
+        (forged, {"x": 1}, 401, "InvalidCallbackToken"),
+        (tampered, {"x": 1}, 401, "InvalidCallbackToken"),
+        ("not-a-token", {"x": 1}, 401, "InvalidCallbackToken"),
+        (expired, {"x": 1}, 410, "CallbackExpired"),
+        (wrong_workflow, {"x": 1}, 404, "CallbackNotFound"),
+    ]
+    for bad, body_json, status, error in cases:
+        response = await http.post(f"/callbacks/{bad}", json=body_json)
+        assert (response.status_code, response.json()["error"]) == (status, error), bad
+    response = await http.post(
+        f"/callbacks/{token}", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422 and response.json()["error"] == "InvalidCallbackData"
+    assert len((await handle.fetch_history()).events) == before, "refusals left no events"
+
+    assert (await http.post(f"/callbacks/{token}", json="yes")).status_code == 200
+    replayed = await http.post(f"/callbacks/{token}", json="again")
+    assert (replayed.status_code, replayed.json()["error"]) == (409, "CallbackAlreadyCompleted")
+    with pytest.raises(CallbackAlreadyCompleted):
+        await complete_callback(client, token, "again", secrets=[SECRET])
+    assert (await http.post(f"/callbacks/{tokens['ship']}", json="shipped")).status_code == 200
+    assert await handle.result() == ["yes", "shipped"]
+    await other.terminate()
+
+
+async def test_waiting_workflow_survives_a_server_restart(tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    settings = Settings(data_dir=tmp_path / "data", server_port=free_port(), ui=False)
+    async with EmbeddedServer(settings):
+        client = await connect(settings)
+        async with running_worker(
+            client, workflows=[AwaitsCallbacks], activities=[deliver_token]
+        ) as tq:
+            handle, tokens = await start(client, tq, Wait(["approval"]))
+    async with EmbeddedServer(settings) as restarted:
+        assert not restarted.reused
+        client = await connect(settings)
+        async with running_worker(
+            client, workflows=[AwaitsCallbacks], activities=[deliver_token], task_queue=tq
+        ):
+            await complete_callback(client, tokens["approval"], "approved", secrets=[SECRET])
+            assert await client.get_workflow_handle(handle.id).result() == ["approved"]
