@@ -12,6 +12,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from temporalio.exceptions import ApplicationError
 
 from agenthub._version import __version__
 from agenthub.errors import AgentHubError, ConfigurationError
@@ -105,7 +106,9 @@ def _run(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            # Only the main thread may own signals (the CLI can also be driven from a thread).
+            with contextlib.suppress(RuntimeError, ValueError):
+                loop.add_signal_handler(sig, stop.set)
         return await main(stop)
 
     try:
@@ -189,7 +192,12 @@ async def _serve_api(client: Any, settings: Settings) -> None:
     from agenthub.api import create_app
     from agenthub.patterns.callbacks import load_callback_secrets
 
-    app = create_app(client, secrets=load_callback_secrets(settings.data_dir))
+    app = create_app(
+        client,
+        secrets=load_callback_secrets(settings.data_dir),
+        task_queue=settings.task_queue,
+        api_key=settings.api_key,
+    )
     config = uvicorn.Config(
         app, host=settings.server_ip, port=settings.effective_api_port, log_level="warning"
     )
@@ -265,6 +273,77 @@ def callback_complete(
         console.print(f"[bold red]refused ({err.status}):[/] {err}")
         raise typer.Exit(1) from None
     console.print(f"[green]delivered[/] to {claims.workflow_id} ({claims.name})")
+
+
+approvals_app = typer.Typer(help="List and decide human approvals.", no_args_is_help=True)
+app.add_typer(approvals_app, name="approvals")
+
+
+@approvals_app.command("list")
+def approvals_list(inbox: Annotated[str, typer.Option(help="Inbox name.")] = "default") -> None:
+    """Pending approvals, soonest to expire first."""
+    from rich.table import Table
+
+    from agenthub.patterns.approvals import list_pending
+
+    settings = _settings()
+
+    async def main(stop: asyncio.Event) -> Any:
+        client = await connect(settings)
+        return await list_pending(client, task_queue=settings.task_queue, inbox=inbox)
+
+    pending = _run(main)
+    table = Table("approval id", "summary", "approvers", "expires", "workflow")
+    for p in pending:
+        table.add_row(
+            p.approval_id, p.summary, ", ".join(p.approvers),
+            f"{p.expires_at:%Y-%m-%d %H:%M}", p.workflow_id,
+        )  # fmt: skip
+    Console().print(table)
+    console.print(f"{len(pending)} pending")
+
+
+def _decide_cli(approval_id: str, approved: bool, by: str, reason: str, inbox: str) -> None:
+    from agenthub.patterns.approvals import decide, list_pending
+
+    settings = _settings()
+
+    async def main(stop: asyncio.Event) -> Any:
+        client = await connect(settings)
+        pending = await list_pending(client, task_queue=settings.task_queue, inbox=inbox)
+        match = next((p for p in pending if p.approval_id == approval_id), None)
+        if match is None:
+            raise ConfigurationError(f"no pending approval {approval_id!r} in inbox {inbox!r}")
+        return await decide(client, match, approved=approved, by=by, reason=reason)
+
+    try:
+        decision = _run(main)
+    except ApplicationError as err:  # InvalidInput: not an approver
+        console.print(f"[bold red]error:[/] {err.message}")
+        raise typer.Exit(1) from None
+    verdict = "approved" if decision.approved else "rejected"
+    console.print(f"[green]{verdict}[/] {approval_id} by {decision.by}")
+
+
+ByOption = Annotated[str, typer.Option("--by", help="Who decides (must be an approver).")]
+ReasonOption = Annotated[str, typer.Option("--reason", help="Why.")]
+InboxOption = Annotated[str, typer.Option("--inbox", help="Inbox name.")]
+
+
+@approvals_app.command("approve")
+def approvals_approve(
+    approval_id: str, by: ByOption, reason: ReasonOption = "", inbox: InboxOption = "default"
+) -> None:
+    """Approve a pending approval."""
+    _decide_cli(approval_id, True, by, reason, inbox)
+
+
+@approvals_app.command("reject")
+def approvals_reject(
+    approval_id: str, by: ByOption, reason: ReasonOption = "", inbox: InboxOption = "default"
+) -> None:
+    """Reject a pending approval."""
+    _decide_cli(approval_id, False, by, reason, inbox)
 
 
 @app.command()

@@ -254,6 +254,7 @@ async def wait_for_callback(
     default: Any = _RAISE,
     request_timeout: timedelta = timedelta(minutes=1),
     request_retry_policy: Any = None,
+    callback_id: str | None = None,
 ) -> Any:
     """Run ``request`` with a :class:`CallbackRequest`, then wait for the completion's data.
 
@@ -264,13 +265,14 @@ async def wait_for_callback(
             ``None`` when the token is delivered another way (e.g. read by a query).
         payload: passed to the request activity in ``CallbackRequest.payload``.
         default: returned on timeout; without it a :class:`CallbackTimeout` is raised.
+        callback_id: the id to use (unique in the workflow); default ``workflow.uuid4()``.
 
     Raises:
         CallbackTimeout: (non-retryable) nothing came within ``timeout``.
     """
     state = _state()
     info = workflow.info()
-    callback_id = str(workflow.uuid4())
+    callback_id = callback_id or str(workflow.uuid4())
     expires_at = workflow.now() + timeout
     state.pending[callback_id] = name
     req = CallbackRequest(info.workflow_id, name, callback_id, expires_at, payload)

@@ -57,6 +57,8 @@ class Settings:
     """Serve the Temporal web UI from the embedded server."""
     api_port: int = 0
     """Port of agenthub's HTTP API (``agenthub up``); 0 means ``server_port + 2000``."""
+    api_key: str = ""
+    """When set, the API's approval endpoints require ``Authorization: Bearer <api_key>``."""
     temporal_profile: str | None = None
     """Profile of ``temporal.toml`` to use; ``None`` means the SDK's default profile."""
     temporal_config_file: Path | None = None

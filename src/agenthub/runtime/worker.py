@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from agenthub.patterns.approvals import ApprovalInbox, register_approval, unregister_approval
 from agenthub.patterns.fanout import FanOutBatch
 from agenthub.runtime.config import Settings, connect
 from agenthub.runtime.health import HealthCheckWorkflow, health_check_activity
@@ -31,10 +32,14 @@ __all__ = [
     "sandboxed_runner",
 ]
 
-PACKAGE_WORKFLOWS: tuple[type, ...] = (HealthCheckWorkflow, FanOutBatch)
+PACKAGE_WORKFLOWS: tuple[type, ...] = (HealthCheckWorkflow, FanOutBatch, ApprovalInbox)
 """Workflows agenthub itself ships, registered on every worker."""
 
-PACKAGE_ACTIVITIES: tuple[Callable[..., Any], ...] = (health_check_activity,)
+PACKAGE_ACTIVITIES: tuple[Callable[..., Any], ...] = (
+    health_check_activity,
+    register_approval,
+    unregister_approval,
+)
 """Activities agenthub itself ships, registered on every worker."""
 
 

@@ -1,0 +1,226 @@
+"""Human approvals: a workflow asks, a person decides (CLI or HTTP), with a timeout.
+
+:func:`request_approval` (workflow code) registers the request in an :class:`ApprovalInbox`
+entity (one per inbox name, so pending approvals are listable), waits for the decision with
+:func:`~agenthub.patterns.callbacks.wait_for_callback`, and removes it from the inbox.
+:func:`list_pending` and :func:`decide` are the client side used by ``agenthub approvals``
+and the HTTP API; ``decide`` checks that the decider is one of the approvers.
+
+Example::
+
+    decision = await request_approval(
+        "Refund 420 EUR to order 17", approvers=["ana", "bo"], timeout=timedelta(days=2)
+    )
+    if not decision.approved:
+        raise BusinessRuleViolation(f"refund refused by {decision.by}: {decision.reason}")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from temporalio import activity, workflow
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from agenthub.errors import (
+    CallbackAlreadyCompleted,
+    CallbackExpired,
+    CallbackNotFound,
+    InvalidInput,
+)
+from agenthub.patterns.callbacks import (
+    CALLBACK_UPDATE,
+    CallbackCompletion,
+    CallbackRequest,
+    wait_for_callback,
+)
+from agenthub.patterns.entity import Entity, EntityClient, EntityStart, entity_signal
+
+__all__ = [
+    "ApprovalDecision",
+    "ApprovalInbox",
+    "PendingApproval",
+    "decide",
+    "list_pending",
+    "register_approval",
+    "request_approval",
+    "unregister_approval",
+]
+
+_NAME = "approval"
+
+
+@dataclass
+class PendingApproval:
+    """An approval waiting for a decision."""
+
+    approval_id: str
+    workflow_id: str
+    summary: str
+    approvers: list[str]
+    expires_at: datetime
+    inbox: str = "default"
+    message_id: str = ""
+
+
+@dataclass
+class ApprovalDecision:
+    """The decision: who decided, and why. ``timed_out`` when nobody did in time."""
+
+    approved: bool
+    by: str = ""
+    reason: str = ""
+    timed_out: bool = False
+
+
+@dataclass
+class _Removal:
+    approval_id: str
+    message_id: str
+
+
+@dataclass
+class _InboxState:
+    pending: dict[str, PendingApproval] = field(default_factory=dict)
+
+
+@workflow.defn(name="agenthub.ApprovalInbox")
+class ApprovalInbox(Entity[_InboxState]):
+    """Index of pending approvals (one entity per inbox name)."""
+
+    state_type = _InboxState
+
+    @workflow.run
+    async def run(self, start: EntityStart) -> _InboxState:
+        return await self.run_entity(start)
+
+    @entity_signal
+    async def add(self, item: PendingApproval) -> None:
+        self.state.pending[item.approval_id] = item
+
+    @entity_signal
+    async def remove(self, item: _Removal) -> None:
+        self.state.pending.pop(item.approval_id, None)
+
+    @workflow.query
+    def pending(self) -> list[PendingApproval]:
+        return sorted(self.state.pending.values(), key=lambda p: p.expires_at)
+
+
+def _inbox(client: Client, task_queue: str) -> EntityClient[ApprovalInbox]:
+    # One inbox per task queue: the workers of that queue run it and answer its queries.
+    return EntityClient(
+        client, ApprovalInbox, task_queue=task_queue, entity_type=f"agenthub.inbox/{task_queue}"
+    )
+
+
+@activity.defn(name="agenthub.register_approval")
+async def register_approval(req: CallbackRequest) -> None:
+    """Put the request in its inbox (signal-with-start: the inbox may not run yet)."""
+    item = PendingApproval(**{**req.payload, "approval_id": req.callback_id})
+    item.expires_at = req.expires_at
+    item.message_id = f"add:{req.callback_id}"
+    info = activity.info()
+    await _inbox(activity.client(), info.task_queue).signal(item.inbox, ApprovalInbox.add, item)
+
+
+@activity.defn(name="agenthub.unregister_approval")
+async def unregister_approval(inbox: str, approval_id: str) -> None:
+    """Take a decided (or expired) request out of its inbox."""
+    removal = _Removal(approval_id, f"remove:{approval_id}")
+    await _inbox(activity.client(), activity.info().task_queue).signal(
+        inbox, ApprovalInbox.remove, removal
+    )
+
+
+async def request_approval(
+    summary: str,
+    *,
+    approvers: list[str],
+    timeout: timedelta,
+    inbox: str = "default",
+) -> ApprovalDecision:
+    """Ask for a human decision (workflow code); a timeout gives ``timed_out=True``.
+
+    Raises:
+        InvalidInput: no approvers or an empty summary.
+    """
+    if not summary.strip() or not approvers:
+        raise InvalidInput("request_approval needs a summary and at least one approver")
+    info = workflow.info()
+    approval_id = str(workflow.uuid4())
+    payload = {
+        "workflow_id": info.workflow_id,
+        "summary": summary,
+        "approvers": approvers,
+        "inbox": inbox,
+        "expires_at": workflow.now() + timeout,
+    }
+    raw = await wait_for_callback(
+        _NAME,
+        timeout=timeout,
+        request=register_approval,
+        payload=payload,
+        default=None,
+        callback_id=approval_id,
+    )
+    # Decided or expired, the request leaves the inbox.
+    await workflow.execute_activity(
+        unregister_approval,
+        args=[inbox, approval_id],
+        start_to_close_timeout=timedelta(minutes=1),
+    )
+    if raw is None:
+        return ApprovalDecision(approved=False, timed_out=True)
+    return ApprovalDecision(**raw)
+
+
+async def list_pending(
+    client: Client, *, task_queue: str, inbox: str = "default"
+) -> list[PendingApproval]:
+    """Pending approvals of ``inbox``, soonest to expire first."""
+    try:
+        return await _inbox(client, task_queue).query(inbox, ApprovalInbox.pending)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return []
+        raise
+
+
+async def decide(
+    client: Client,
+    approval: PendingApproval,
+    *,
+    approved: bool,
+    by: str,
+    reason: str = "",
+) -> ApprovalDecision:
+    """Deliver a decision on ``approval``.
+
+    Raises:
+        InvalidInput: ``by`` is not one of the approvers.
+        CallbackNotFound / CallbackAlreadyCompleted / CallbackExpired: nothing delivered.
+    """
+    if by not in approval.approvers:
+        raise InvalidInput(f"{by!r} is not an approver of {approval.approval_id} "
+                           f"(approvers: {', '.join(approval.approvers)})")  # fmt: skip
+    decision = ApprovalDecision(approved=approved, by=by, reason=reason)
+    handle = client.get_workflow_handle(approval.workflow_id)
+    try:
+        await handle.execute_update(
+            CALLBACK_UPDATE, CallbackCompletion(approval.approval_id, _NAME, decision)
+        )
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        kind = cause.type if isinstance(cause, ApplicationError) else None
+        error = {"CallbackAlreadyCompleted": CallbackAlreadyCompleted,
+                 "CallbackExpired": CallbackExpired}.get(kind or "", CallbackNotFound)  # fmt: skip
+        raise error(f"approval {approval.approval_id}: {err.cause}") from None
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise CallbackNotFound(f"workflow {approval.workflow_id} is closed") from None
+        raise
+    return decision

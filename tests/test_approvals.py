@@ -1,0 +1,127 @@
+"""Human approvals: list, approve, reject, time out; from Python, the CLI and HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import uvicorn
+from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
+
+from agenthub.api import create_app
+from agenthub.cli import app
+from agenthub.errors import InvalidInput
+from agenthub.patterns.approvals import PendingApproval, decide, list_pending
+from agenthub.testing import eventually, running_worker
+
+from .approval_workflows import Ask, NeedsApproval
+
+SECRET = "approval-secret-0123456789"
+
+
+@pytest.fixture
+async def tq(time_skipping_env: WorkflowEnvironment) -> AsyncIterator[str]:
+    async with running_worker(time_skipping_env.client, workflows=[NeedsApproval]) as task_queue:
+        yield task_queue
+
+
+async def pending_for(client, tq: str, workflow_id: str) -> PendingApproval:
+    async def probe() -> PendingApproval | None:
+        items = await list_pending(client, task_queue=tq)
+        return next((p for p in items if p.workflow_id == workflow_id), None)
+
+    return await eventually(probe, what="approval registered in the inbox")
+
+
+async def start(client, tq: str, ask: Ask):
+    wid = f"approve-{uuid.uuid4().hex[:8]}"
+    return await client.start_workflow(NeedsApproval.run, ask, id=wid, task_queue=tq)
+
+
+async def test_approve_from_python_and_inbox_is_cleared(time_skipping_env, tq) -> None:
+    client = time_skipping_env.client
+    handle = await start(client, tq, Ask("Refund 420 EUR", ["ana", "bo"]))
+    item = await pending_for(client, tq, handle.id)
+    assert item.summary == "Refund 420 EUR" and item.approvers == ["ana", "bo"]
+    with pytest.raises(InvalidInput, match="'mallory' is not an approver"):
+        await decide(client, item, approved=True, by="mallory")
+    await decide(client, item, approved=True, by="bo", reason="receipt checked")
+    decision = await handle.result()
+    assert (decision.approved, decision.by, decision.reason) == (True, "bo", "receipt checked")
+
+    async def cleared() -> bool:
+        return all(p.workflow_id != handle.id for p in await list_pending(client, task_queue=tq))
+
+    await eventually(cleared, what="inbox cleared")
+
+
+async def test_seven_day_timeout(time_skipping_env, tq) -> None:
+    handle = await start(time_skipping_env.client, tq, Ask("Deploy", ["ana"], 7 * 24 * 3600))
+    decision = await handle.result()
+    assert decision.timed_out and not decision.approved
+
+
+async def test_reject_from_the_cli(time_skipping_env, tq, monkeypatch) -> None:
+    client = time_skipping_env.client
+    handle = await start(client, tq, Ask("Delete prod table", ["ana"]))
+    item = await pending_for(client, tq, handle.id)
+    monkeypatch.setenv("TEMPORAL_ADDRESS", client.service_client.config.target_host)
+    monkeypatch.setenv("AGENTHUB_TASK_QUEUE", tq)
+    monkeypatch.setenv("COLUMNS", "250")  # the table must not wrap the id
+    runner = CliRunner()
+    listed = await asyncio.to_thread(runner.invoke, app, ["approvals", "list"])
+    assert listed.exit_code == 0 and item.approval_id in listed.output
+    rejected = await asyncio.to_thread(
+        runner.invoke,
+        app,
+        ["approvals", "reject", item.approval_id, "--by", "ana", "--reason", "too risky"],
+    )
+    assert rejected.exit_code == 0, rejected.output
+    decision = await handle.result()
+    assert (decision.approved, decision.by, decision.reason) == (False, "ana", "too risky")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_approvals_over_http_with_an_api_key(dev_server_env: WorkflowEnvironment) -> None:
+    client = dev_server_env.client
+    port = _free_port()
+    async with running_worker(client, workflows=[NeedsApproval]) as tq:
+        api = create_app(client, secrets=[SECRET], task_queue=tq, api_key="k" * 24)
+        server = uvicorn.Server(uvicorn.Config(api, port=port, log_level="warning"))
+        serving = asyncio.create_task(server.serve())
+        try:
+            handle = await start(client, tq, Ask("Ship order 9", ["ana"]))
+            item = await pending_for(client, tq, handle.id)
+            auth = {"authorization": "Bearer " + "k" * 24}
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+
+                async def up() -> bool:
+                    return server.started
+
+                await eventually(up, what="API start")
+                assert (await http.get("/approvals")).status_code == 401
+                listed = await http.get("/approvals", headers=auth)
+                assert item.approval_id in [p["approval_id"] for p in listed.json()]
+                url = f"/approvals/{item.approval_id}/approve"
+                wrong = await http.post(url, json={"by": "eve"}, headers=auth)
+                assert (wrong.status_code, wrong.json()["error"]) == (403, "NotAnApprover")
+                bad = await http.post(url, json={"reason": 1}, headers=auth)
+                assert bad.status_code == 422
+                ok = await http.post(url, json={"by": "ana", "reason": "fine"}, headers=auth)
+                assert ok.status_code == 200 and ok.json()["approved"] is True
+                again = await http.post(url, json={"by": "ana"}, headers=auth)
+                assert again.status_code == 404  # decided: no longer pending
+            assert (await handle.result()).by == "ana"
+        finally:
+            server.should_exit = True
+            await serving
