@@ -11,6 +11,7 @@ from datetime import timedelta
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
+from agenthub.patterns.callbacks import CallbackRequest, wait_for_callback
 from agenthub.patterns.entity import Entity, EntityConfig, EntityStart, entity_signal
 from agenthub.patterns.fanout import ItemRange, Reduce, fan_out
 from agenthub.patterns.idempotency import activity_idempotency_key
@@ -257,3 +258,39 @@ class FanOutScale:
             start_to_close_timeout=_STEP,
         )
         return int(result.value)
+
+
+# --- callback latency: HTTP callback vs a raw signal ----------------------------------------
+
+TOKENS: dict[str, str] = {}
+TOKEN_READY: dict[str, asyncio.Event] = {}
+
+
+@activity.defn
+async def hand_out_token(req: CallbackRequest) -> None:
+    TOKENS[req.workflow_id] = req.token(str(req.payload))
+    TOKEN_READY.setdefault(req.workflow_id, asyncio.Event()).set()
+
+
+@workflow.defn
+class WaitsForCallback:
+    @workflow.run
+    async def run(self, secret: str) -> object:
+        return await wait_for_callback(
+            "bench", timeout=timedelta(minutes=5), request=hand_out_token, payload=secret
+        )
+
+
+@workflow.defn
+class WaitsForSignal:
+    def __init__(self) -> None:
+        self.value: object = None
+
+    @workflow.signal
+    def deliver(self, value: object) -> None:
+        self.value = value
+
+    @workflow.run
+    async def run(self) -> object:
+        await workflow.wait_condition(lambda: self.value is not None)
+        return self.value

@@ -199,3 +199,28 @@ async def test_waiting_workflow_survives_a_server_restart(tmp_path: Path) -> Non
         ):
             await complete_callback(client, tokens["approval"], "approved", secrets=[SECRET])
             assert await client.get_workflow_handle(handle.id).result() == ["approved"]
+
+
+async def test_cli_completes_a_callback(time_skipping_env, ts, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from agenthub.cli import app
+
+    client = time_skipping_env.client
+    handle, tokens = await start(client, ts, Wait(["cli"]))
+    monkeypatch.setenv("TEMPORAL_ADDRESS", client.service_client.config.target_host)
+    monkeypatch.setenv("AGENTHUB_CALLBACK_SECRET", SECRET)
+    runner = CliRunner()
+    bad = await asyncio.to_thread(
+        runner.invoke, app, ["callback", "complete", tokens["cli"], "--data", "{nope"]
+    )
+    assert bad.exit_code == 2 and "--data must be JSON" in bad.output
+    done = await asyncio.to_thread(
+        runner.invoke, app, ["callback", "complete", tokens["cli"], "--data", '{"ok": true}']
+    )
+    assert done.exit_code == 0, done.output
+    assert await handle.result() == [{"ok": True}]
+    again = await asyncio.to_thread(
+        runner.invoke, app, ["callback", "complete", tokens["cli"], "--data", "1"]
+    )
+    assert again.exit_code == 1 and "callbacks are closed" in again.output

@@ -252,7 +252,6 @@ def callback_complete(
     data: Annotated[str, typer.Option("--data", help="JSON to deliver.")] = "null",
 ) -> None:
     """Deliver JSON data to the workflow waiting on TOKEN."""
-    from agenthub.errors import CallbackError
     from agenthub.patterns.callbacks import complete_callback, load_callback_secrets
 
     try:
@@ -267,11 +266,7 @@ def callback_complete(
         secrets = load_callback_secrets(settings.data_dir)
         return await complete_callback(client, token, value, secrets=secrets)
 
-    try:
-        claims = _run(main)
-    except CallbackError as err:  # pragma: no cover - _run maps AgentHubError already
-        console.print(f"[bold red]refused ({err.status}):[/] {err}")
-        raise typer.Exit(1) from None
+    claims = _run(main)  # a refusal (CallbackError) exits 1 with its message
     console.print(f"[green]delivered[/] to {claims.workflow_id} ({claims.name})")
 
 
