@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator
 
@@ -20,6 +19,7 @@ from agenthub.patterns.approvals import PendingApproval, decide, list_pending
 from agenthub.testing import eventually, running_worker
 
 from .approval_workflows import Ask, NeedsApproval
+from .conftest import free_port
 
 SECRET = "approval-secret-0123456789"
 
@@ -86,15 +86,9 @@ async def test_reject_from_the_cli(time_skipping_env, tq, monkeypatch) -> None:
     assert (decision.approved, decision.by, decision.reason) == (False, "ana", "too risky")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_approvals_over_http_with_an_api_key(dev_server_env: WorkflowEnvironment) -> None:
     client = dev_server_env.client
-    port = _free_port()
+    port = free_port()
     async with running_worker(client, workflows=[NeedsApproval]) as tq:
         api = create_app(client, secrets=[SECRET], task_queue=tq, api_key="k" * 24)
         server = uvicorn.Server(uvicorn.Config(api, port=port, log_level="warning"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
@@ -27,9 +26,10 @@ from agenthub.patterns.callbacks import (
 )
 from agenthub.runtime.config import Settings, connect
 from agenthub.runtime.server import EmbeddedServer
-from agenthub.testing import running_worker
+from agenthub.testing import eventually, running_worker
 
 from .callback_workflows import DELIVERED, SECRET, TOKENS, AwaitsCallbacks, Wait, deliver_token
+from .conftest import free_port
 
 
 async def start(env_client, tq: str, spec: Wait):
@@ -97,16 +97,10 @@ def test_secret_file_is_created_once_and_private(tmp_path: Path) -> None:
 # --- over real HTTP, on the dev server ---------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 async def api(dev_server_env: WorkflowEnvironment) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
     client = dev_server_env.client
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(client, secrets=[SECRET]), port=port, log_level="warning")
     )
@@ -115,8 +109,11 @@ async def api(dev_server_env: WorkflowEnvironment) -> AsyncIterator[tuple[httpx.
         running_worker(client, workflows=[AwaitsCallbacks], activities=[deliver_token]) as tq,
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http,
     ):
-        while not server.started:
-            await asyncio.sleep(0.01)
+
+        async def started() -> bool:
+            return bool(server.started)
+
+        await eventually(started, what="API server start")
         yield http, tq
     server.should_exit = True
     await serving
@@ -182,8 +179,6 @@ async def test_bad_tokens_are_refused_and_change_nothing(dev_server_env, api) ->
 
 
 async def test_waiting_workflow_survives_a_server_restart(tmp_path: Path) -> None:
-    from tests.conftest import free_port
-
     settings = Settings(data_dir=tmp_path / "data", server_port=free_port(), ui=False)
     async with EmbeddedServer(settings):
         client = await connect(settings)

@@ -39,7 +39,7 @@ Example::
     async def charge(amount_cents: int) -> str:
         if amount_cents <= 0:
             raise InvalidInput(f"amount_cents must be > 0, got {amount_cents}")
-        ...
+        return await payments.charge(amount_cents)
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ import re
 import sqlite3
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import timedelta
@@ -92,21 +93,23 @@ class _Record:
         return f"LedgerRecord(key={self.key!r}, status={self.status!r}, result={self.result!r})"
 
 
-class IdempotencyLedger:
+class IdempotencyLedger(ABC):
     """Base of the ledgers: the protocol is the same, the SQL dialect differs."""
 
     _placeholder = "?"
 
+    @abstractmethod
     def _transaction(self) -> AbstractContextManager[Any]:
-        raise NotImplementedError  # pragma: no cover - each backend defines it
+        """A write transaction on a connection of this thread; yields the connection."""
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", self._placeholder)
 
     # -- synchronous core (runs in a worker thread) --------------------------------------
 
-    def _lock_key(self, conn: Any, key: str) -> None:
-        """Take the per-key lock for the rest of the transaction (backend specific)."""
+    def _lock_key(self, conn: Any, key: str) -> None:  # noqa: B027 - optional hook
+        """Take the per-key lock for the rest of the transaction. SQLite needs nothing:
+        BEGIN IMMEDIATE already serializes writers; PostgreSQL takes an advisory lock."""
 
     def _run_once_sync(self, key: str, effect: Callable[[Any], T]) -> T:
         with self._transaction() as conn:
