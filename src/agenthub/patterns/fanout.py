@@ -152,7 +152,7 @@ class FanOutJob:
     max_concurrency: int
     batch_size: int
     reduce: Reduce
-    policy: FailFast | CollectErrors | Tolerate
+    policy: FailurePolicy
     start_to_close_timeout: timedelta
     retry_policy: RetryPolicy | None
     heartbeat_timeout: timedelta | None = None
@@ -207,13 +207,12 @@ class _Run:
         self.progress = FanOutProgress(total=total)
         self.failures: list[ItemFailure] = []
         self.failed = 0
-        self.limit = (
-            0
-            if isinstance(job.policy, FailFast)
-            else job.policy.limit(total)
-            if isinstance(job.policy, Tolerate)
-            else total
-        )
+        # How many failures the policy lets pass before it stops the fan-out.
+        self.limit = total
+        if isinstance(job.policy, FailFast):
+            self.limit = 0
+        elif isinstance(job.policy, Tolerate):
+            self.limit = job.policy.limit(total)
         self.tripped: ItemFailure | None = None
 
     def record_failures(self, failures: Sequence[ItemFailure], count: int) -> None:
@@ -376,7 +375,7 @@ async def fan_out(
     *,
     max_concurrency: int = 100,
     reduce: Reduce = Reduce("collect"),
-    failures: FailFast | CollectErrors | Tolerate = FailFast(),
+    failures: FailurePolicy = FailFast(),
     batch_size: int = 1000,
     start_to_close_timeout: timedelta = timedelta(minutes=1),
     retry_policy: RetryPolicy | None = None,
