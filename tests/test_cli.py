@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from typer.testing import CliRunner
 
@@ -58,6 +59,23 @@ def _read_until(process: subprocess.Popen[str], marker: str) -> str:
         if marker in line:
             return "".join(seen)
     raise AssertionError(f"{marker!r} never printed; output was:\n{''.join(seen)}")
+
+
+def test_killed_cli_takes_its_server_along(tmp_path: Path, port: int) -> None:
+    process = _spawn(["server", "--port", str(port), "--headless"], tmp_path)
+    try:
+        _read_until(process, "press Ctrl-C to stop")
+        server_pid = next(
+            p.pid for p in psutil.Process(process.pid).children() if "temporal" in p.name()
+        )
+        process.kill()  # SIGKILL: the CLI cannot clean up
+        process.wait(timeout=10)
+        psutil.Process(server_pid).wait(timeout=30)  # gone with its parent
+    finally:
+        process.kill()
+    assert not psutil.pid_exists(server_pid) or (
+        psutil.Process(server_pid).status() == psutil.STATUS_ZOMBIE
+    )
 
 
 async def test_server_command_starts_and_stops(tmp_path: Path, port: int) -> None:

@@ -63,6 +63,14 @@ def find_binary(name: str) -> Path:
     )
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the parent process dies (Linux)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def _port_open(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
@@ -173,8 +181,13 @@ class EmbeddedServer:
         s.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             # Own session: Ctrl-C in a terminal reaches us, and we stop the server in order.
+            # If we are killed outright, Linux stops the server with us (parent-death signal).
             self._process = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         await self._wait_ready()
         return self
