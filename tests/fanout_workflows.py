@@ -26,6 +26,7 @@ RUNNING: dict[str, int] = defaultdict(int)
 MAX_RUNNING: dict[str, int] = defaultdict(int)
 CONDITIONS: dict[str, asyncio.Condition] = defaultdict(asyncio.Condition)
 CANCELLED: dict[str, int] = defaultdict(int)
+STARTED: dict[str, int] = defaultdict(int)
 BOUND: dict[str, int] = {}
 
 
@@ -60,6 +61,7 @@ async def picky(i: int) -> int:
 @activity.defn
 async def forever(i: int) -> int:
     key = _root()
+    STARTED[key] += 1
     try:
         while True:
             activity.heartbeat()

@@ -16,6 +16,7 @@ from .fanout_workflows import (
     BOUND,
     CANCELLED,
     MAX_RUNNING,
+    STARTED,
     FanOutTest,
     FanSpec,
     forever,
@@ -132,15 +133,21 @@ async def test_cancelling_the_parent_cancels_children(
             statuses = [(await client.get_workflow_handle(c).describe()).status for c in children]
         except Exception:
             return False  # not started yet
-        return statuses == [WorkflowExecutionStatus.RUNNING] * 3 and CANCELLED[wid] == 0
+        running = statuses == [WorkflowExecutionStatus.RUNNING] * 3
+        return running and STARTED[wid] == 12 and CANCELLED[wid] == 0
 
-    await eventually(all_running, what="children running")
+    await eventually(all_running, what="children and their 12 activities running")
     await handle.cancel()
     with pytest.raises(WorkflowFailureError):
         await handle.result()
-    for child in children:
-        status = (await client.get_workflow_handle(child).describe()).status
-        assert status == WorkflowExecutionStatus.CANCELED, child
+
+    # Cancelled (a request passed down), not terminated by the parent close policy.
+    async def children_cancelled() -> bool:
+        statuses = [(await client.get_workflow_handle(c).describe()).status for c in children]
+        assert WorkflowExecutionStatus.TERMINATED not in statuses, statuses
+        return statuses == [WorkflowExecutionStatus.CANCELED] * 3
+
+    await eventually(children_cancelled, what="children cancelled")
     await eventually(lambda: _cancelled(wid, 12), what="activities cancelled")
 
 
