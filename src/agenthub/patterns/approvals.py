@@ -21,20 +21,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from temporalio import activity, workflow
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
+from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from agenthub.errors import (
-    CallbackAlreadyCompleted,
-    CallbackExpired,
-    CallbackNotFound,
     InvalidInput,
 )
 from agenthub.patterns.callbacks import (
-    CALLBACK_UPDATE,
     CallbackCompletion,
     CallbackRequest,
+    deliver_completion,
     wait_for_callback,
 )
 from agenthub.patterns.entity import Entity, EntityClient, EntityStart, entity_signal
@@ -208,19 +204,7 @@ async def decide(
         raise InvalidInput(f"{by!r} is not an approver of {approval.approval_id} "
                            f"(approvers: {', '.join(approval.approvers)})")  # fmt: skip
     decision = ApprovalDecision(approved=approved, by=by, reason=reason)
-    handle = client.get_workflow_handle(approval.workflow_id)
-    try:
-        await handle.execute_update(
-            CALLBACK_UPDATE, CallbackCompletion(approval.approval_id, _NAME, decision)
-        )
-    except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        kind = cause.type if isinstance(cause, ApplicationError) else None
-        error = {"CallbackAlreadyCompleted": CallbackAlreadyCompleted,
-                 "CallbackExpired": CallbackExpired}.get(kind or "", CallbackNotFound)  # fmt: skip
-        raise error(f"approval {approval.approval_id}: {err.cause}") from None
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise CallbackNotFound(f"workflow {approval.workflow_id} is closed") from None
-        raise
+    await deliver_completion(
+        client, approval.workflow_id, CallbackCompletion(approval.approval_id, _NAME, decision)
+    )
     return decision

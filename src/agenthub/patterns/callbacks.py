@@ -65,6 +65,7 @@ __all__ = [
     "CallbackCompletion",
     "CallbackRequest",
     "complete_callback",
+    "deliver_completion",
     "load_callback_secrets",
     "sign_token",
     "verify_token",
@@ -305,6 +306,31 @@ _ERRORS: dict[str, type[CallbackError]] = {
 }
 
 
+async def deliver_completion(
+    client: Client, workflow_id: str, completion: CallbackCompletion
+) -> None:
+    """Send a completion to ``workflow_id`` (trusted callers: the token is already checked,
+    or the caller has server credentials), turning refusals into :class:`CallbackError`.
+
+    Raises:
+        CallbackNotFound (404), CallbackAlreadyCompleted (409), CallbackExpired (410).
+    """
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        await handle.execute_update(CALLBACK_UPDATE, completion)
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type in _ERRORS:
+            raise _ERRORS[cause.type](f"callback {completion.name!r}: {cause.message}") from None
+        raise
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise CallbackNotFound(
+                f"workflow {workflow_id!r} is not running; its callbacks are closed"
+            ) from None
+        raise
+
+
 async def complete_callback(
     client: Client, token: str, data: Any, *, secrets: Sequence[str]
 ) -> CallbackClaims:
@@ -315,20 +341,7 @@ async def complete_callback(
         CallbackExpired (410): nothing was delivered.
     """
     claims = verify_token(token, secrets)
-    handle = client.get_workflow_handle(claims.workflow_id)
-    try:
-        await handle.execute_update(
-            CALLBACK_UPDATE, CallbackCompletion(claims.callback_id, claims.name, data)
-        )
-    except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.type in _ERRORS:
-            raise _ERRORS[cause.type](f"callback {claims.name!r}: {cause.message}") from None
-        raise
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise CallbackNotFound(
-                f"workflow {claims.workflow_id!r} is not running; its callbacks are closed"
-            ) from None
-        raise
+    await deliver_completion(
+        client, claims.workflow_id, CallbackCompletion(claims.callback_id, claims.name, data)
+    )
     return claims
