@@ -53,10 +53,28 @@ async def stock_dev_server() -> AsyncIterator[str]:
 @contextlib.asynccontextmanager
 async def embedded_server() -> AsyncIterator[str]:
     """agenthub's embedded server (same binary, SQLite file, agenthub's pragmas)."""
+    async with embedded_server_process() as server:
+        yield server.address
+
+
+@contextlib.asynccontextmanager
+async def embedded_server_process() -> AsyncIterator[EmbeddedServer]:
+    """Like :func:`embedded_server`, giving the server itself (its pid, for memory)."""
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp), server_port=free_port(), ui=False)
         async with EmbeddedServer(settings) as server:
-            yield server.address
+            yield server
+
+
+def process_peak_rss_mib(pid: int | None) -> float | None:
+    """Peak resident memory of a live process (Linux ``VmHWM``), None where unknown."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 async def client_for(address: str) -> Client:
