@@ -21,7 +21,7 @@ import uuid
 
 from temporalio.client import Client, WorkflowHandle
 
-from agenthub.patterns.fanout import FANOUT_QUERY, FanOutProgress
+from agenthub.patterns.fanout import fan_out_progress
 from agenthub.testing import running_worker
 from benchmarks._common import client_for, embedded_server_process, process_peak_rss_mib
 from benchmarks.workloads import ChunkedByHand, FanOutScale, trivial
@@ -32,14 +32,14 @@ def peak_rss_mib() -> float:
 
 
 async def report_progress(
-    handle: WorkflowHandle[object, object], total: int, every: float, server_pid: int | None
+    client: Client, workflow_id: str, total: int, every: float, server_pid: int | None
 ) -> None:
     """Print done/total, the rate so far and memory every ``every`` seconds until cancelled."""
     began = time.perf_counter()
     while True:
         await asyncio.sleep(every)
         try:
-            progress = await handle.query(FANOUT_QUERY, result_type=FanOutProgress)
+            progress = await fan_out_progress(client, workflow_id)
         except Exception as err:  # the query is best effort: a busy server may time it out
             print(f"  progress unavailable: {err}", flush=True)
             continue
@@ -69,7 +69,7 @@ async def run_one(
     reporter = None
     if label == "agenthub" and progress_every > 0:
         reporter = asyncio.create_task(
-            report_progress(handle, run_args[0], progress_every, server_pid)
+            report_progress(client, handle.id, run_args[0], progress_every, server_pid)
         )
     try:
         done = await handle.result()

@@ -19,13 +19,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from temporalio import activity, workflow
 
 from agenthub.patterns.fanout import (
-    FANOUT_QUERY,
-    FanOutProgress,
     FanOutResult,
     ItemRange,
     Reduce,
     Tolerate,
     fan_out,
+    fan_out_progress,
 )
 
 try:
@@ -63,15 +62,17 @@ async def main() -> None:
         [ScoreAll], [score], max_concurrent_activities=400, max_concurrent_workflow_tasks=100
     ) as (client, task_queue):
         began = time.perf_counter()
+        workflow_id = f"score-{uuid.uuid4()}"
         handle = await client.start_workflow(
-            ScoreAll.run, args.items, id=f"score-{uuid.uuid4()}", task_queue=task_queue
+            ScoreAll.run, args.items, id=workflow_id, task_queue=task_queue
         )
         columns = [*Progress.get_default_columns()[:2], BarColumn(), MofNCompleteColumn()]
         with Progress(*columns, TimeRemainingColumn()) as bar:
             task = bar.add_task("scoring", total=args.items)
             result_task = asyncio.ensure_future(handle.result())
             while not result_task.done():
-                progress = await handle.query(FANOUT_QUERY, result_type=FanOutProgress)
+                # The whole tree's count: children in flight included, one query each.
+                progress = await fan_out_progress(client, workflow_id)
                 bar.update(task, completed=progress.done + progress.failed)
                 await asyncio.wait([result_task], timeout=0.5)
             result = result_task.result()

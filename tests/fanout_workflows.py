@@ -28,6 +28,7 @@ CONDITIONS: dict[str, asyncio.Condition] = defaultdict(asyncio.Condition)
 CANCELLED: dict[str, int] = defaultdict(int)
 STARTED: dict[str, int] = defaultdict(int)
 BOUND: dict[str, int] = {}
+GATES: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
 
 
 def _root() -> str:
@@ -70,6 +71,17 @@ async def forever(i: int) -> int:
     except asyncio.CancelledError:
         CANCELLED[key] += 1
         raise
+
+
+@activity.defn
+async def gated(i: int) -> int:
+    """Even items finish at once; odd ones wait (heartbeating) until the test opens the gate."""
+    gate = GATES[_root()]
+    while i % 2 and not gate.is_set():
+        activity.heartbeat()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(gate.wait(), timeout=0.2)
+    return i
 
 
 @dataclass

@@ -29,7 +29,9 @@ def test_version() -> None:
     assert result.output.strip() == f"agenthub {__version__}"
 
 
-@pytest.mark.parametrize("command", ["server", "worker", "up", "lint", "replay", "callback"])
+@pytest.mark.parametrize(
+    "command", ["server", "worker", "up", "lint", "replay", "callback", "approvals", "fanout"]
+)
 def test_every_command_has_help(command: str) -> None:
     result = runner.invoke(app, [command, "--help"])
     assert result.exit_code == 0

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
+from typer.testing import CliRunner
 
-from agenthub.patterns.fanout import FANOUT_QUERY, FanOutProgress, Reduce
+from agenthub.cli import app
+from agenthub.patterns.fanout import FANOUT_QUERY, FanOutProgress, Reduce, fan_out_progress
 from agenthub.testing import eventually, running_worker
 
 from .fanout_workflows import (
     BOUND,
     CANCELLED,
+    GATES,
     MAX_RUNNING,
     STARTED,
     FanOutTest,
     FanSpec,
     forever,
+    gated,
     picky,
     square,
 )
@@ -29,7 +35,7 @@ from .fanout_workflows import (
 async def run(dev_server_env: WorkflowEnvironment):
     client = dev_server_env.client
     async with running_worker(
-        client, workflows=[FanOutTest], activities=[square, picky, forever]
+        client, workflows=[FanOutTest], activities=[square, picky, forever, gated]
     ) as tq:
 
         async def go(spec: FanSpec, wid: str | None = None):
@@ -153,3 +159,52 @@ async def test_cancelling_the_parent_cancels_children(
 
 async def _cancelled(wid: str, n: int) -> bool:
     return CANCELLED[wid] == n
+
+
+async def test_progress_counts_items_of_children_in_flight(
+    run, dev_server_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = dev_server_env.client
+    wid = f"fan-{uuid.uuid4().hex[:10]}"
+    handle = await client.start_workflow(
+        FanOutTest.run, FanSpec("gated", 12, batch_size=4, max_concurrency=4),
+        id=wid, task_queue=run.tq,
+    )  # fmt: skip
+    children = [f"{wid}/fanout-{offset}" for offset in (0, 4, 8)]
+
+    # The even items of the 3 children are done, the odd ones wait: no child has finished, so
+    # the parent's own count is 0, yet the tree's progress shows the 6 finished items.
+    async def six_done() -> FanOutProgress | None:
+        p = await fan_out_progress(client, wid)
+        return p if p.done == 6 else None
+
+    tree = await eventually(six_done, what="6 items done in the children")
+    assert (tree.total, tree.failed, sorted(tree.running_children)) == (12, 0, children)
+    own = await handle.query(FANOUT_QUERY, result_type=FanOutProgress)
+    assert (own.done, own.total) == (0, 12)
+
+    monkeypatch.setenv("TEMPORAL_ADDRESS", client.service_client.config.target_host)
+    runner = CliRunner()
+    shown = await asyncio.to_thread(runner.invoke, app, ["fanout", "progress", wid, "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output) == {
+        "total": 12, "done": 6, "failed": 0, "running_children": children,
+    }  # fmt: skip
+
+    watching = asyncio.ensure_future(
+        asyncio.to_thread(
+            runner.invoke, app, ["fanout", "progress", wid, "--watch", "--interval", "0.1"]
+        )
+    )
+    GATES[wid].set()
+    result = await handle.result()
+    assert result.value == list(range(12))
+    watched = await watching
+    assert watched.exit_code == 0, watched.output
+    assert f"{wid} completed" in watched.output and "12/12" in watched.output
+    done = await fan_out_progress(client, wid)
+    assert (done.done, done.running_children) == (12, [])
+
+    missing = await asyncio.to_thread(runner.invoke, app, ["fanout", "progress", "no-such-wf"])
+    assert missing.exit_code == 1
+    assert "no workflow 'no-such-wf'" in missing.output

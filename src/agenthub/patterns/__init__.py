@@ -28,6 +28,7 @@ from agenthub.patterns.fanout import (
     Reduce,
     Tolerate,
     fan_out,
+    fan_out_progress,
 )
 from agenthub.patterns.heartbeat import Heartbeat
 from agenthub.patterns.idempotency import activity_idempotency_key, workflow_idempotency_key
@@ -67,6 +68,7 @@ __all__ = [
     "entity_signal",
     "entity_update",
     "fan_out",
+    "fan_out_progress",
     "idempotent",
     "open_ledger",
     "retry",

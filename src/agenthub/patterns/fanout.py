@@ -8,7 +8,11 @@ no history grows past Temporal's limits: 1M items are 1K children of 1K activiti
 1M activities in one workflow. Items may be a list, or an :class:`ItemRange` (the activity
 gets each index) so a huge input never enters a history.
 
-Progress (done / failed / total) is served by the ``agenthub.fanout`` query.
+Progress (done / failed / total) is served by the ``agenthub.fanout`` query of each
+workflow, which also names the child workflows in flight; :func:`fan_out_progress` reads a
+whole tree from a client (the parent's count plus what its running children have done), so a
+progress bar moves with every item, not only when a child of 1,000 items finishes. Reading
+progress adds nothing to any history.
 
 Example::
 
@@ -33,6 +37,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from temporalio import workflow
+from temporalio.client import Client
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
@@ -52,6 +57,7 @@ __all__ = [
     "Reduce",
     "Tolerate",
     "fan_out",
+    "fan_out_progress",
 ]
 
 FANOUT_QUERY = "agenthub.fanout"
@@ -141,6 +147,9 @@ class FanOutProgress:
     total: int
     done: int = 0
     failed: int = 0
+    running_children: list[str] = field(default_factory=list)
+    """Workflow ids of the child workflows in flight (hierarchical mode), whose items are
+    not yet in ``done``/``failed``; :func:`fan_out_progress` adds theirs in."""
 
 
 @dataclass
@@ -343,15 +352,17 @@ async def _run_hierarchical(job: FanOutJob, run: _Run) -> FanOutResult:
     parts: list[tuple[int, Any]] = []
     info = workflow.info()
 
+    def child_id(i: int) -> str:
+        return f"{info.workflow_id}/fanout-{children[i].offset}"
+
     def start(i: int) -> Any:
+        run.progress.running_children.append(child_id(i))
         return workflow.execute_child_workflow(
-            FanOutBatch.run,
-            children[i],
-            id=f"{info.workflow_id}/fanout-{children[i].offset}",
-            task_queue=info.task_queue,
+            FanOutBatch.run, children[i], id=child_id(i), task_queue=info.task_queue
         )
 
     def done(i: int, outcome: Any) -> None:
+        run.progress.running_children.remove(child_id(i))
         if isinstance(outcome, BaseException):
             # A child that tripped its own policy: count its items as failed.
             failure = _failure(children[i].offset, outcome)
@@ -454,3 +465,36 @@ class FanOutBatch:
     @workflow.run
     async def run(self, job: FanOutJob) -> FanOutResult:
         return await _execute(job)
+
+
+async def fan_out_progress(client: Client, workflow_id: str) -> FanOutProgress:
+    """Progress of a whole fan-out tree, read from a client by queries.
+
+    The workflow's own count covers finished children only; this adds the progress of each
+    child in flight (recursively, children queried concurrently). A child that cannot be
+    queried yet (just started) or any more counts as nothing new; the returned
+    ``running_children`` are the top workflow's.
+
+    Example::
+
+        await client.start_workflow(Thumbnails.run, 100_000, id="thumbs", task_queue=...)
+        progress = await fan_out_progress(client, "thumbs")
+        print(f"{progress.done}/{progress.total} done, {progress.failed} failed")
+    """
+    handle = client.get_workflow_handle(workflow_id)
+    top: FanOutProgress = await handle.query(FANOUT_QUERY, result_type=FanOutProgress)
+
+    async def in_flight(child_id: str) -> tuple[int, int]:
+        try:
+            child = await fan_out_progress(client, child_id)
+        except Exception:  # not started yet, or gone: its items are counted by the parent
+            return 0, 0
+        return child.done, child.failed
+
+    counts = await asyncio.gather(*(in_flight(c) for c in top.running_children))
+    return FanOutProgress(
+        total=top.total,
+        done=top.done + sum(d for d, _ in counts),
+        failed=top.failed + sum(f for _, f in counts),
+        running_children=top.running_children,
+    )
