@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
@@ -16,6 +18,7 @@ from agenthub.patterns.fanout import (
     CollectErrors,
     FailFast,
     FanOutResult,
+    ItemPages,
     ItemRange,
     Reduce,
     Tolerate,
@@ -29,6 +32,8 @@ CANCELLED: dict[str, int] = defaultdict(int)
 STARTED: dict[str, int] = defaultdict(int)
 BOUND: dict[str, int] = {}
 GATES: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+SOURCES: dict[str, Path] = {}
+LOADS: dict[str, list[tuple[int, int]]] = defaultdict(list)
 
 
 def _root() -> str:
@@ -84,6 +89,20 @@ async def gated(i: int) -> int:
     return i
 
 
+@activity.defn
+async def load_lines(start: int, stop: int) -> list[int]:
+    """Items ``start .. stop-1`` of a file of one JSON number per line."""
+    key = _root()
+    LOADS[key].append((start, stop))
+    with SOURCES[key].open() as lines:
+        return [json.loads(line) for n, line in enumerate(lines) if start <= n < stop]
+
+
+@activity.defn
+async def short_loader(start: int, stop: int) -> list[int]:
+    return list(range(start, stop - 1))
+
+
 @dataclass
 class FanSpec:
     activity: str
@@ -94,6 +113,7 @@ class FanSpec:
     policy: str = "fail_fast"
     max_failures: int | None = None
     as_list: bool = False
+    loader: str | None = None
 
 
 @workflow.defn
@@ -105,7 +125,11 @@ class FanOutTest:
             "collect": CollectErrors(),
             "tolerate": Tolerate(max_failures=spec.max_failures),
         }[spec.policy]
-        items = list(range(spec.count)) if spec.as_list else ItemRange(0, spec.count)
+        items: list[int] | ItemRange | ItemPages = ItemRange(0, spec.count)
+        if spec.as_list:
+            items = list(range(spec.count))
+        elif spec.loader:
+            items = ItemPages.of(spec.loader, spec.count)
         return await fan_out(
             spec.activity,
             items,

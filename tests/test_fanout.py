@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
@@ -13,20 +14,31 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 from agenthub.cli import app
-from agenthub.patterns.fanout import FANOUT_QUERY, FanOutProgress, Reduce, fan_out_progress
+from agenthub.patterns.fanout import (
+    FANOUT_QUERY,
+    FanOutJob,
+    FanOutProgress,
+    ItemPages,
+    Reduce,
+    fan_out_progress,
+)
 from agenthub.testing import eventually, running_worker
 
 from .fanout_workflows import (
     BOUND,
     CANCELLED,
     GATES,
+    LOADS,
     MAX_RUNNING,
+    SOURCES,
     STARTED,
     FanOutTest,
     FanSpec,
     forever,
     gated,
+    load_lines,
     picky,
+    short_loader,
     square,
 )
 
@@ -35,7 +47,9 @@ from .fanout_workflows import (
 async def run(dev_server_env: WorkflowEnvironment):
     client = dev_server_env.client
     async with running_worker(
-        client, workflows=[FanOutTest], activities=[square, picky, forever, gated]
+        client,
+        workflows=[FanOutTest],
+        activities=[square, picky, forever, gated, load_lines, short_loader],
     ) as tq:
 
         async def go(spec: FanSpec, wid: str | None = None):
@@ -112,6 +126,41 @@ async def test_hierarchical_equals_flat_and_histories_stay_small(
     for w in runs:
         events = (await client.get_workflow_handle(w.id, run_id=w.run_id).fetch_history()).events
         assert len(events) < 10_240, w.id
+
+
+async def test_items_by_reference_are_loaded_one_batch_per_workflow(
+    run, tmp_path: Path, dev_server_env: WorkflowEnvironment
+) -> None:
+    wid = f"fan-{uuid.uuid4().hex[:10]}"
+    SOURCES[wid] = tmp_path / "items.jsonl"
+    SOURCES[wid].write_text("".join(f"{100 + i}\n" for i in range(30)))
+    spec = FanSpec("square", 30, batch_size=7, loader="load_lines", reduce=Reduce("collect"))
+    _, result = await run(spec, wid)
+    assert result.value == [(100 + i) ** 2 for i in range(30)]
+    # Each leaf read its own slice once; the parent got ranges, never the items.
+    assert sorted(LOADS[wid]) == [(0, 7), (7, 14), (14, 21), (21, 28), (28, 30)]
+    client = dev_server_env.client
+    history = await client.get_workflow_handle(wid).fetch_history()
+    started = [
+        e.start_child_workflow_execution_initiated_event_attributes.input.payloads
+        for e in history.events
+        if e.HasField("start_child_workflow_execution_initiated_event_attributes")
+    ]
+    jobs = [(await client.data_converter.decode(p, [FanOutJob]))[0] for p in started]
+    assert [job.items for job in jobs] == [
+        ItemPages("load_lines", lo, min(lo + 7, 30)) for lo in range(0, 30, 7)
+    ]
+
+
+async def test_a_loader_returning_the_wrong_count_fails_its_batch(run) -> None:
+    _, result = await run(FanSpec("square", 30, loader="short_loader", policy="collect"))
+    assert (result.succeeded, result.failed) == (0, 30)
+    failure = result.failures[0]
+    assert failure.error_type == "InvalidInput"
+    assert "loader 'short_loader' returned 29 items for items 0..29" in failure.message
+    with pytest.raises(WorkflowFailureError) as info:
+        await run(FanSpec("square", 30, loader="short_loader"))
+    assert "must return a list of exactly 30" in info.value.cause.message  # type: ignore[union-attr]
 
 
 async def test_cancelling_the_parent_cancels_children(

@@ -5,8 +5,10 @@ In workflow code, :func:`fan_out` runs an activity once per item with at most
 small, and applies a failure policy. Above ``batch_size`` items it splits the work over
 child workflows (:class:`FanOutBatch`, registered on every agenthub worker), recursively, so
 no history grows past Temporal's limits: 1M items are 1K children of 1K activities, never
-1M activities in one workflow. Items may be a list, or an :class:`ItemRange` (the activity
-gets each index) so a huge input never enters a history.
+1M activities in one workflow. Items may be a list; or come by reference, so a huge input
+never enters the parent's history: an :class:`ItemRange` (the activity gets each index), or
+:class:`ItemPages` (a loader activity reads each batch's items, from a file, a table or an
+object store, in the child workflow that processes them).
 
 Progress (done / failed / total) is served by the ``agenthub.fanout`` query of each
 workflow, which also names the child workflows in flight; :func:`fan_out_progress` reads a
@@ -53,6 +55,7 @@ __all__ = [
     "FanOutProgress",
     "FanOutResult",
     "ItemFailure",
+    "ItemPages",
     "ItemRange",
     "Reduce",
     "Tolerate",
@@ -72,6 +75,37 @@ class ItemRange:
 
     start: int
     stop: int
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+
+@dataclass(frozen=True)
+class ItemPages:
+    """Items ``start .. stop-1`` of a source that a loader activity reads a slice at a time.
+
+    ``loader`` is the name of an activity ``load(start: int, stop: int) -> list`` returning
+    exactly ``stop - start`` items (a file read by line offsets, ``LIMIT/OFFSET`` rows, keys
+    of an object store). Each workflow that runs activities calls it once for its own batch,
+    so only one batch of items is ever in any history. Build one with :meth:`of`.
+
+    Example::
+
+        @activity.defn
+        async def load_rows(start: int, stop: int) -> list[str]:
+            return read_lines("input.jsonl", start, stop)
+
+        await fan_out(process, ItemPages.of(load_rows, 1_000_000), reduce=Reduce("count"))
+    """
+
+    loader: str
+    start: int
+    stop: int
+
+    @classmethod
+    def of(cls, loader: Callable[..., Any] | str, total: int, start: int = 0) -> ItemPages:
+        """Items ``start .. start+total-1`` loaded by ``loader`` (an activity or its name)."""
+        return cls(_activity_name(loader, "ItemPages.of"), start, start + total)
 
     def __len__(self) -> int:
         return max(0, self.stop - self.start)
@@ -157,7 +191,9 @@ class FanOutJob:
     """Everything a :class:`FanOutBatch` child needs (kept small: items by range or list)."""
 
     activity: str
-    items: ItemRange | list[Any]
+    # ItemPages first: the converter tries union members in order, and a range's fields
+    # alone cannot make an ItemPages (it needs ``loader``).
+    items: ItemPages | ItemRange | list[Any]
     max_concurrency: int
     batch_size: int
     reduce: Reduce
@@ -169,6 +205,20 @@ class FanOutJob:
     """Index of this job's first item in the whole fan-out."""
     max_concurrent_children: int = 4
     """Child workflows in flight at once (each runs up to ``max_concurrency`` activities)."""
+
+
+def _activity_name(activity: Callable[..., Any] | str, caller: str) -> str:
+    name = (
+        activity
+        if isinstance(activity, str)
+        else getattr(getattr(activity, "__temporal_activity_definition", None), "name", None)
+    )
+    if not name:
+        raise ConfigurationError(
+            f"{caller} expects an activity (decorated with @activity.defn) or its name; "
+            f"got {activity!r}"
+        )
+    return str(name)
 
 
 def _fold(reduce: Reduce, values: list[tuple[int, Any]]) -> Any:
@@ -296,10 +346,39 @@ async def _bounded(
             raise task.exception()  # type: ignore[misc]
 
 
+async def _load_page(job: FanOutJob, pages: ItemPages) -> list[Any]:
+    """This batch's items from the loader activity (same timeouts and retries as an item)."""
+    page = await workflow.execute_activity(
+        pages.loader,
+        args=[pages.start, pages.stop],
+        start_to_close_timeout=job.start_to_close_timeout,
+        retry_policy=job.retry_policy,
+        heartbeat_timeout=job.heartbeat_timeout,
+    )
+    if not isinstance(page, list) or len(page) != len(pages):
+        got = f"{len(page)} items" if isinstance(page, list) else type(page).__name__
+        raise ApplicationError(
+            f"loader {pages.loader!r} returned {got} for items {pages.start}..{pages.stop - 1}; "
+            f"it must return a list of exactly {len(pages)} (one per index)",
+            type="InvalidInput",
+            non_retryable=True,
+        )
+    return page
+
+
 async def _run_flat(job: FanOutJob, run: _Run) -> FanOutResult:
     items = job.items
     count = len(items)
     values: list[tuple[int, Any]] = []
+    if isinstance(items, ItemPages):
+        try:
+            items = await _load_page(job, items)
+        except (ActivityError, ApplicationError) as err:
+            # The batch cannot be read: all its items fail, with the loader's error.
+            run.record_failures([_failure(job.offset, err)], count)
+            if run.tripped is not None:
+                raise run.error() from None
+            return FanOutResult(_fold(job.reduce, []), 0, run.failed, run.failures)
 
     def start(i: int) -> Any:
         arg = items.start + i if isinstance(items, ItemRange) else items[i]
@@ -338,9 +417,11 @@ def _split(job: FanOutJob) -> list[FanOutJob]:
     children = []
     for lo in range(0, count, per_child):
         hi = min(lo + per_child, count)
-        items: ItemRange | list[Any]
+        items: ItemPages | ItemRange | list[Any]
         if isinstance(job.items, ItemRange):
             items = ItemRange(job.items.start + lo, job.items.start + hi)
+        elif isinstance(job.items, ItemPages):
+            items = ItemPages(job.items.loader, job.items.start + lo, job.items.start + hi)
         else:
             items = job.items[lo:hi]
         children.append(FanOutJob(**{**job.__dict__, "items": items, "offset": job.offset + lo}))
@@ -399,7 +480,7 @@ async def _execute(job: FanOutJob) -> FanOutResult:
 
 async def fan_out(
     activity: Callable[..., Any] | str,
-    items: Sequence[Any] | ItemRange,
+    items: Sequence[Any] | ItemRange | ItemPages,
     *,
     max_concurrency: int = 100,
     reduce: Reduce = Reduce("collect"),
@@ -415,7 +496,7 @@ async def fan_out(
     Args:
         activity: an activity (decorated with ``@activity.defn``) or its type name; it gets
             one item (or one index, for an :class:`ItemRange`).
-        items: the items, or an :class:`ItemRange`.
+        items: the items, an :class:`ItemRange` or :class:`ItemPages`.
         max_concurrency: activities in flight at once in each workflow.
         reduce: how results are folded.
         failures: :class:`FailFast` (default), :class:`CollectErrors` or :class:`Tolerate`.
@@ -429,23 +510,14 @@ async def fan_out(
         ApplicationError: type ``FanOutFailed`` when the failure policy trips; the message
             names the first failed item and its cause, the details list the failures.
     """
-    name = (
-        activity
-        if isinstance(activity, str)
-        else getattr(getattr(activity, "__temporal_activity_definition", None), "name", None)
-    )
-    if not name:
-        raise ConfigurationError(
-            f"fan_out expects an activity (decorated with @activity.defn) or its name; "
-            f"got {activity!r}"
-        )
+    name = _activity_name(activity, "fan_out")
     if max_concurrency < 1 or batch_size < 2 or max_concurrent_children < 1:
         raise ConfigurationError(
             "fan_out needs max_concurrency >= 1, max_concurrent_children >= 1, batch_size >= 2"
         )
     job = FanOutJob(
         activity=name,
-        items=items if isinstance(items, ItemRange) else list(items),
+        items=items if isinstance(items, (ItemRange, ItemPages)) else list(items),
         max_concurrency=max_concurrency,
         batch_size=batch_size,
         reduce=reduce,
