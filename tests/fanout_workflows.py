@@ -103,6 +103,20 @@ async def short_loader(start: int, stop: int) -> list[int]:
     return list(range(start, stop - 1))
 
 
+@workflow.defn
+class SquareItem:
+    """One item as a child workflow: fails (for good) on items 3, 10, 17, ..."""
+
+    @workflow.run
+    async def run(self, i: int) -> int:
+        if i % 7 == 3:
+            raise PermanentFailure(f"item {i} is malformed")
+        result: int = await workflow.execute_activity(
+            square, i, start_to_close_timeout=timedelta(seconds=30)
+        )
+        return result
+
+
 @dataclass
 class FanSpec:
     activity: str
@@ -114,6 +128,7 @@ class FanSpec:
     max_failures: int | None = None
     as_list: bool = False
     loader: str | None = None
+    unit: str | None = None
 
 
 @workflow.defn
@@ -130,9 +145,12 @@ class FanOutTest:
             items = list(range(spec.count))
         elif spec.loader:
             items = ItemPages.of(spec.loader, spec.count)
+        # By class when no unit is given (the usual way), by name with the unit otherwise.
+        work = SquareItem if spec.activity == "SquareItem" and not spec.unit else spec.activity
         return await fan_out(
-            spec.activity,
+            work,
             items,
+            unit="workflow" if spec.unit == "workflow" else None,
             max_concurrency=spec.max_concurrency,
             batch_size=spec.batch_size,
             reduce=spec.reduce,

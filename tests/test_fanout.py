@@ -34,6 +34,7 @@ from .fanout_workflows import (
     STARTED,
     FanOutTest,
     FanSpec,
+    SquareItem,
     forever,
     gated,
     load_lines,
@@ -48,7 +49,7 @@ async def run(dev_server_env: WorkflowEnvironment):
     client = dev_server_env.client
     async with running_worker(
         client,
-        workflows=[FanOutTest],
+        workflows=[FanOutTest, SquareItem],
         activities=[square, picky, forever, gated, load_lines, short_loader],
     ) as tq:
 
@@ -161,6 +162,23 @@ async def test_a_loader_returning_the_wrong_count_fails_its_batch(run) -> None:
     with pytest.raises(WorkflowFailureError) as info:
         await run(FanSpec("square", 30, loader="short_loader"))
     assert "must return a list of exactly 30" in info.value.cause.message  # type: ignore[union-attr]
+
+
+async def test_items_as_child_workflows(run, dev_server_env: WorkflowEnvironment) -> None:
+    wid = f"fan-{uuid.uuid4().hex[:10]}"
+    spec = FanSpec("SquareItem", 20, batch_size=6, max_concurrency=3, policy="collect")
+    _, result = await run(spec, wid)
+    bad = [3, 10, 17]
+    assert result.value == [i * i for i in range(20) if i not in bad]
+    assert [(f.index, f.error_type) for f in result.failures] == [
+        (i, "PermanentFailure") for i in bad
+    ]
+    # 20 items in batches of 6: 4 batch children, each starting one workflow per item.
+    item = await dev_server_env.client.get_workflow_handle(f"{wid}/fanout-6/item-7").describe()
+    assert (item.workflow_type, item.status) == ("SquareItem", WorkflowExecutionStatus.COMPLETED)
+
+    _, by_name = await run(FanSpec("SquareItem", 3, unit="workflow"))
+    assert by_name.value == [0, 1, 4]
 
 
 async def test_cancelling_the_parent_cancels_children(

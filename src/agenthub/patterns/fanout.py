@@ -1,6 +1,6 @@
 """Fan-out / fan-in: run an activity over many items, bounded, ordered, failure-aware.
 
-In workflow code, :func:`fan_out` runs an activity once per item with at most
+In workflow code, :func:`fan_out` runs an activity (or a child workflow) once per item with at most
 ``max_concurrency`` in flight, folds the results with a :class:`Reduce` so the fan-in stays
 small, and applies a failure policy. Above ``batch_size`` items it splits the work over
 child workflows (:class:`FanOutBatch`, registered on every agenthub worker), recursively, so
@@ -190,7 +190,8 @@ class FanOutProgress:
 class FanOutJob:
     """Everything a :class:`FanOutBatch` child needs (kept small: items by range or list)."""
 
-    activity: str
+    work: str
+    """Name of the activity (or, with ``unit="workflow"``, the workflow) run per item."""
     # ItemPages first: the converter tries union members in order, and a range's fields
     # alone cannot make an ItemPages (it needs ``loader``).
     items: ItemPages | ItemRange | list[Any]
@@ -205,20 +206,36 @@ class FanOutJob:
     """Index of this job's first item in the whole fan-out."""
     max_concurrent_children: int = 4
     """Child workflows in flight at once (each runs up to ``max_concurrency`` activities)."""
+    unit: Literal["activity", "workflow"] = "activity"
+    """What runs per item: an activity, or a child workflow."""
 
 
-def _activity_name(activity: Callable[..., Any] | str, caller: str) -> str:
+def _activity_name(
+    activity: Callable[..., Any] | str,
+    caller: str,
+    expected: str = "an activity (decorated with @activity.defn) or its name",
+) -> str:
     name = (
         activity
         if isinstance(activity, str)
         else getattr(getattr(activity, "__temporal_activity_definition", None), "name", None)
     )
     if not name:
-        raise ConfigurationError(
-            f"{caller} expects an activity (decorated with @activity.defn) or its name; "
-            f"got {activity!r}"
-        )
+        raise ConfigurationError(f"{caller} expects {expected}; got {activity!r}")
     return str(name)
+
+
+def _work_name(
+    work: Callable[..., Any] | type | str, unit: Literal["activity", "workflow"] | None
+) -> tuple[str, Literal["activity", "workflow"]]:
+    """The type name of what runs per item, and whether it is an activity or a workflow."""
+    if isinstance(work, str):
+        return work, unit or "activity"
+    defn = getattr(work, "__temporal_workflow_definition", None)
+    if defn is not None and defn.name:
+        return str(defn.name), "workflow"
+    expected = "an activity (@activity.defn), a workflow (@workflow.defn) or a name"
+    return _activity_name(work, "fan_out", expected), "activity"
 
 
 def _fold(reduce: Reduce, values: list[tuple[int, Any]]) -> Any:
@@ -380,10 +397,18 @@ async def _run_flat(job: FanOutJob, run: _Run) -> FanOutResult:
                 raise run.error() from None
             return FanOutResult(_fold(job.reduce, []), 0, run.failed, run.failures)
 
+    info = workflow.info()
+
     def start(i: int) -> Any:
         arg = items.start + i if isinstance(items, ItemRange) else items[i]
+        if job.unit == "workflow":
+            # The id names the item, so a retried or replayed start is the same child.
+            return workflow.execute_child_workflow(
+                job.work, arg, id=f"{info.workflow_id}/item-{job.offset + i}",
+                task_queue=info.task_queue,
+            )  # fmt: skip
         return workflow.execute_activity(
-            job.activity,
+            job.work,
             arg,
             start_to_close_timeout=job.start_to_close_timeout,
             retry_policy=job.retry_policy,
@@ -479,9 +504,10 @@ async def _execute(job: FanOutJob) -> FanOutResult:
 
 
 async def fan_out(
-    activity: Callable[..., Any] | str,
+    work: Callable[..., Any] | type | str,
     items: Sequence[Any] | ItemRange | ItemPages,
     *,
+    unit: Literal["activity", "workflow"] | None = None,
     max_concurrency: int = 100,
     reduce: Reduce = Reduce("collect"),
     failures: FailurePolicy = FailFast(),
@@ -491,32 +517,38 @@ async def fan_out(
     retry_policy: RetryPolicy | None = None,
     heartbeat_timeout: timedelta | None = None,
 ) -> FanOutResult:
-    """Run ``activity`` once per item; see the module docstring.
+    """Run ``work`` once per item; see the module docstring.
 
     Args:
-        activity: an activity (decorated with ``@activity.defn``) or its type name; it gets
-            one item (or one index, for an :class:`ItemRange`).
+        work: an activity (decorated with ``@activity.defn``), a workflow (its
+            ``@workflow.defn`` class or run method: each item runs as a child workflow with
+            id ``<parent id>/item-<index>``), or a name; it gets one item (or one index, for
+            an :class:`ItemRange`).
         items: the items, an :class:`ItemRange` or :class:`ItemPages`.
-        max_concurrency: activities in flight at once in each workflow.
+        unit: ``"activity"`` or ``"workflow"``; needed only when ``work`` is a workflow's
+            name (a name is an activity's otherwise).
+        max_concurrency: activities (or item workflows) in flight at once in each workflow.
         reduce: how results are folded.
         failures: :class:`FailFast` (default), :class:`CollectErrors` or :class:`Tolerate`.
         batch_size: the most items one workflow runs itself; more go to child workflows.
         max_concurrent_children: child workflows in flight at once in each workflow.
         start_to_close_timeout, retry_policy, heartbeat_timeout: per activity
-            (retry default :data:`agenthub.patterns.retry.DEFAULT`).
+            (retry default :data:`agenthub.patterns.retry.DEFAULT`); item workflows
+            retry inside, through their own activities.
 
     Raises:
-        ConfigurationError: bad arguments (not an activity, non-positive sizes).
+        ConfigurationError: bad arguments (neither activity nor workflow, sizes < 1).
         ApplicationError: type ``FanOutFailed`` when the failure policy trips; the message
             names the first failed item and its cause, the details list the failures.
     """
-    name = _activity_name(activity, "fan_out")
+    name, unit = _work_name(work, unit)
     if max_concurrency < 1 or batch_size < 2 or max_concurrent_children < 1:
         raise ConfigurationError(
             "fan_out needs max_concurrency >= 1, max_concurrent_children >= 1, batch_size >= 2"
         )
     job = FanOutJob(
-        activity=name,
+        work=name,
+        unit=unit,
         items=items if isinstance(items, (ItemRange, ItemPages)) else list(items),
         max_concurrency=max_concurrency,
         batch_size=batch_size,
