@@ -1,4 +1,5 @@
-"""Activities killed mid-flight on the real dev server: effects once, progress resumed."""
+"""Activities killed mid-flight on the real dev server: effects once, progress resumed,
+a hierarchical fan-out finished by the next worker."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
+from agenthub.patterns.fanout import FanOutResult, fan_out_progress
 from agenthub.testing import eventually
 
 from .procs import read_lines, worker_process
@@ -79,3 +81,30 @@ async def test_heartbeating_activity_resumes_where_it_was_killed(
     assert started[-1].last_failure.timeout_failure_info.timeout_type == (
         TimeoutType.TIMEOUT_TYPE_HEARTBEAT
     )
+
+
+async def test_fan_out_survives_a_killed_worker(
+    dev_server_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    client = dev_server_env.client
+    address = client.service_client.config.target_host
+    tq = f"toolkit-{uuid.uuid4().hex[:8]}"
+    args = ("tests.toolkit_worker", address, tq, str(tmp_path))
+    wid = f"crashed-fan-{uuid.uuid4().hex[:8]}"
+    async with worker_process(*args) as first:
+        handle = await client.start_workflow(
+            "CrashedFanOut", 60, id=wid, task_queue=tq, result_type=FanOutResult
+        )
+        # Children of items 20-29 and 30-39 are in flight, 5 items each hung after their
+        # effect (items 0-24 are done): kill the worker with 4 children open.
+        await read_lines(first, "ITEM_HUNG", 10)
+        first.kill()
+    async with worker_process(*args):
+        result = await handle.result()
+        assert (result.value, result.succeeded, result.failed) == (sum(range(60)), 60, 0)
+        progress = await fan_out_progress(client, wid)
+        assert (progress.done, progress.total, progress.running_children) == (60, 60, [])
+
+    db = sqlite3.connect(tmp_path / "ledger.db")
+    per_item = dict(db.execute("SELECT n, count(*) FROM items GROUP BY n").fetchall())
+    assert per_item == {n: 1 for n in range(60)}, "every item's effect exactly once"

@@ -1,4 +1,4 @@
-"""Worker for the activity-toolkit crash tests: ``python -m tests.toolkit_worker ADDR TQ DIR``.
+"""Worker for the crash tests (toolkit, fan-out): ``python -m tests.toolkit_worker ADDR TQ DIR``.
 
 First attempts announce themselves on stdout and hang at the crash point; the test SIGKILLs
 the process there and starts another one, whose attempts run through.
@@ -15,6 +15,7 @@ from pathlib import Path
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
+from agenthub.patterns.fanout import CollectErrors, FanOutResult, ItemRange, Reduce, fan_out
 from agenthub.patterns.heartbeat import Heartbeat
 from agenthub.patterns.idempotency import activity_idempotency_key
 from agenthub.patterns.ledger import SqliteLedger
@@ -97,6 +98,36 @@ class LongJob:
         )  # fmt: skip
 
 
+@activity.defn
+async def fan_out_effect(n: int) -> int:
+    """Records item ``n`` once (idempotency key per item); items >= 25 hang on attempt 1."""
+    ledger = SqliteLedger(DIR / "ledger.db")
+    info = activity.info()
+
+    def effect(conn) -> int:
+        conn.execute("CREATE TABLE IF NOT EXISTS items (n INT, attempt INT)")
+        conn.execute("INSERT INTO items VALUES (?, ?)", (n, info.attempt))
+        return n
+
+    # The key is the root fan-out's id plus the item: the same on every retry and worker.
+    root = (info.workflow_id or "").split("/")[0]
+    result = await ledger.run_once(f"{root}/item-{n}", effect)
+    if info.attempt == 1 and n >= 25:
+        await _hang(f"ITEM_HUNG {n}")
+    return result
+
+
+@workflow.defn
+class CrashedFanOut:
+    @workflow.run
+    async def run(self, count: int) -> FanOutResult:
+        return await fan_out(
+            fan_out_effect, ItemRange(0, count),
+            max_concurrency=5, batch_size=10, reduce=Reduce("sum"), failures=CollectErrors(),
+            start_to_close_timeout=timedelta(seconds=3), retry_policy=RETRY,
+        )  # fmt: skip
+
+
 async def main() -> None:
     from temporalio.client import Client
 
@@ -106,8 +137,8 @@ async def main() -> None:
     worker = build_worker(
         client,
         task_queue=sys.argv[2],
-        workflows=[HundredEffects, LongJob],
-        activities=[effect_then_crash, process_items],
+        workflows=[HundredEffects, LongJob, CrashedFanOut],
+        activities=[effect_then_crash, process_items, fan_out_effect],
         max_concurrent_activities=200,
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=1),
     )

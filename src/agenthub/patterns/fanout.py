@@ -48,6 +48,7 @@ from agenthub.patterns import retry
 
 __all__ = [
     "FANOUT_QUERY",
+    "ActivityOptions",
     "CollectErrors",
     "FailFast",
     "FanOutBatch",
@@ -187,6 +188,62 @@ class FanOutProgress:
 
 
 @dataclass
+class ActivityOptions:
+    """Timeouts and retries of each item's activity, in JSON-native fields.
+
+    Seconds rather than ``timedelta``, so a :class:`FanOutJob` reaches its children through
+    any payload converter, the SDK's default JSON one included.
+    """
+
+    start_to_close_seconds: float
+    heartbeat_seconds: float | None = None
+    retry_initial_seconds: float = 1.0
+    retry_backoff: float = 2.0
+    retry_maximum_seconds: float | None = None
+    retry_maximum_attempts: int = 0
+    non_retryable_error_types: list[str] | None = None
+
+    @classmethod
+    def of(
+        cls, start_to_close: timedelta, heartbeat: timedelta | None, policy: RetryPolicy
+    ) -> ActivityOptions:
+        return cls(
+            start_to_close_seconds=start_to_close.total_seconds(),
+            heartbeat_seconds=heartbeat.total_seconds() if heartbeat else None,
+            retry_initial_seconds=policy.initial_interval.total_seconds(),
+            retry_backoff=policy.backoff_coefficient,
+            retry_maximum_seconds=(
+                policy.maximum_interval.total_seconds() if policy.maximum_interval else None
+            ),
+            retry_maximum_attempts=policy.maximum_attempts,
+            non_retryable_error_types=(
+                list(policy.non_retryable_error_types)
+                if policy.non_retryable_error_types is not None
+                else None
+            ),
+        )
+
+    def execute(self, activity: str, *args: Any) -> Any:
+        """``workflow.execute_activity`` with these options."""
+        seconds = self.retry_maximum_seconds
+        return workflow.execute_activity(
+            activity,
+            args=list(args),
+            start_to_close_timeout=timedelta(seconds=self.start_to_close_seconds),
+            heartbeat_timeout=(
+                timedelta(seconds=self.heartbeat_seconds) if self.heartbeat_seconds else None
+            ),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=self.retry_initial_seconds),
+                backoff_coefficient=self.retry_backoff,
+                maximum_interval=timedelta(seconds=seconds) if seconds is not None else None,
+                maximum_attempts=self.retry_maximum_attempts,
+                non_retryable_error_types=self.non_retryable_error_types,
+            ),
+        )
+
+
+@dataclass
 class FanOutJob:
     """Everything a :class:`FanOutBatch` child needs (kept small: items by range or list)."""
 
@@ -199,9 +256,7 @@ class FanOutJob:
     batch_size: int
     reduce: Reduce
     policy: FailurePolicy
-    start_to_close_timeout: timedelta
-    retry_policy: RetryPolicy | None
-    heartbeat_timeout: timedelta | None = None
+    options: ActivityOptions
     offset: int = 0
     """Index of this job's first item in the whole fan-out."""
     max_concurrent_children: int = 4
@@ -365,13 +420,7 @@ async def _bounded(
 
 async def _load_page(job: FanOutJob, pages: ItemPages) -> list[Any]:
     """This batch's items from the loader activity (same timeouts and retries as an item)."""
-    page = await workflow.execute_activity(
-        pages.loader,
-        args=[pages.start, pages.stop],
-        start_to_close_timeout=job.start_to_close_timeout,
-        retry_policy=job.retry_policy,
-        heartbeat_timeout=job.heartbeat_timeout,
-    )
+    page = await job.options.execute(pages.loader, pages.start, pages.stop)
     if not isinstance(page, list) or len(page) != len(pages):
         got = f"{len(page)} items" if isinstance(page, list) else type(page).__name__
         raise ApplicationError(
@@ -407,13 +456,7 @@ async def _run_flat(job: FanOutJob, run: _Run) -> FanOutResult:
                 job.work, arg, id=f"{info.workflow_id}/item-{job.offset + i}",
                 task_queue=info.task_queue,
             )  # fmt: skip
-        return workflow.execute_activity(
-            job.work,
-            arg,
-            start_to_close_timeout=job.start_to_close_timeout,
-            retry_policy=job.retry_policy,
-            heartbeat_timeout=job.heartbeat_timeout,
-        )
+        return job.options.execute(job.work, arg)
 
     def done(i: int, outcome: Any) -> None:
         if isinstance(outcome, BaseException):
@@ -554,9 +597,9 @@ async def fan_out(
         batch_size=batch_size,
         reduce=reduce,
         policy=failures,
-        start_to_close_timeout=start_to_close_timeout,
-        retry_policy=retry_policy or retry.preset("DEFAULT"),
-        heartbeat_timeout=heartbeat_timeout,
+        options=ActivityOptions.of(
+            start_to_close_timeout, heartbeat_timeout, retry_policy or retry.preset("DEFAULT")
+        ),
         max_concurrent_children=max_concurrent_children,
     )
     return await _execute(job)
