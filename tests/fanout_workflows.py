@@ -23,6 +23,7 @@ from agenthub.patterns.fanout import (
     Reduce,
     Tolerate,
     fan_out,
+    reducer,
 )
 
 RUNNING: dict[str, int] = defaultdict(int)
@@ -115,6 +116,21 @@ class SquareItem:
             square, i, start_to_close_timeout=timedelta(seconds=30)
         )
         return result
+
+
+@activity.defn
+async def words(i: int) -> dict[str, int]:
+    return {f"w{i % 3}": 1, "total": i}
+
+
+@activity.defn
+async def keyed(i: int) -> dict[str, int]:
+    return {f"k{i % 5}": i}
+
+
+@reducer("test_word_counts", initial=dict)
+def add_counts(acc: dict[str, int], counts: dict[str, int]) -> dict[str, int]:
+    return {w: acc.get(w, 0) + counts.get(w, 0) for w in sorted({*acc, *counts})}
 
 
 @dataclass

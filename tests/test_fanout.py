@@ -14,12 +14,14 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 from agenthub.cli import app
+from agenthub.errors import ConfigurationError
 from agenthub.patterns.fanout import (
     FANOUT_QUERY,
     FanOutJob,
     FanOutProgress,
     ItemPages,
     Reduce,
+    fan_out,
     fan_out_progress,
 )
 from agenthub.testing import eventually, running_worker
@@ -37,10 +39,12 @@ from .fanout_workflows import (
     SquareItem,
     forever,
     gated,
+    keyed,
     load_lines,
     picky,
     short_loader,
     square,
+    words,
 )
 
 
@@ -50,7 +54,7 @@ async def run(dev_server_env: WorkflowEnvironment):
     async with running_worker(
         client,
         workflows=[FanOutTest, SquareItem],
-        activities=[square, picky, forever, gated, load_lines, short_loader],
+        activities=[square, picky, forever, gated, load_lines, short_loader, words, keyed],
     ) as tq:
 
         async def go(spec: FanSpec, wid: str | None = None):
@@ -82,6 +86,20 @@ async def test_order_kept_and_concurrency_bounded(run) -> None:
 async def test_reducers_keep_the_fan_in_small(run, reduce: Reduce, expected) -> None:
     _, result = await run(FanSpec("square", 30, reduce=reduce))
     assert result.value == expected
+
+
+@pytest.mark.parametrize("batch_size", [1000, 4])  # flat, and children's partials combined
+async def test_merge_and_user_defined_reducers(run, batch_size: int) -> None:
+    _, merged = await run(FanSpec("keyed", 30, batch_size=batch_size, reduce=Reduce("merge")))
+    assert merged.value == {"k0": 25, "k1": 26, "k2": 27, "k3": 28, "k4": 29}, "later wins"
+    counts = Reduce.using("test_word_counts")
+    _, words = await run(FanSpec("words", 30, batch_size=batch_size, reduce=counts))
+    assert words.value == {"w0": 10, "w1": 10, "w2": 10, "total": sum(range(30))}
+
+
+async def test_an_unregistered_reducer_is_refused_before_anything_runs() -> None:
+    with pytest.raises(ConfigurationError, match="no reducer 'nope' is registered"):
+        await fan_out("square", [1], reduce=Reduce.using("nope"))
 
 
 async def test_fail_fast_stops_at_the_first_failure(run) -> None:

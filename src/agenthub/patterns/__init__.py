@@ -30,6 +30,7 @@ from agenthub.patterns.fanout import (
     Tolerate,
     fan_out,
     fan_out_progress,
+    reducer,
 )
 from agenthub.patterns.heartbeat import Heartbeat
 from agenthub.patterns.idempotency import activity_idempotency_key, workflow_idempotency_key
@@ -73,6 +74,7 @@ __all__ = [
     "fan_out_progress",
     "idempotent",
     "open_ledger",
+    "reducer",
     "retry",
     "saga_progress",
     "wait_for_callback",

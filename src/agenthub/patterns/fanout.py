@@ -62,6 +62,7 @@ __all__ = [
     "Tolerate",
     "fan_out",
     "fan_out_progress",
+    "reducer",
 ]
 
 FANOUT_QUERY = "agenthub.fanout"
@@ -112,13 +113,63 @@ class ItemPages:
         return max(0, self.stop - self.start)
 
 
+_REDUCERS: dict[str, tuple[Callable[[Any, Any], Any], Callable[[], Any]]] = {}
+
+
 @dataclass(frozen=True)
 class Reduce:
     """How results are folded: ``collect`` (ordered list), ``count`` (successes), ``sum``,
-    ``min``, ``max`` or ``top_k`` (the ``k`` largest, descending)."""
+    ``min``, ``max``, ``top_k`` (the ``k`` largest, descending), ``merge`` (dict results
+    merged in item order, a later item's key winning), or a combiner registered with
+    :func:`reducer` (``Reduce.using(name)``)."""
 
-    kind: Literal["collect", "count", "sum", "min", "max", "top_k"] = "collect"
+    kind: Literal["collect", "count", "sum", "min", "max", "top_k", "merge", "custom"] = "collect"
     k: int = 10
+    name: str | None = None
+    """The registered combiner, for ``custom``."""
+
+    @classmethod
+    def using(cls, name: str) -> Reduce:
+        """Fold with the combiner registered under ``name`` by :func:`reducer`."""
+        return cls("custom", name=name)
+
+
+def reducer(
+    name: str, *, initial: Callable[[], Any]
+) -> Callable[[Callable[[Any, Any], Any]], Callable[[Any, Any], Any]]:
+    """Register ``combine(acc, value) -> acc`` as the fan-in ``Reduce.using(name)``.
+
+    Results and partial folds must be of one type, and ``combine`` associative: a child's
+    fold is combined into its parent's like a single result. It runs in workflow code, so it
+    must be deterministic; results arrive as the converter decodes ``Any`` (dicts, lists,
+    numbers). Register it in a module every worker of the task queue imports (the module of
+    the workflow that calls :func:`fan_out` is the natural place).
+
+    Example::
+
+        @reducer("word_counts", initial=dict)
+        def add_counts(acc: dict[str, int], counts: dict[str, int]) -> dict[str, int]:
+            return {w: acc.get(w, 0) + counts.get(w, 0) for w in sorted({*acc, *counts})}
+
+        await fan_out(count_words, documents, reduce=Reduce.using("word_counts"))
+    """
+
+    def register(combine: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+        _REDUCERS[name] = (combine, initial)
+        return combine
+
+    return register
+
+
+def _combiner(reduce: Reduce) -> tuple[Callable[[Any, Any], Any], Callable[[], Any]]:
+    if reduce.name is None or reduce.name not in _REDUCERS:
+        known = ", ".join(sorted(_REDUCERS)) or "none"
+        raise ConfigurationError(
+            f"no reducer {reduce.name!r} is registered in this worker (registered: {known}); "
+            "decorate its combiner with @reducer(name, initial=...) in a module the worker "
+            "imports, and pass Reduce.using(name)"
+        )
+    return _REDUCERS[reduce.name]
 
 
 @dataclass(frozen=True)
@@ -306,7 +357,23 @@ def _fold(reduce: Reduce, values: list[tuple[int, Any]]) -> Any:
         return min(ordered) if ordered else None
     if reduce.kind == "max":
         return max(ordered) if ordered else None
+    if reduce.kind in ("merge", "custom"):
+        return _combine_all(reduce, ordered)
     return heapq.nlargest(reduce.k, ordered)
+
+
+def _combine_all(reduce: Reduce, ordered: list[Any]) -> Any:
+    """``merge`` and ``custom``: one fold serves results and children's partials alike."""
+    if reduce.kind == "merge":
+        merged: dict[Any, Any] = {}
+        for value in ordered:
+            merged.update(value)
+        return merged
+    combine, initial = _combiner(reduce)
+    acc = initial()
+    for value in ordered:
+        acc = combine(acc, value)
+    return acc
 
 
 def _merge(reduce: Reduce, parts: list[tuple[int, Any]]) -> Any:
@@ -320,6 +387,8 @@ def _merge(reduce: Reduce, parts: list[tuple[int, Any]]) -> Any:
         return min((p for _, p in parts), default=None)
     if reduce.kind == "max":
         return max((p for _, p in parts), default=None)
+    if reduce.kind in ("merge", "custom"):
+        return _combine_all(reduce, [p for _, p in parts])
     return heapq.nlargest(reduce.k, [v for _, p in parts for v in p])
 
 
@@ -571,7 +640,7 @@ async def fan_out(
         unit: ``"activity"`` or ``"workflow"``; needed only when ``work`` is a workflow's
             name (a name is an activity's otherwise).
         max_concurrency: activities (or item workflows) in flight at once in each workflow.
-        reduce: how results are folded.
+        reduce: how results are folded (:class:`Reduce`; own combiners via :func:`reducer`).
         failures: :class:`FailFast` (default), :class:`CollectErrors` or :class:`Tolerate`.
         batch_size: the most items one workflow runs itself; more go to child workflows.
         max_concurrent_children: child workflows in flight at once in each workflow.
@@ -585,6 +654,8 @@ async def fan_out(
             names the first failed item and its cause, the details list the failures.
     """
     name, unit = _work_name(work, unit)
+    if reduce.kind == "custom":
+        _combiner(reduce)  # an unknown name fails here, before anything runs
     if max_concurrency < 1 or batch_size < 2 or max_concurrent_children < 1:
         raise ConfigurationError(
             "fan_out needs max_concurrency >= 1, max_concurrent_children >= 1, batch_size >= 2"
