@@ -1,7 +1,7 @@
 """Fan-out / fan-in: run an activity over many items, bounded, ordered, failure-aware.
 
-In workflow code, :func:`fan_out` runs an activity (or a child workflow) once per item with at most
-``max_concurrency`` in flight, folds the results with a :class:`Reduce` so the fan-in stays
+In workflow code, :func:`fan_out` runs an activity (or a child workflow) once per item with
+at most ``max_concurrency`` in flight, folds the results with a :class:`Reduce` so the fan-in stays
 small, and applies a failure policy. Above ``batch_size`` items it splits the work over
 child workflows (:class:`FanOutBatch`, registered on every agenthub worker), recursively, so
 no history grows past Temporal's limits: 1M items are 1K children of 1K activities, never
