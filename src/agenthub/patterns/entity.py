@@ -337,7 +337,10 @@ def entity_update(fn: Callable[..., Awaitable[R]] | None = None, *, name: str | 
         def with_guard(user_validator: Callable[..., None] | None) -> Callable[..., None]:
             def guard(self: Entity[Any], *args: Any) -> None:
                 self._entity_init()
-                if self._entity_draining and _message_id() not in self._entity_recent:
+                # The main loop sets _entity_draining only once it runs; a message delivered
+                # in the same activation as the request to move on must be turned away too.
+                moving = self._entity_draining or self._entity_should_continue()
+                if moving and _message_id() not in self._entity_recent:
                     raise ApplicationError(
                         "the entity is moving to a new run; send the message again",
                         type=ENTITY_CONTINUING_ERROR,
