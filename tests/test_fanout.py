@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
@@ -19,6 +19,7 @@ from agenthub.patterns.fanout import (
     FANOUT_QUERY,
     FanOutJob,
     FanOutProgress,
+    FanOutResult,
     ItemPages,
     Reduce,
     fan_out,
@@ -61,7 +62,11 @@ async def run(dev_server_env: WorkflowEnvironment):
             wid = wid or f"fan-{uuid.uuid4().hex[:10]}"
             return wid, await client.execute_workflow(FanOutTest.run, spec, id=wid, task_queue=tq)
 
-        go.tq = tq  # type: ignore[attr-defined]
+        async def start(spec: FanSpec) -> WorkflowHandle[FanOutTest, FanOutResult]:
+            wid = f"fan-{uuid.uuid4().hex[:10]}"
+            return await client.start_workflow(FanOutTest.run, spec, id=wid, task_queue=tq)
+
+        go.start = start  # type: ignore[attr-defined]
         yield go
 
 
@@ -203,11 +208,8 @@ async def test_cancelling_the_parent_cancels_children(
     run, dev_server_env: WorkflowEnvironment
 ) -> None:
     client = dev_server_env.client
-    wid = f"fan-{uuid.uuid4().hex[:10]}"
-    handle = await client.start_workflow(
-        FanOutTest.run, FanSpec("forever", 12, batch_size=4, max_concurrency=4),
-        id=wid, task_queue=run.tq,
-    )  # fmt: skip
+    handle = await run.start(FanSpec("forever", 12, batch_size=4, max_concurrency=4))
+    wid = handle.id
 
     async def progress() -> FanOutProgress | None:
         try:
@@ -250,11 +252,8 @@ async def test_progress_counts_items_of_children_in_flight(
     run, dev_server_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = dev_server_env.client
-    wid = f"fan-{uuid.uuid4().hex[:10]}"
-    handle = await client.start_workflow(
-        FanOutTest.run, FanSpec("gated", 12, batch_size=4, max_concurrency=4),
-        id=wid, task_queue=run.tq,
-    )  # fmt: skip
+    handle = await run.start(FanSpec("gated", 12, batch_size=4, max_concurrency=4))
+    wid = handle.id
     children = [f"{wid}/fanout-{offset}" for offset in (0, 4, 8)]
 
     # The even items of the 3 children are done, the odd ones wait: no child has finished, so

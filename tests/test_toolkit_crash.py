@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from temporalio.api.enums.v1 import TimeoutType
-from temporalio.client import WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
 from temporalio.converter import DataConverter
 from temporalio.testing import WorkflowEnvironment
 
@@ -26,13 +28,26 @@ async def heartbeat_done(handle: WorkflowHandle) -> bool:
     return bool(details[0]["done"] == 6)
 
 
-async def test_effect_then_crash_happens_once_for_100_activities(
-    dev_server_env: WorkflowEnvironment, tmp_path: Path
-) -> None:
+@dataclass
+class CrashSetup:
+    client: Client
+    tq: str
+    args: tuple[str, ...]
+    """``worker_process`` arguments: the crash worker on this server, task queue and dir."""
+
+
+@pytest.fixture
+def crash(dev_server_env: WorkflowEnvironment, tmp_path: Path) -> CrashSetup:
     client = dev_server_env.client
+    tq = f"crash-{uuid.uuid4().hex[:8]}"
     address = client.service_client.config.target_host
-    tq = f"toolkit-{uuid.uuid4().hex[:8]}"
-    args = ("tests.toolkit_worker", address, tq, str(tmp_path))
+    return CrashSetup(client, tq, ("tests.toolkit_worker", address, tq, str(tmp_path)))
+
+
+async def test_effect_then_crash_happens_once_for_100_activities(
+    crash: CrashSetup, tmp_path: Path
+) -> None:
+    client, tq, args = crash.client, crash.tq, crash.args
     async with worker_process(*args) as first:
         handle = await client.start_workflow(
             "HundredEffects", 100, id=f"effects-{uuid.uuid4()}", task_queue=tq
@@ -52,12 +67,9 @@ async def test_effect_then_crash_happens_once_for_100_activities(
 
 
 async def test_heartbeating_activity_resumes_where_it_was_killed(
-    dev_server_env: WorkflowEnvironment, tmp_path: Path
+    crash: CrashSetup, tmp_path: Path
 ) -> None:
-    client = dev_server_env.client
-    address = client.service_client.config.target_host
-    tq = f"heartbeat-{uuid.uuid4().hex[:8]}"
-    args = ("tests.toolkit_worker", address, tq, str(tmp_path))
+    client, tq, args = crash.client, crash.tq, crash.args
     async with worker_process(*args) as first:
         handle = await client.start_workflow(
             "LongJob", 10, id=f"long-{uuid.uuid4()}", task_queue=tq
@@ -83,13 +95,8 @@ async def test_heartbeating_activity_resumes_where_it_was_killed(
     )
 
 
-async def test_fan_out_survives_a_killed_worker(
-    dev_server_env: WorkflowEnvironment, tmp_path: Path
-) -> None:
-    client = dev_server_env.client
-    address = client.service_client.config.target_host
-    tq = f"toolkit-{uuid.uuid4().hex[:8]}"
-    args = ("tests.toolkit_worker", address, tq, str(tmp_path))
+async def test_fan_out_survives_a_killed_worker(crash: CrashSetup, tmp_path: Path) -> None:
+    client, tq, args = crash.client, crash.tq, crash.args
     wid = f"crashed-fan-{uuid.uuid4().hex[:8]}"
     async with worker_process(*args) as first:
         handle = await client.start_workflow(
