@@ -274,24 +274,22 @@ class ActivityOptions:
             ),
         )
 
-    def execute(self, activity: str, *args: Any) -> Any:
-        """``workflow.execute_activity`` with these options."""
+    def as_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``workflow.execute_activity`` (built once per batch)."""
         seconds = self.retry_maximum_seconds
-        return workflow.execute_activity(
-            activity,
-            args=list(args),
-            start_to_close_timeout=timedelta(seconds=self.start_to_close_seconds),
-            heartbeat_timeout=(
+        return {
+            "start_to_close_timeout": timedelta(seconds=self.start_to_close_seconds),
+            "heartbeat_timeout": (
                 timedelta(seconds=self.heartbeat_seconds) if self.heartbeat_seconds else None
             ),
-            retry_policy=RetryPolicy(
+            "retry_policy": RetryPolicy(
                 initial_interval=timedelta(seconds=self.retry_initial_seconds),
                 backoff_coefficient=self.retry_backoff,
                 maximum_interval=timedelta(seconds=seconds) if seconds is not None else None,
                 maximum_attempts=self.retry_maximum_attempts,
                 non_retryable_error_types=self.non_retryable_error_types,
             ),
-        )
+        }
 
 
 @dataclass
@@ -489,7 +487,9 @@ async def _bounded(
 
 async def _load_page(job: FanOutJob, pages: ItemPages) -> list[Any]:
     """This batch's items from the loader activity (same timeouts and retries as an item)."""
-    page = await job.options.execute(pages.loader, pages.start, pages.stop)
+    page = await workflow.execute_activity(
+        pages.loader, args=[pages.start, pages.stop], **job.options.as_kwargs()
+    )
     if not isinstance(page, list) or len(page) != len(pages):
         got = f"{len(page)} items" if isinstance(page, list) else type(page).__name__
         raise ApplicationError(
@@ -516,6 +516,7 @@ async def _run_flat(job: FanOutJob, run: _Run) -> FanOutResult:
             return FanOutResult(_fold(job.reduce, []), 0, run.failed, run.failures)
 
     info = workflow.info()
+    options = job.options.as_kwargs()
 
     def start(i: int) -> Any:
         arg = items.start + i if isinstance(items, ItemRange) else items[i]
@@ -525,7 +526,7 @@ async def _run_flat(job: FanOutJob, run: _Run) -> FanOutResult:
                 job.work, arg, id=f"{info.workflow_id}/item-{job.offset + i}",
                 task_queue=info.task_queue,
             )  # fmt: skip
-        return job.options.execute(job.work, arg)
+        return workflow.execute_activity(job.work, arg, **options)
 
     def done(i: int, outcome: Any) -> None:
         if isinstance(outcome, BaseException):
