@@ -177,3 +177,20 @@ class FanOutTest:
                 maximum_attempts=2, initial_interval=timedelta(milliseconds=10)
             ),
         )
+
+
+@workflow.defn
+class SeveralFanOuts:
+    """Two hierarchical fan-outs at once, then one of item workflows: no child id clashes."""
+
+    @workflow.run
+    async def run(self) -> list[int]:
+        step = timedelta(seconds=30)
+        first, second = await asyncio.gather(
+            fan_out(square, ItemRange(0, 12), batch_size=4, reduce=Reduce("sum"),
+                    start_to_close_timeout=step),
+            fan_out(square, ItemRange(100, 112), batch_size=4, reduce=Reduce("sum"),
+                    start_to_close_timeout=step),
+        )  # fmt: skip
+        third = await fan_out(SquareItem, [1, 2, 4], reduce=Reduce("sum"))
+        return [first.value, second.value, third.value]

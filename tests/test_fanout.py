@@ -37,6 +37,7 @@ from .fanout_workflows import (
     STARTED,
     FanOutTest,
     FanSpec,
+    SeveralFanOuts,
     SquareItem,
     forever,
     gated,
@@ -54,7 +55,7 @@ async def run(dev_server_env: WorkflowEnvironment):
     client = dev_server_env.client
     async with running_worker(
         client,
-        workflows=[FanOutTest, SquareItem],
+        workflows=[FanOutTest, SquareItem, SeveralFanOuts],
         activities=[square, picky, forever, gated, load_lines, short_loader, words, keyed],
     ) as tq:
 
@@ -67,6 +68,7 @@ async def run(dev_server_env: WorkflowEnvironment):
             return await client.start_workflow(FanOutTest.run, spec, id=wid, task_queue=tq)
 
         go.start = start  # type: ignore[attr-defined]
+        go.tq = tq  # type: ignore[attr-defined]
         yield go
 
 
@@ -202,6 +204,19 @@ async def test_items_as_child_workflows(run, dev_server_env: WorkflowEnvironment
 
     _, by_name = await run(FanSpec("SquareItem", 3, unit="workflow"))
     assert by_name.value == [0, 1, 4]
+
+
+async def test_several_fan_outs_in_one_workflow(run, dev_server_env: WorkflowEnvironment) -> None:
+    client = dev_server_env.client
+    wid = f"fan-{uuid.uuid4().hex[:10]}"
+    values = await client.execute_workflow(SeveralFanOuts.run, id=wid, task_queue=run.tq)
+    assert values == [sum(i * i for i in range(12)), sum(i * i for i in range(100, 112)), 21]
+    children = {w.id async for w in client.list_workflows(f"WorkflowId STARTS_WITH '{wid}/'")}
+    assert children == {
+        *(f"{wid}/fanout-{o}" for o in (0, 4, 8)),
+        *(f"{wid}/fanout2-{o}" for o in (0, 4, 8)),
+        *(f"{wid}/item3-{i}" for i in range(3)),
+    }
 
 
 async def test_cancelling_the_parent_cancels_children(

@@ -14,7 +14,8 @@ Progress (done / failed / total) is served by the ``agenthub.fanout`` query of e
 workflow, which also names the child workflows in flight; :func:`fan_out_progress` reads a
 whole tree from a client (the parent's count plus what its running children have done), so a
 progress bar moves with every item, not only when a child of 1,000 items finishes. Reading
-progress adds nothing to any history.
+progress adds nothing to any history. A workflow may run several fan-outs, in turn or at
+once; their children are named apart, and the query reports the one started last.
 
 Example::
 
@@ -402,8 +403,10 @@ def _failure(index: int, err: BaseException) -> ItemFailure:
 class _Run:
     """One fan-out in one workflow: progress, failure accounting, cancellation."""
 
-    def __init__(self, job: FanOutJob, total: int) -> None:
+    def __init__(self, job: FanOutJob, total: int, call: int = 1) -> None:
         self.job = job
+        # The 2nd, 3rd ... fan-out of one workflow names its children apart from the 1st's.
+        self.id_suffix = "" if call == 1 else str(call)
         self.progress = FanOutProgress(total=total)
         self.failures: list[ItemFailure] = []
         self.failed = 0
@@ -523,7 +526,7 @@ async def _run_flat(job: FanOutJob, run: _Run) -> FanOutResult:
         if job.unit == "workflow":
             # The id names the item, so a retried or replayed start is the same child.
             return workflow.execute_child_workflow(
-                job.work, arg, id=f"{info.workflow_id}/item-{job.offset + i}",
+                job.work, arg, id=f"{info.workflow_id}/item{run.id_suffix}-{job.offset + i}",
                 task_queue=info.task_queue,
             )  # fmt: skip
         return workflow.execute_activity(job.work, arg, **options)
@@ -572,7 +575,7 @@ async def _run_hierarchical(job: FanOutJob, run: _Run) -> FanOutResult:
     info = workflow.info()
 
     def child_id(i: int) -> str:
-        return f"{info.workflow_id}/fanout-{children[i].offset}"
+        return f"{info.workflow_id}/fanout{run.id_suffix}-{children[i].offset}"
 
     def start(i: int) -> Any:
         run.progress.running_children.append(child_id(i))
@@ -608,9 +611,13 @@ async def _run_hierarchical(job: FanOutJob, run: _Run) -> FanOutResult:
 
 
 async def _execute(job: FanOutJob) -> FanOutResult:
-    run = _Run(job, len(job.items))
-    if workflow.get_query_handler(FANOUT_QUERY) is None:
-        workflow.set_query_handler(FANOUT_QUERY, lambda: run.progress)
+    # Count the fan-outs of this workflow (in turn or at once) on the workflow instance:
+    # module state would be shared by every workflow of the worker.
+    instance = workflow.instance()
+    call = getattr(instance, "_agenthub_fan_out_calls", 0) + 1
+    setattr(instance, "_agenthub_fan_out_calls", call)  # noqa: B010
+    run = _Run(job, len(job.items), call)
+    workflow.set_query_handler(FANOUT_QUERY, lambda: run.progress)  # the latest fan-out's
     if len(job.items) > job.batch_size:
         return await _run_hierarchical(job, run)
     return await _run_flat(job, run)
