@@ -400,8 +400,7 @@ def fanout_progress(
         handle = client.get_workflow_handle(workflow_id)
         columns = [*Progress.get_default_columns()[:2], BarColumn(), MofNCompleteColumn()]
         with Progress(*columns, TimeRemainingColumn(), console=console) as bar:
-            first = await read(client)
-            task = bar.add_task(workflow_id, total=first.total)
+            task = bar.add_task(workflow_id, total=None)  # known from the first read
             while not stop.is_set():
                 status = (await handle.describe()).status
                 try:
@@ -413,7 +412,7 @@ def fanout_progress(
                         return status
                     continue
                 failed = f" ({progress.failed} failed)" if progress.failed else ""
-                bar.update(task, completed=progress.done + progress.failed,
+                bar.update(task, total=progress.total, completed=progress.done + progress.failed,
                            description=f"{workflow_id}{failed}")  # fmt: skip
                 if status != WorkflowExecutionStatus.RUNNING:
                     return status
