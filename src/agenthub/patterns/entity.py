@@ -338,8 +338,8 @@ def entity_update(fn: Callable[..., Awaitable[R]] | None = None, *, name: str | 
             def guard(self: Entity[Any], *args: Any) -> None:
                 self._entity_init()
                 # The main loop sets _entity_draining only once it runs; a message delivered
-                # in the same activation as the request to move on must be turned away too.
-                moving = self._entity_draining or self._entity_should_continue()
+                # in the same activation as request_continue_as_new() is turned away too.
+                moving = self._entity_draining or self._entity_rotate
                 if moving and _message_id() not in self._entity_recent:
                     raise ApplicationError(
                         "the entity is moving to a new run; send the message again",
