@@ -15,15 +15,24 @@ from agenthub.runtime import build_worker
 
 @asynccontextmanager
 async def embedded_worker(
-    workflows: Sequence[type], activities: Sequence[Callable[..., Any]], **worker_options: Any
+    task_queue: str,
+    workflows: Sequence[type],
+    activities: Sequence[Callable[..., Any]],
+    **worker_options: Any,
 ) -> AsyncIterator[tuple[Client, str]]:
-    """Start (or reuse) the embedded server from AGENTHUB_* settings and run a worker."""
+    """Start (or reuse) the embedded server from AGENTHUB_* settings and run a worker on
+    the example's own task queue (``agenthub up`` may be polling its own queue beside it)."""
     # Failures are part of these demos; the SDK's per-attempt tracebacks would drown them.
     logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
     settings = Settings.from_env()
     async with EmbeddedServer(settings) as server:
         client = await connect(settings, target_host=server.address)
         async with build_worker(
-            client, settings, workflows=workflows, activities=activities, **worker_options
+            client,
+            settings,
+            task_queue=task_queue,
+            workflows=workflows,
+            activities=activities,
+            **worker_options,
         ):
-            yield client, settings.task_queue
+            yield client, task_queue

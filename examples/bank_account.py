@@ -22,6 +22,10 @@ except ImportError:  # run as a script
     from _common import embedded_worker  # type: ignore[no-redef]
 
 
+TASK_QUEUE = "examples.bank-account"
+"""This example's own task queue: its worker runs every workflow started there."""
+
+
 @dataclass
 class AccountState:
     balance_cents: int = 0
@@ -75,7 +79,7 @@ class BankAccount(Entity[AccountState]):
 
 
 async def main() -> None:
-    async with embedded_worker([BankAccount], []) as (client, task_queue):
+    async with embedded_worker(TASK_QUEUE, [BankAccount], []) as (client, task_queue):
         accounts = EntityClient(client, BankAccount, task_queue=task_queue)
         alice = f"alice-{uuid.uuid4().hex[:6]}"
         print("deposit 100 ->", await accounts.update(alice, BankAccount.deposit, 100))

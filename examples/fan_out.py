@@ -33,6 +33,10 @@ except ImportError:  # run as a script
     from _common import embedded_worker  # type: ignore[no-redef]
 
 
+TASK_QUEUE = "examples.fan-out"
+"""This example's own task queue: its worker runs every workflow started there."""
+
+
 @activity.defn
 async def score(item: int) -> int:
     """Stands in for real per-item work (an API call, a model call, a file)."""
@@ -59,7 +63,11 @@ async def main() -> None:
     parser.add_argument("--items", type=int, default=100_000)
     args = parser.parse_args()
     async with embedded_worker(
-        [ScoreAll], [score], max_concurrent_activities=400, max_concurrent_workflow_tasks=100
+        TASK_QUEUE,
+        [ScoreAll],
+        [score],
+        max_concurrent_activities=400,
+        max_concurrent_workflow_tasks=100,
     ) as (client, task_queue):
         began = time.perf_counter()
         workflow_id = f"score-{uuid.uuid4()}"

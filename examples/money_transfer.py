@@ -31,6 +31,9 @@ except ImportError:  # run as a script
 
 BANK = Settings.from_env().data_dir / "example-bank.db"
 
+TASK_QUEUE = "examples.money-transfer"
+"""This example's own task queue: its worker runs every workflow started there."""
+
 
 @dataclass
 class Transfer:
@@ -115,7 +118,8 @@ async def main() -> None:
     db.execute("INSERT OR REPLACE INTO accounts VALUES ('alice', 100, 1), ('bob', 0, 0)")
     db.close()
     print(f"before: alice={balance('alice')} bob={balance('bob')} (bob's account is closed)")
-    async with embedded_worker([MoneyTransfer], [withdraw, deposit, refund]) as (client, tq):
+    activities = [withdraw, deposit, refund]
+    async with embedded_worker(TASK_QUEUE, [MoneyTransfer], activities) as (client, tq):
         handle = await client.start_workflow(
             MoneyTransfer.run, Transfer("alice", "bob", 50), id=f"transfer-{uuid.uuid4()}",
             task_queue=tq,

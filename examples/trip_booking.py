@@ -23,6 +23,10 @@ except ImportError:  # run as a script: examples/ is on sys.path, not the projec
     from _common import embedded_worker  # type: ignore[no-redef]
 
 
+TASK_QUEUE = "examples.trip-booking"
+"""This example's own task queue: its worker runs every workflow started there."""
+
+
 @dataclass
 class Trip:
     traveller: str
@@ -76,7 +80,7 @@ class BookTrip:
 
 async def main() -> None:
     activities = [book_car, cancel_car, book_hotel, cancel_hotel, book_flight, cancel_flight]
-    async with embedded_worker([BookTrip], activities) as (client, task_queue):
+    async with embedded_worker(TASK_QUEUE, [BookTrip], activities) as (client, task_queue):
         handle = await client.start_workflow(
             BookTrip.run, Trip("Ada", "Lisbon"), id=f"trip-{uuid.uuid4()}", task_queue=task_queue
         )

@@ -15,3 +15,16 @@ def free_port() -> int:
 @pytest.fixture
 def port() -> int:
     return free_port()
+
+
+# Fixtures that start a Temporal server; tests using them (directly or through another
+# fixture) are in the "server" tier, the rest without a "slow" mark are the "fast" tier.
+SERVER_FIXTURES = frozenset({"time_skipping_env", "dev_server_env"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("slow"):
+            continue
+        uses_server = SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        item.add_marker(pytest.mark.server if uses_server else pytest.mark.fast)

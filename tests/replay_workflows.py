@@ -45,3 +45,12 @@ class OrderV2Patched:
         if workflow.patched("fraud-check"):
             await workflow.execute_activity(check_fraud, order, start_to_close_timeout=T)
         return await workflow.execute_activity(charge, order, start_to_close_timeout=T)
+
+
+@workflow.defn(name="BookTrip")
+class BookTripReordered:
+    """The trip example's workflow with an activity in front: its saved histories break."""
+
+    @workflow.run
+    async def run(self, trip: object) -> str:
+        return await workflow.execute_activity(check_fraud, "trip", start_to_close_timeout=T)

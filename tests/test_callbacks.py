@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -73,7 +73,7 @@ async def test_seven_day_timeout_raises_or_returns_default(time_skipping_env, ts
 
 
 def test_tokens_are_signed_and_expire() -> None:
-    claims = CallbackClaims("wf-1", "pay", "cb-1", datetime.now(timezone.utc) + timedelta(hours=1))
+    claims = CallbackClaims("wf-1", "pay", "cb-1", datetime.now(UTC) + timedelta(hours=1))
     token = sign_token(claims, SECRET)
     assert verify_token(token, [SECRET]) == claims.__class__(
         "wf-1", "pay", "cb-1", claims.expires_at.replace(microsecond=0)
@@ -87,11 +87,14 @@ def test_tokens_are_signed_and_expire() -> None:
 
 
 def test_secret_file_is_created_once_and_private(tmp_path: Path) -> None:
-    first = load_callback_secrets(tmp_path, {})
-    assert first == load_callback_secrets(tmp_path, {})
+    first = load_callback_secrets(tmp_path)
+    assert first == load_callback_secrets(tmp_path)
     assert (tmp_path / "callback-secret").stat().st_mode & 0o777 == 0o600
     env = {"AGENTHUB_CALLBACK_SECRET": SECRET, "AGENTHUB_CALLBACK_OLD_SECRETS": "a" * 20}
-    assert load_callback_secrets(tmp_path, env) == [SECRET, "a" * 20]
+    settings = Settings.from_env(env, data_dir=tmp_path)
+    assert settings.callback_secrets() == [SECRET, "a" * 20]
+    assert settings.callback_secret_source == "AGENTHUB_CALLBACK_SECRET"
+    assert Settings(data_dir=tmp_path).callback_secrets() == first
 
 
 # --- over real HTTP, on the dev server ---------------------------------------------------
@@ -138,15 +141,20 @@ async def test_bad_tokens_are_refused_and_change_nothing(dev_server_env, api) ->
     other, _ = await start(client, tq, Wait(["pay"]))
     token = tokens["pay"]
     claims = verify_token(token, [SECRET])
-    before = len((await handle.fetch_history()).events)
+
+    async def both_waiting() -> int | None:
+        # Both waits have started their timers: the history stops growing until a message.
+        events = (await handle.fetch_history()).events
+        timers = sum(e.HasField("timer_started_event_attributes") for e in events)
+        return len(events) if timers == 2 else None
+
+    before = await eventually(both_waiting, what="both callbacks waiting")
 
     forged = sign_token(claims, "attacker-secret-0123456789")
     head, body, sig = token.split(".")
     tampered = f"{head}.{body[:-2]}{'A' if body[-2] != 'A' else 'B'}{body[-1]}.{sig}"
     expired = sign_token(
-        CallbackClaims(
-            handle.id, "pay", claims.callback_id, datetime(2020, 1, 1, tzinfo=timezone.utc)
-        ),
+        CallbackClaims(handle.id, "pay", claims.callback_id, datetime(2020, 1, 1, tzinfo=UTC)),
         SECRET,
     )
     wrong_workflow = sign_token(

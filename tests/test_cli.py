@@ -48,7 +48,7 @@ def _spawn(args: list[str], cwd: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "COLUMNS": "200", "TEMPORAL_CONFIG_FILE": str(cwd / "none.toml")}
     env.pop("TEMPORAL_ADDRESS", None)
     return subprocess.Popen(
-        [sys.executable, "-m", "agenthub.cli", *args],
+        [sys.executable, "-m", "agenthub", *args],
         cwd=cwd, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
     )  # fmt: skip
 
@@ -63,6 +63,7 @@ def _read_until(process: subprocess.Popen[str], marker: str) -> str:
     raise AssertionError(f"{marker!r} never printed; output was:\n{''.join(seen)}")
 
 
+@pytest.mark.slow
 def test_killed_cli_takes_its_server_along(tmp_path: Path, port: int) -> None:
     process = _spawn(["server", "--port", str(port), "--headless"], tmp_path)
     try:
@@ -80,6 +81,7 @@ def test_killed_cli_takes_its_server_along(tmp_path: Path, port: int) -> None:
     )
 
 
+@pytest.mark.slow
 async def test_server_command_starts_and_stops(tmp_path: Path, port: int) -> None:
     process = _spawn(["server", "--port", str(port), "--headless"], tmp_path)
     try:
@@ -94,6 +96,7 @@ async def test_server_command_starts_and_stops(tmp_path: Path, port: int) -> Non
     assert not await probe_temporal(f"127.0.0.1:{port}", timeout=1)
 
 
+@pytest.mark.slow
 async def test_up_runs_server_and_worker(tmp_path: Path, port: int) -> None:
     ui_port, api_port = free_port(), free_port()
     process = _spawn(

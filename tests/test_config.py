@@ -10,7 +10,8 @@ from agenthub.runtime.config import Settings, connect, load_connect_config
 from .conftest import free_port
 
 
-def test_settings_defaults_and_env() -> None:
+def test_settings_defaults_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
     s = Settings.from_env({})
     assert s.data_dir == Path(".agenthub")
     assert s.server_port == 7233 and s.effective_ui_port == 8233
@@ -100,3 +101,20 @@ async def test_bad_address_gives_a_clear_error(monkeypatch) -> None:
         ConnectionFailedError, match=r"cannot reach a Temporal frontend at 127\.0\.0\.1"
     ):
         await connect(Settings(), timeout=5)
+
+
+def test_data_dir_is_found_upward_like_a_git_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    (project / ".agenthub").mkdir(parents=True)
+    deep = project / "src" / "app"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    assert Settings.from_env({}).data_dir == (project / ".agenthub").resolve()
+    # The secret is the project's, wherever the command runs.
+    secret = Settings.from_env({}).callback_secrets()[0]
+    assert (project / ".agenthub" / "callback-secret").read_text().strip() == secret
+    assert Settings.from_env({}).callback_secret_source.endswith(".agenthub/callback-secret")
+    # An explicit setting wins.
+    assert Settings.from_env({"AGENTHUB_DATA_DIR": "/tmp/x"}).data_dir == Path("/tmp/x")

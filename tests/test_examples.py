@@ -11,6 +11,8 @@ import pytest
 
 from .conftest import free_port
 
+pytestmark = pytest.mark.slow
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 ARGS = {"fan_out.py": ["--items", "2000"]}

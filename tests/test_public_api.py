@@ -24,6 +24,9 @@ MODULES = [
     "agenthub.patterns.retry",
     "agenthub.patterns.saga",
     "agenthub.runtime",
+    "agenthub.runtime.plugin",
+    "agenthub.runtime.worker",
+    "agenthub.cli",
     "agenthub.testing",
 ]
 
@@ -45,6 +48,7 @@ def test_top_level_names() -> None:
 
     assert set(agenthub.__all__) == {
         "AgentHubError",
+        "AgentHubPlugin",
         "BusinessRuleViolation",
         "ConfigurationError",
         "ConnectionFailedError",
@@ -53,6 +57,7 @@ def test_top_level_names() -> None:
         "PermanentFailure",
         "Settings",
         "TransientFailure",
+        "WorkerUnavailable",
         "__version__",
         "build_worker",
         "connect",

@@ -13,7 +13,13 @@ from agenthub.cli import app
 from agenthub.determinism.replay import replay_history_files, save_history
 from agenthub.testing import assert_histories_replay, running_worker
 
-from .replay_workflows import OrderV1, OrderV2Incompatible, OrderV2Patched, charge
+from .replay_workflows import (
+    BookTripReordered,
+    OrderV1,
+    OrderV2Incompatible,
+    OrderV2Patched,
+    charge,
+)
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -48,13 +54,27 @@ def test_cli_replay_from_files(v1_history_file: Path) -> None:
         app, ["replay", "-w", "tests.replay_workflows:OrderV2Patched", "-f", str(v1_history_file)]
     )
     assert ok.exit_code == 0, ok.output
-    assert "1 replayed, 0 would break" in ok.output
+    assert "1 histories: 0 would break, 0 skipped" in ok.output
+    assert "\x1b[" not in ok.output  # no colour codes outside a terminal
     broken = runner.invoke(
         app,
         ["replay", "-w", "tests.replay_workflows:OrderV2Incompatible", "-f", str(v1_history_file)],
     )
     assert broken.exit_code == 1
-    assert "1 replayed, 1 would break" in broken.output
+    assert "1 histories: 1 would break" in broken.output
+    assert "breaks: NondeterminismError" in broken.output and "Failure {" not in broken.output
+    other_type = runner.invoke(
+        app, ["replay", "-w", "examples.trip_booking:BookTrip", "-f", str(v1_history_file)]
+    )
+    assert other_type.exit_code == 0, other_type.output
+    assert "skipped (type not loaded)" in other_type.output
+    for junk in ("[1, 2]", '"a string"', "{}"):
+        bad_file = v1_history_file.parent / "junk.json"
+        bad_file.write_text(junk)
+        result = runner.invoke(app, ["replay", "-w", "tests.replay_workflows", "-f", str(bad_file)])
+        assert result.exit_code == 1 and "not a workflow history" in result.output, result.output
+        assert "Traceback" not in result.output
+        bad_file.unlink()
     missing = runner.invoke(app, ["replay", "-w", "tests.nope:X", "-f", str(v1_history_file)])
     assert missing.exit_code == 1 and "cannot import tests.nope" in missing.output
 
@@ -68,6 +88,8 @@ async def test_saved_histories_replay_against_current_code() -> None:
 
     assert list(HISTORIES.glob("*.json")), "no saved histories"
     await assert_histories_replay(HISTORIES, [BookTrip, MoneyTransfer, BankAccount])
-    # The helper really fails on an incompatible version.
+    # The helper really fails on an incompatible version, and on histories it cannot replay.
     with pytest.raises(AssertionError, match="would break"):
+        await assert_histories_replay(HISTORIES, [BookTripReordered, MoneyTransfer, BankAccount])
+    with pytest.raises(AssertionError, match="no workflow class given"):
         await assert_histories_replay(HISTORIES, [OrderV2Incompatible])

@@ -14,6 +14,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from agenthub.patterns.saga import saga_progress
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

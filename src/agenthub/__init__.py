@@ -2,9 +2,11 @@
 
 Example::
 
-    from agenthub import Settings, connect, build_worker
+    from temporalio.worker import Worker
+    from agenthub import Settings, connect
 
-    client = await connect(Settings.from_env())
+    client = await connect(Settings.from_env())  # carries AgentHubPlugin
+    worker = Worker(client, task_queue="orders", workflows=[Order], activities=[charge])
 """
 
 from agenthub._version import __version__
@@ -16,11 +18,20 @@ from agenthub.errors import (
     InvalidInput,
     PermanentFailure,
     TransientFailure,
+    WorkerUnavailable,
 )
-from agenthub.runtime import EmbeddedServer, Settings, build_worker, connect, run_worker
+from agenthub.runtime import (
+    AgentHubPlugin,
+    EmbeddedServer,
+    Settings,
+    build_worker,
+    connect,
+    run_worker,
+)
 
 __all__ = [
     "AgentHubError",
+    "AgentHubPlugin",
     "BusinessRuleViolation",
     "ConfigurationError",
     "ConnectionFailedError",
@@ -29,6 +40,7 @@ __all__ = [
     "PermanentFailure",
     "Settings",
     "TransientFailure",
+    "WorkerUnavailable",
     "__version__",
     "build_worker",
     "connect",

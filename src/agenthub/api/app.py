@@ -5,7 +5,7 @@ not JSON answers 422, each as ``{"error": <type>, "message": <what to fix>}``.
 
 Example::
 
-    app = create_app(client, secrets=load_callback_secrets(settings.data_dir))
+    app = create_app(client, secrets=settings.callback_secrets())
     uvicorn.run(app, port=8080)
 """
 
@@ -24,7 +24,7 @@ from pydantic_core import to_jsonable_python
 from temporalio.client import Client
 
 from agenthub._version import __version__
-from agenthub.errors import CallbackError, InvalidInput
+from agenthub.errors import CallbackError, InvalidInput, WorkerUnavailable
 from agenthub.patterns.approvals import decide, list_pending
 from agenthub.patterns.callbacks import complete_callback
 
@@ -64,21 +64,38 @@ def create_app(
     async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
         return _error(422, "InvalidInput", str(exc.errors()))
 
+    @app.exception_handler(WorkerUnavailable)
+    async def unavailable(request: Request, exc: WorkerUnavailable) -> JSONResponse:
+        return _error(exc.status, "WorkerUnavailable", str(exc))
+
+    @app.exception_handler(InvalidInput)
+    async def invalid_input(request: Request, exc: InvalidInput) -> JSONResponse:
+        return _error(422, "InvalidInput", exc.message)
+
+    def _queue(request: Request) -> str:
+        # Approvals live in an inbox per task queue: that of the workflows that asked.
+        return request.query_params.get("task_queue", task_queue)
+
     @app.get("/approvals")
     async def approvals(request: Request, inbox: str = "default") -> Any:
         if denied := authorized(request):
             return denied
-        pending = await list_pending(client, task_queue=task_queue, inbox=inbox)
+        pending = await list_pending(client, task_queue=_queue(request), inbox=inbox)
         return [to_jsonable_python(p) for p in pending]
 
     async def _decide(request: Request, approval_id: str, body: Decision, approved: bool) -> Any:
         if denied := authorized(request):
             return denied
         inbox = request.query_params.get("inbox", "default")
-        pending = await list_pending(client, task_queue=task_queue, inbox=inbox)
+        queue = _queue(request)
+        pending = await list_pending(client, task_queue=queue, inbox=inbox)
         match = next((p for p in pending if p.approval_id == approval_id), None)
         if match is None:
-            return _error(404, "CallbackNotFound", f"no pending approval {approval_id!r}")
+            return _error(
+                404, "CallbackNotFound",
+                f"no pending approval {approval_id!r} in inbox {inbox!r} of task queue "
+                f"{queue!r}",
+            )  # fmt: skip
         try:
             decision = await decide(
                 client, match, approved=approved, by=body.by, reason=body.reason

@@ -19,14 +19,15 @@ import re
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
 from agenthub.errors import ConfigurationError
-from agenthub.runtime.worker import PACKAGE_WORKFLOWS, sandboxed_runner
+from agenthub.runtime.config import Settings
+from agenthub.runtime.plugin import AgentHubPlugin
 
 __all__ = [
     "ReplayReport",
@@ -47,11 +48,20 @@ class ReplayReport:
     workflow_type: str
     """Workflow type name from the history."""
     ok: bool
-    """True when the current code replays the history without error."""
+    """True when the current code replays the history without error (or it was skipped)."""
     error: str | None = None
     """Why replay failed (a non-determinism error names the mismatching command)."""
     source: str = ""
     """Where the history came from (a file path, or ``server``)."""
+    skipped: bool = False
+    """The history's workflow type was not among the loaded workflows, so it was not run."""
+
+    @property
+    def verdict(self) -> str:
+        """``ok``, ``skipped (type not loaded)`` or ``breaks: <one-line reason>``."""
+        if self.skipped:
+            return "skipped (type not loaded)"
+        return "ok" if self.ok else f"breaks: {self.error}"
 
 
 def _workflow_type(history: WorkflowHistory) -> str:
@@ -61,28 +71,62 @@ def _workflow_type(history: WorkflowHistory) -> str:
     return "?"
 
 
+def _one_line(failure: BaseException) -> str:
+    """The first line of a replay failure, without the SDK's ``Failure {...}`` dump."""
+    text = str(failure).strip()
+    for marker in (" Failure {", "\nFailure {"):
+        text = text.split(marker, 1)[0]
+    first = text.splitlines()[0] if text else ""
+    return f"{type(failure).__name__}: {first}".rstrip(": ")
+
+
+def _type_names(workflows: Sequence[type]) -> set[str]:
+    names = set()
+    for cls in workflows:
+        definition = getattr(cls, "__temporal_workflow_definition", None)
+        if definition is None:
+            raise ConfigurationError(
+                f"{cls!r} is not a workflow class: was it decorated with @workflow.defn?"
+            )
+        names.add(definition.name)
+    return names
+
+
 async def replay_histories(
     histories: Iterable[tuple[WorkflowHistory, str]],
     workflows: Sequence[type],
     *,
-    data_converter: DataConverter = pydantic_data_converter,
+    settings: Settings | None = None,
+    data_converter: DataConverter | None = None,
 ) -> list[ReplayReport]:
-    """Replay each ``(history, source)`` against ``workflows`` (plus agenthub's own)."""
-    replayer = Replayer(
-        workflows=[*PACKAGE_WORKFLOWS, *workflows],
-        data_converter=data_converter,
-        workflow_runner=sandboxed_runner(),
-    )
+    """Replay each ``(history, source)`` against ``workflows`` (plus agenthub's own).
+
+    The replayer carries :class:`~agenthub.runtime.plugin.AgentHubPlugin`, so payloads decode
+    with the same converter as on the workers. Histories of other workflow types are reported
+    as skipped rather than as failures.
+    """
+    plugin = AgentHubPlugin(settings or Settings.from_env())
+    options: dict[str, Any] = {}
+    if data_converter is not None:
+        options["data_converter"] = data_converter
+    replayer = Replayer(workflows=list(workflows), plugins=[plugin], **options)
+    known = _type_names(replayer.config(active_config=True).get("workflows", ()))
     reports = []
     for history, source in histories:
+        workflow_type = _workflow_type(history)
+        if workflow_type not in known:
+            reports.append(
+                ReplayReport(history.workflow_id, workflow_type, True, None, source, True)
+            )
+            continue
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
         failure = result.replay_failure
         reports.append(
             ReplayReport(
                 workflow_id=history.workflow_id,
-                workflow_type=_workflow_type(history),
+                workflow_type=workflow_type,
                 ok=failure is None,
-                error=None if failure is None else f"{type(failure).__name__}: {failure}",
+                error=None if failure is None else _one_line(failure),
                 source=source,
             )
         )
@@ -98,8 +142,13 @@ def load_history_file(path: Path) -> WorkflowHistory:
     try:
         text = path.read_text(encoding="utf-8")
         data = json.loads(text)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, RecursionError) as err:
         raise ConfigurationError(f"{path}: not a readable JSON history: {err}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("events"), list):
+        raise ConfigurationError(
+            f"{path}: not a workflow history (expected a JSON object with an 'events' list, "
+            "as `temporal workflow show --output json` writes)"
+        )
     workflow_id = data.get("workflowId") or data.get("workflow_id") or path.stem
     try:
         return WorkflowHistory.from_json(workflow_id, data)
@@ -108,7 +157,7 @@ def load_history_file(path: Path) -> WorkflowHistory:
 
 
 async def replay_history_files(
-    paths: Iterable[Path], workflows: Sequence[type], **kwargs: DataConverter
+    paths: Iterable[Path], workflows: Sequence[type], **kwargs: Any
 ) -> list[ReplayReport]:
     """Replay JSON history files; see :func:`replay_histories`."""
     histories = [(load_history_file(p), str(p)) for p in sorted(paths)]

@@ -21,12 +21,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from temporalio import activity, workflow
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from agenthub.errors import (
-    InvalidInput,
-)
+from agenthub.errors import InvalidInput, WorkerUnavailable
 from agenthub.patterns.callbacks import (
     CallbackCompletion,
     CallbackRequest,
@@ -40,6 +38,7 @@ __all__ = [
     "ApprovalInbox",
     "PendingApproval",
     "decide",
+    "inbox_workflow_id",
     "list_pending",
     "register_approval",
     "request_approval",
@@ -47,6 +46,7 @@ __all__ = [
 ]
 
 _NAME = "approval"
+_INBOX_TYPE = "agenthub.inbox"
 
 
 @dataclass
@@ -106,10 +106,10 @@ class ApprovalInbox(Entity[_InboxState]):
         return sorted(self.state.pending.values(), key=lambda p: p.expires_at)
 
 
-def _inbox(client: Client, task_queue: str) -> EntityClient[ApprovalInbox]:
+def _inbox_client(client: Client, task_queue: str) -> EntityClient[ApprovalInbox]:
     # One inbox per task queue: the workers of that queue run it and answer its queries.
     return EntityClient(
-        client, ApprovalInbox, task_queue=task_queue, entity_type=f"agenthub.inbox/{task_queue}"
+        client, ApprovalInbox, task_queue=task_queue, entity_type=f"{_INBOX_TYPE}/{task_queue}"
     )
 
 
@@ -120,14 +120,16 @@ async def register_approval(req: CallbackRequest) -> None:
     item.expires_at = req.expires_at
     item.message_id = f"add:{req.callback_id}"
     info = activity.info()
-    await _inbox(activity.client(), info.task_queue).signal(item.inbox, ApprovalInbox.add, item)
+    await _inbox_client(activity.client(), info.task_queue).signal(
+        item.inbox, ApprovalInbox.add, item
+    )
 
 
 @activity.defn(name="agenthub.unregister_approval")
 async def unregister_approval(inbox: str, approval_id: str) -> None:
     """Take a decided (or expired) request out of its inbox."""
     removal = _Removal(approval_id, f"remove:{approval_id}")
-    await _inbox(activity.client(), activity.info().task_queue).signal(
+    await _inbox_client(activity.client(), activity.info().task_queue).signal(
         inbox, ApprovalInbox.remove, removal
     )
 
@@ -174,16 +176,43 @@ async def request_approval(
     return ApprovalDecision(**raw)
 
 
+def inbox_workflow_id(task_queue: str, inbox: str = "default") -> str:
+    """Workflow id of the inbox ``inbox`` of workflows on ``task_queue``."""
+    return f"{_INBOX_TYPE}/{task_queue}:{inbox}"
+
+
 async def list_pending(
-    client: Client, *, task_queue: str, inbox: str = "default"
+    client: Client, *, task_queue: str, inbox: str = "default", timeout: float = 10.0
 ) -> list[PendingApproval]:
-    """Pending approvals of ``inbox``, soonest to expire first."""
+    """Pending approvals of ``inbox``, soonest to expire first.
+
+    The inbox of a task queue is run by that queue's workers (their ``AgentHubPlugin``
+    registers it); an inbox that was never used has nothing pending.
+
+    Raises:
+        InvalidInput: ``task_queue`` or ``inbox`` is empty.
+        WorkerUnavailable: the inbox exists but no worker answered within ``timeout``.
+    """
+    if not task_queue.strip() or not inbox.strip():
+        raise InvalidInput("give a task queue and an inbox name (neither may be empty)")
+    entity = _inbox_client(client, task_queue)
     try:
-        return await _inbox(client, task_queue).query(inbox, ApprovalInbox.pending)
+        handle = entity.handle(inbox)
+        pending: list[PendingApproval] = await handle.query(
+            ApprovalInbox.pending, rpc_timeout=timedelta(seconds=timeout)
+        )
+        return pending
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             return []
-        raise
+        raise WorkerUnavailable(
+            f"the approval inbox {entity.workflow_id(inbox)!r} did not answer ({err.message}): "
+            f"is a worker with AgentHubPlugin running on task queue {task_queue!r}?"
+        ) from None
+    except WorkflowQueryFailedError as err:
+        raise WorkerUnavailable(
+            f"the approval inbox {entity.workflow_id(inbox)!r} failed to answer: {err}"
+        ) from None
 
 
 async def decide(

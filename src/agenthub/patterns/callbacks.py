@@ -31,21 +31,26 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import os
 import secrets as _secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from temporalio import workflow
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -57,6 +62,7 @@ from agenthub.errors import (
     CallbackTimeout,
     ConfigurationError,
     InvalidCallbackToken,
+    WorkerUnavailable,
 )
 
 __all__ = [
@@ -68,6 +74,7 @@ __all__ = [
     "deliver_completion",
     "load_callback_secrets",
     "sign_token",
+    "signing_secret",
     "verify_token",
     "wait_for_callback",
 ]
@@ -81,25 +88,44 @@ _RAISE: Any = object()
 # --- secrets and tokens (plain Python, used by activities, the API and the CLI) ------------
 
 
-def load_callback_secrets(data_dir: Path, environ: dict[str, str] | None = None) -> list[str]:
-    """Signing secrets, current first: ``AGENTHUB_CALLBACK_SECRET`` plus the comma-separated
-    ``AGENTHUB_CALLBACK_OLD_SECRETS`` (still accepted, never used to sign). Without them, a
-    random secret is created once in ``<data_dir>/callback-secret`` (mode 0600), which the
-    worker, the API and the CLI of one machine share."""
-    env = os.environ if environ is None else environ
-    current = env.get("AGENTHUB_CALLBACK_SECRET", "").strip()
-    old = [s.strip() for s in env.get("AGENTHUB_CALLBACK_OLD_SECRETS", "").split(",") if s.strip()]
+def load_callback_secrets(data_dir: Path, current: str = "", old: Sequence[str] = ()) -> list[str]:
+    """Signing secrets, current first: ``current`` (``Settings.callback_secret``) plus
+    ``old`` ones (still accepted, never used to sign). Without ``current``, a random secret
+    is created once in ``<data_dir>/callback-secret`` (mode 0600), which the workers, the API
+    and the CLI of one project share. ``Settings.callback_secrets()`` calls this.
+
+    Raises:
+        ConfigurationError: the secret is shorter than 16 characters.
+    """
+    current = current.strip()
     if not current:
         path = data_dir / "callback-secret"
         if not path.exists():
             data_dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(_secrets.token_urlsafe(32))
+            with contextlib.suppress(FileExistsError):  # another process made it first
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(_secrets.token_urlsafe(32))
         current = path.read_text().strip()
     if len(current) < 16:
         raise ConfigurationError("AGENTHUB_CALLBACK_SECRET must be at least 16 characters")
-    return [current, *old]
+    return [current, *(s.strip() for s in old if s.strip())]
+
+
+_signing_secret: ContextVar[str | None] = ContextVar("agenthub_signing_secret", default=None)
+
+
+@contextlib.contextmanager
+def signing_secret(secret: str) -> Iterator[None]:
+    """Make ``secret`` the default of :meth:`CallbackRequest.token` in this context.
+
+    Workers with ``AgentHubPlugin`` do this around every activity, with the settings' secret.
+    """
+    reset = _signing_secret.set(secret)
+    try:
+        yield
+    finally:
+        _signing_secret.reset(reset)
 
 
 @dataclass(frozen=True)
@@ -161,11 +187,11 @@ def verify_token(
             workflow_id=str(raw["w"]),
             name=str(raw["n"]),
             callback_id=str(raw["c"]),
-            expires_at=datetime.fromtimestamp(int(raw["e"]), tz=timezone.utc),
+            expires_at=datetime.fromtimestamp(int(raw["e"]), tz=UTC),
         )
     except (ValueError, KeyError, TypeError):
         raise InvalidCallbackToken("malformed callback token claims") from None
-    if (now or datetime.now(timezone.utc)) >= claims.expires_at:
+    if (now or datetime.now(UTC)) >= claims.expires_at:
         raise CallbackExpired(
             f"callback {claims.name!r} expired at {claims.expires_at:%Y-%m-%d %H:%M:%S}Z"
         )
@@ -188,13 +214,18 @@ class CallbackRequest:
     def token(self, secret: str | None = None) -> str:
         """Mint the callback's token (in the activity: the secret stays out of history).
 
-        ``secret`` defaults to the current secret from :func:`load_callback_secrets` with the
-        data dir of ``Settings.from_env()``.
-        """
-        if secret is None:
-            from agenthub.runtime.config import Settings
+        ``secret`` defaults to the worker's current secret (``Settings.callback_secret`` or
+        ``<data_dir>/callback-secret``), set by ``AgentHubPlugin`` around each activity.
 
-            secret = load_callback_secrets(Settings.from_env().data_dir)[0]
+        Raises:
+            ConfigurationError: no secret given and none set (not on a worker with the plugin).
+        """
+        secret = secret or _signing_secret.get()
+        if not secret:
+            raise ConfigurationError(
+                "CallbackRequest.token() has no signing secret: run the activity on a worker "
+                "with AgentHubPlugin (agenthub.connect gives one), or pass secret="
+            )
         return sign_token(self.claims(), secret)
 
 
@@ -288,7 +319,7 @@ async def wait_for_callback(
         )
     try:
         await workflow.wait_condition(lambda: callback_id in state.results, timeout=timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         state.pending.pop(callback_id, None)
         state.expired.add(callback_id)
         if default is not _RAISE:
@@ -307,17 +338,26 @@ _ERRORS: dict[str, type[CallbackError]] = {
 
 
 async def deliver_completion(
-    client: Client, workflow_id: str, completion: CallbackCompletion
+    client: Client, workflow_id: str, completion: CallbackCompletion, *, timeout: float = 30.0
 ) -> None:
     """Send a completion to ``workflow_id`` (trusted callers: the token is already checked,
     or the caller has server credentials), turning refusals into :class:`CallbackError`.
 
     Raises:
         CallbackNotFound (404), CallbackAlreadyCompleted (409), CallbackExpired (410).
+        WorkerUnavailable (503): no worker took the completion within ``timeout`` seconds
+            (nothing was delivered; send it again once the workflow's worker runs).
     """
     handle = client.get_workflow_handle(workflow_id)
     try:
-        await handle.execute_update(CALLBACK_UPDATE, completion)
+        await handle.execute_update(
+            CALLBACK_UPDATE, completion, rpc_timeout=timedelta(seconds=timeout)
+        )
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise WorkerUnavailable(
+            f"workflow {workflow_id!r} did not take the completion within {timeout:.0f}s: "
+            "is a worker running on its task queue? Nothing was delivered."
+        ) from None
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type in _ERRORS:

@@ -60,7 +60,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, ParamSpec, TypeVar, overload
 
 from pydantic import TypeAdapter
 from temporalio import workflow
@@ -90,6 +90,8 @@ __all__ = [
 S = TypeVar("S")
 R = TypeVar("R")
 W = TypeVar("W")
+P = ParamSpec("P")
+SignalHandler = TypeVar("SignalHandler", bound=Callable[..., Awaitable[None]])
 
 ENTITY_CONTINUING_ERROR = "EntityContinuingAsNew"
 """Error type of a message turned away while the entity moves to a new run (retry it)."""
@@ -223,7 +225,7 @@ class Entity(Generic[S]):
                     ),
                     timeout=idle,
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 if workflow.all_handlers_finished() and self._entity_messages == seen:
                     return await self._entity_passivate(start)
                 continue
@@ -310,9 +312,17 @@ def _signal_message_id(*args: Any) -> str | None:
     return message_id if isinstance(message_id, str) else None
 
 
+@overload
+def entity_signal(fn: SignalHandler, *, name: str | None = None) -> SignalHandler: ...
+
+
+@overload
 def entity_signal(
-    fn: Callable[..., Awaitable[None]] | None = None, *, name: str | None = None
-) -> Any:
+    fn: None = None, *, name: str | None = None
+) -> Callable[[SignalHandler], SignalHandler]: ...
+
+
+def entity_signal(fn: Any = None, *, name: str | None = None) -> Any:
     """``@workflow.signal`` for entities: serialized with the updates; deduplicated when its
     first argument has a ``message_id`` attribute. Signals are fire-and-forget (no result,
     no validator) and never turned away: the server redelivers a signal that arrives while
@@ -325,7 +335,19 @@ def entity_signal(
     return decorate(fn) if fn is not None else decorate
 
 
-def entity_update(fn: Callable[..., Awaitable[R]] | None = None, *, name: str | None = None) -> Any:
+@overload
+def entity_update(
+    fn: Callable[P, Awaitable[R]], *, name: str | None = None
+) -> workflow.UpdateMethodMultiParam[P, R]: ...
+
+
+@overload
+def entity_update(
+    fn: None = None, *, name: str | None = None
+) -> Callable[[Callable[P, Awaitable[R]]], workflow.UpdateMethodMultiParam[P, R]]: ...
+
+
+def entity_update(fn: Any = None, *, name: str | None = None) -> Any:
     """``@workflow.update`` for entities: serialized, deduplicated, turned away while the
     entity continues as new. Add a validator with ``@<handler>.validator`` as usual."""
 
@@ -426,7 +448,7 @@ class EntityClient(Generic[W]):
     async def update(
         self,
         entity_id: str,
-        update: Callable[..., Awaitable[R]],
+        update: workflow.UpdateMethodMultiParam[..., R] | Callable[..., Awaitable[R]],
         *args: Any,
         message_id: str | None = None,
         attempts: int = 50,

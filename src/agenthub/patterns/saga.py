@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 from temporalio import workflow
 from temporalio.client import WorkflowHandle
@@ -228,15 +228,48 @@ class Saga:
         )
         self._progress.compensations.append(progress)
 
+    @overload
     async def step(
         self,
-        activity: Callable[..., Awaitable[T]] | Callable[..., T] | str,
+        activity: Callable[..., Awaitable[T]],
         *args: Any,
         compensation: Callable[..., Any] | str | None = None,
         compensation_args: Sequence[Any] | None = None,
         compensation_options: dict[str, Any] | None = None,
         **activity_options: Any,
-    ) -> T:
+    ) -> T: ...
+
+    @overload
+    async def step(
+        self,
+        activity: Callable[..., T],
+        *args: Any,
+        compensation: Callable[..., Any] | str | None = None,
+        compensation_args: Sequence[Any] | None = None,
+        compensation_options: dict[str, Any] | None = None,
+        **activity_options: Any,
+    ) -> T: ...
+
+    @overload
+    async def step(
+        self,
+        activity: str,
+        *args: Any,
+        compensation: Callable[..., Any] | str | None = None,
+        compensation_args: Sequence[Any] | None = None,
+        compensation_options: dict[str, Any] | None = None,
+        **activity_options: Any,
+    ) -> Any: ...
+
+    async def step(
+        self,
+        activity: Callable[..., Any] | str,
+        *args: Any,
+        compensation: Callable[..., Any] | str | None = None,
+        compensation_args: Sequence[Any] | None = None,
+        compensation_options: dict[str, Any] | None = None,
+        **activity_options: Any,
+    ) -> Any:
         """Register ``compensation`` (if any), then run ``activity`` and return its result.
 
         The undo gets ``compensation_args``, or the step's own arguments when omitted.
@@ -250,7 +283,7 @@ class Saga:
         if compensation is not None:
             undo_args = tuple(args if compensation_args is None else compensation_args)
             self.add_compensation(compensation, *undo_args, **(compensation_options or {}))
-        result: T = await workflow.execute_activity(
+        result = await workflow.execute_activity(
             activity,
             args=list(args),
             **{**self._step_defaults, **activity_options},

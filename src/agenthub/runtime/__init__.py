@@ -1,11 +1,14 @@
 """Connect to Temporal, run the embedded server, assemble workers."""
 
-from agenthub.runtime.config import Settings, connect, load_connect_config
+from agenthub.runtime.config import Settings, connect, find_data_dir, load_connect_config
 from agenthub.runtime.health import HealthCheckResult, check_worker
+from agenthub.runtime.plugin import AgentHubPlugin
 from agenthub.runtime.server import EmbeddedServer, find_binary
-from agenthub.runtime.worker import build_worker, run_worker
+from agenthub.runtime.worker import AppRegistrations, build_worker, load_apps, run_worker
 
 __all__ = [
+    "AgentHubPlugin",
+    "AppRegistrations",
     "EmbeddedServer",
     "HealthCheckResult",
     "Settings",
@@ -13,6 +16,8 @@ __all__ = [
     "check_worker",
     "connect",
     "find_binary",
+    "find_data_dir",
+    "load_apps",
     "load_connect_config",
     "run_worker",
 ]

@@ -28,11 +28,25 @@ from temporalio.converter import DataConverter
 from temporalio.envconfig import ClientConfigProfile, ClientConnectConfig
 
 from agenthub.errors import ConfigurationError, ConnectionFailedError
+from agenthub.patterns.callbacks import load_callback_secrets
 from agenthub.patterns.payloads import DEFAULT_PAYLOAD_LIMIT, data_converter
 
-__all__ = ["ENV_PREFIX", "Settings", "connect", "load_connect_config"]
+__all__ = ["ENV_PREFIX", "Settings", "connect", "find_data_dir", "load_connect_config"]
 
 ENV_PREFIX = "AGENTHUB_"
+DATA_DIR_NAME = ".agenthub"
+
+
+def find_data_dir(start: Path | None = None) -> Path:
+    """The nearest existing ``.agenthub`` directory in ``start`` (default: the current
+    directory) or one of its parents, so commands run from a subfolder of a project use the
+    project's server, secret and ledger; ``./.agenthub`` when there is none yet."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / DATA_DIR_NAME
+        if candidate.is_dir():
+            return candidate
+    return Path(DATA_DIR_NAME)
 
 
 @dataclass(frozen=True)
@@ -43,8 +57,10 @@ class Settings:
     SDK's env config (``TEMPORAL_*`` variables and ``temporal.toml``).
     """
 
-    data_dir: Path = field(default_factory=lambda: Path(".agenthub"))
-    """Directory for the embedded server's SQLite file, its log and other local state."""
+    data_dir: Path = field(default_factory=lambda: find_data_dir())
+    """Directory for the embedded server's SQLite file, its log and other local state;
+    default: the nearest ``.agenthub`` in the current directory or a parent (as git finds
+    its repository), else ``./.agenthub``."""
     task_queue: str = "agenthub"
     """Task queue the worker polls and the client starts workflows on."""
     server_ip: str = "127.0.0.1"
@@ -72,6 +88,13 @@ class Settings:
     ledger: str = ""
     """Idempotency ledger: a ``postgresql://`` DSN, or a SQLite path (default
     ``<data_dir>/ledger.db``)."""
+    apps: str = ""
+    """User code the hub's worker runs too, comma-separated ``pkg.module[:attr]`` (as
+    ``--app``); without any, the hub's worker runs only agenthub's own workflows."""
+    callback_secret: str = ""
+    """Callback token signing secret; empty: one is created in ``<data_dir>/callback-secret``."""
+    callback_old_secrets: str = ""
+    """Comma-separated former secrets, still accepted when verifying (rotation)."""
 
     def __post_init__(self) -> None:
         for name in ("server_port", "ui_port", "api_port"):
@@ -88,6 +111,11 @@ class Settings:
             raise ConfigurationError(f"{ENV_PREFIX}PAYLOAD_LIMIT must be > 0 bytes")
         if not self.task_queue.strip():
             raise ConfigurationError(f"{ENV_PREFIX}TASK_QUEUE must not be empty")
+
+    @property
+    def app_specs(self) -> list[str]:
+        """:attr:`apps` as a list."""
+        return [spec.strip() for spec in self.apps.split(",") if spec.strip()]
 
     @property
     def effective_ui_port(self) -> int:
@@ -108,6 +136,19 @@ class Settings:
     def ledger_location(self) -> str:
         """Where the idempotency ledger lives (DSN or SQLite path)."""
         return self.ledger or str(self.data_dir / "ledger.db")
+
+    @property
+    def callback_secret_source(self) -> str:
+        """Where the current callback secret comes from (for error messages)."""
+        if self.callback_secret:
+            return f"{ENV_PREFIX}CALLBACK_SECRET"
+        return str(self.data_dir / "callback-secret")
+
+    def callback_secrets(self) -> list[str]:
+        """Callback signing secrets, current first (creating ``<data_dir>/callback-secret``
+        when no secret is configured)."""
+        old = self.callback_old_secrets.split(",")
+        return load_callback_secrets(self.data_dir, self.callback_secret, old)
 
     def offloads_payloads(self, address: str) -> bool:
         """Whether payloads are offloaded when talking to ``address``."""
@@ -193,11 +234,13 @@ async def connect(
     timeout: float = 10.0,
     **client_options: Any,
 ) -> Client:
-    """Connect a :class:`temporalio.client.Client` using env config and agenthub's converter.
+    """Connect a :class:`temporalio.client.Client` using env config and agenthub's plugin.
 
-    Payloads use the SDK's pydantic data converter, so workflow inputs and outputs may be
-    dataclasses or pydantic models; large ones are offloaded or refused as
-    :attr:`Settings.payload_offload` says. Extra keyword arguments go to ``Client.connect``.
+    The client carries :class:`~agenthub.runtime.plugin.AgentHubPlugin`, so every worker
+    built from it runs agenthub's workflows and activities. Payloads use the SDK's pydantic
+    data converter, so workflow inputs and outputs may be dataclasses or pydantic models;
+    large ones are offloaded or refused as :attr:`Settings.payload_offload` says. Extra
+    keyword arguments go to ``Client.connect`` (``plugins`` are added after agenthub's).
 
     Raises:
         ConnectionFailedError: nothing answered at the address in time; the message says how
@@ -207,10 +250,12 @@ async def connect(
     config: dict[str, Any] = dict(load_connect_config(settings))
     config.update(client_options)
     address = config["target_host"]
-    config.setdefault("data_converter", settings.data_converter(address))
+    from agenthub.runtime.plugin import AgentHubPlugin  # the plugin module imports this one
+
+    config["plugins"] = [AgentHubPlugin(settings), *config.get("plugins", ())]
     try:
         return await asyncio.wait_for(Client.connect(**config), timeout)
-    except (RuntimeError, asyncio.TimeoutError, OSError) as err:
+    except (TimeoutError, RuntimeError, OSError) as err:
         reason = "timed out" if isinstance(err, asyncio.TimeoutError) else str(err)
         raise ConnectionFailedError(
             f"cannot reach a Temporal frontend at {address} (namespace "

@@ -77,6 +77,22 @@ def _port_open(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def ensure_port_free(host: str, port: int, what: str, how: str) -> None:
+    """Raise :class:`PortInUseError` if ``port`` cannot be bound on ``host``.
+
+    ``what`` names the port's use, ``how`` says how to choose another one.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as err:
+            raise PortInUseError(
+                f"the {what} port {port} on {host} is not free ({err.strerror}); stop what "
+                f"holds it or choose another port with {how}"
+            ) from None
+
+
 async def probe_temporal(address: str, *, timeout: float = 3.0) -> bool:
     """True when a Temporal frontend answers a health check at ``address``."""
     try:
@@ -176,6 +192,10 @@ class EmbeddedServer:
                 f"port {s.server_port} on {s.server_ip} is taken by a process that is not a "
                 "Temporal server; stop it or choose another port with AGENTHUB_SERVER_PORT "
                 "(or --port)"
+            )
+        if s.ui:
+            ensure_port_free(
+                s.server_ip, s.effective_ui_port, "web UI", "AGENTHUB_UI_PORT (or --ui-port)"
             )
         cmd = self.command()
         s.data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,73 +1,114 @@
-"""The one place that assembles a Worker with every workflow and activity of agenthub.
+"""Workers with agenthub's plugin, and loading user apps (``--app module[:attr]``).
+
+A worker built here is a plain :class:`temporalio.worker.Worker` with
+:class:`~agenthub.runtime.plugin.AgentHubPlugin` (taken from the client when it has one).
 
 Example::
 
     client = await connect(settings)
-    worker = build_worker(client, settings, workflows=[MyWorkflow], activities=[my_activity])
+    worker = build_worker(client, task_queue="orders", workflows=[Order], activities=[charge])
     await worker.run()
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-from collections.abc import Callable, Sequence
+import importlib
+import inspect
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.plugin import SimplePlugin
+from temporalio.worker import Plugin as WorkerPlugin
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from agenthub.patterns.approvals import ApprovalInbox, register_approval, unregister_approval
-from agenthub.patterns.fanout import FanOutBatch
+from agenthub.errors import ConfigurationError
 from agenthub.runtime.config import Settings, connect
-from agenthub.runtime.health import HealthCheckWorkflow, health_check_activity
+from agenthub.runtime.plugin import AgentHubPlugin
 
-__all__ = [
-    "PACKAGE_ACTIVITIES",
-    "PACKAGE_WORKFLOWS",
-    "PASSTHROUGH_MODULES",
-    "build_worker",
-    "run_worker",
-    "sandboxed_runner",
-]
-
-PACKAGE_WORKFLOWS: tuple[type, ...] = (HealthCheckWorkflow, FanOutBatch, ApprovalInbox)
-"""Workflows agenthub itself ships, registered on every worker."""
-
-PACKAGE_ACTIVITIES: tuple[Callable[..., Any], ...] = (
-    health_check_activity,
-    register_approval,
-    unregister_approval,
-)
-"""Activities agenthub itself ships, registered on every worker."""
+__all__ = ["AppRegistrations", "build_worker", "load_apps", "run_worker"]
 
 
-PASSTHROUGH_MODULES: tuple[str, ...] = ("agenthub", "pydantic", "pydantic_core", "rich")
-"""Modules the workflow sandbox imports once and shares, instead of once per workflow run.
+@dataclass
+class AppRegistrations:
+    """What ``--app`` specs contributed: workflows, activities and worker plugins."""
 
-They are deterministic libraries; re-importing them for every run costs seconds of CPU per
-workflow task under load (measured: 8 s tasks with 50 concurrent workflows).
-"""
+    workflows: list[type] = field(default_factory=list)
+    activities: list[Callable[..., Any]] = field(default_factory=list)
+    plugins: list[WorkerPlugin] = field(default_factory=list)
+
+    def add(self, obj: Any, spec: str) -> None:
+        """Register a workflow class, an activity, a worker plugin, or a sequence of them."""
+        if hasattr(obj, "__temporal_workflow_definition"):
+            self.workflows.append(obj)
+        elif hasattr(obj, "__temporal_activity_definition"):
+            self.activities.append(obj)
+        elif isinstance(obj, WorkerPlugin):
+            self.plugins.append(obj)
+        elif isinstance(obj, (list, tuple)):
+            for item in obj:
+                self.add(item, spec)
+        else:
+            raise ConfigurationError(
+                f"--app {spec}: {obj!r} is not a @workflow.defn class, an @activity.defn "
+                "function, a worker plugin or a list of them"
+            )
 
 
-def sandboxed_runner(*extra_passthrough: str) -> SandboxedWorkflowRunner:
-    """The SDK's sandbox with :data:`PASSTHROUGH_MODULES` (plus any given) passed through."""
-    return SandboxedWorkflowRunner(
-        restrictions=SandboxRestrictions.default.with_passthrough_modules(
-            *PASSTHROUGH_MODULES, *extra_passthrough
-        )
-    )
+def _is_own(obj: Any, module_name: str) -> bool:
+    return getattr(obj, "__module__", None) == module_name
 
 
-def _unique(items: Sequence[Any]) -> list[Any]:
-    seen: set[int] = set()
-    out = []
-    for item in items:
-        if id(item) not in seen:
-            seen.add(id(item))
-            out.append(item)
-    return out
+def load_apps(specs: Iterable[str]) -> AppRegistrations:
+    """Import user code for a worker: ``pkg.module`` registers every workflow class, activity
+    and SimplePlugin defined in that module; ``pkg.module:attr`` registers ``attr`` (a
+    workflow, an activity, a plugin, or a list of them).
+
+    Raises:
+        ConfigurationError: a module cannot be imported or ``attr`` is missing or unusable.
+    """
+    # Like uvicorn: modules named on the command line are looked up from where it runs.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    found = AppRegistrations()
+    for spec in specs:
+        module_name, _, attr = spec.strip().partition(":")
+        if not module_name:
+            raise ConfigurationError(f"--app {spec!r}: give pkg.module or pkg.module:attr")
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as err:  # an app's import error is the user's to read, in one line
+            raise ConfigurationError(
+                f"--app {spec}: cannot import {module_name}: {type(err).__name__}: {err}"
+            ) from None
+        if attr:
+            if not hasattr(module, attr):
+                raise ConfigurationError(f"--app {spec}: {module_name} has no {attr!r}")
+            found.add(getattr(module, attr), spec)
+            continue
+        members = [obj for _, obj in inspect.getmembers(module) if _is_own(obj, module_name)]
+        for obj in members:
+            if hasattr(obj, "__temporal_workflow_definition") or hasattr(
+                obj, "__temporal_activity_definition"
+            ):
+                found.add(obj, spec)
+        found.plugins += [
+            obj
+            for _, obj in inspect.getmembers(module)
+            if isinstance(obj, SimplePlugin) and not isinstance(obj, AgentHubPlugin)
+        ]
+        if not (found.workflows or found.activities or found.plugins):
+            raise ConfigurationError(
+                f"--app {spec}: {module_name} defines no workflow, activity or plugin"
+            )
+    return found
+
+
+def _has_agenthub_plugin(client: Client) -> bool:
+    return any(isinstance(p, AgentHubPlugin) for p in client.config().get("plugins", ()))
 
 
 def build_worker(
@@ -77,29 +118,24 @@ def build_worker(
     workflows: Sequence[type] = (),
     activities: Sequence[Callable[..., Any]] = (),
     task_queue: str | None = None,
+    plugins: Sequence[WorkerPlugin] = (),
     **worker_options: Any,
 ) -> Worker:
-    """A Worker on the settings' task queue with agenthub's registrations plus yours.
+    """A Worker on ``task_queue`` (default: the settings' queue) with agenthub's plugin.
 
-    Synchronous activities get a thread pool unless ``activity_executor`` is given; workflows
-    run in the SDK's sandbox with agenthub's dependencies passed through
-    (:func:`sandboxed_runner`) unless ``workflow_runner`` is given.
-    Other keyword arguments go to :class:`temporalio.worker.Worker` unchanged.
+    The plugin comes from the client when it has one (``connect`` gives it), else it is
+    added here. Other keyword arguments go to :class:`temporalio.worker.Worker` unchanged.
     """
     settings = settings or Settings.from_env()
-    all_activities = _unique([*PACKAGE_ACTIVITIES, *activities])
-    if "activity_executor" not in worker_options and any(
-        not asyncio.iscoroutinefunction(a) for a in all_activities
-    ):
-        worker_options["activity_executor"] = concurrent.futures.ThreadPoolExecutor(
-            max_workers=worker_options.get("max_concurrent_activities") or 100
-        )
-    worker_options.setdefault("workflow_runner", sandboxed_runner())
+    all_plugins = list(plugins)
+    if not _has_agenthub_plugin(client):
+        all_plugins.insert(0, AgentHubPlugin(settings))
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        workflows=_unique([*PACKAGE_WORKFLOWS, *workflows]),
-        activities=all_activities,
+        workflows=list(workflows),
+        activities=list(activities),
+        plugins=all_plugins,
         **worker_options,
     )
 

@@ -1,0 +1,108 @@
+"""``agenthub approvals list / approve / reject``: decide human approvals."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from agenthub.cli._common import TaskQueueOption, console, is_terminal, run, settings_from
+from agenthub.errors import ConfigurationError
+from agenthub.runtime.config import connect
+
+approvals_app = typer.Typer(help="List and decide human approvals.", no_args_is_help=True)
+
+InboxOption = Annotated[str, typer.Option("--inbox", help="Inbox name.")]
+ByOption = Annotated[str, typer.Option("--by", help="Who decides (must be an approver).")]
+ReasonOption = Annotated[str, typer.Option("--reason", help="Why.")]
+
+
+def _where(task_queue: str, inbox: str) -> str:
+    from agenthub.patterns.approvals import inbox_workflow_id
+
+    return (
+        f"inbox {inbox!r} of task queue {task_queue!r} (workflow "
+        f"{inbox_workflow_id(task_queue, inbox)}); approvals of workflows on another task "
+        "queue are under --task-queue QUEUE"
+    )
+
+
+@approvals_app.command("list")
+def approvals_list(inbox: InboxOption = "default", task_queue: TaskQueueOption = None) -> None:
+    """Pending approvals, soonest to expire first."""
+    from agenthub.patterns.approvals import list_pending
+
+    settings = settings_from(task_queue=task_queue)
+
+    async def main(stop: asyncio.Event) -> Any:
+        client = await connect(settings)
+        return await list_pending(client, task_queue=settings.task_queue, inbox=inbox)
+
+    pending = run(main)
+    if not pending:
+        console.print(f"no pending approvals in {_where(settings.task_queue, inbox)}")
+        return
+    rows = [
+        (p.approval_id, p.summary, ", ".join(p.approvers), f"{p.expires_at:%Y-%m-%d %H:%M}",
+         p.workflow_id)
+        for p in pending
+    ]  # fmt: skip
+    if is_terminal():
+        from rich.table import Table
+
+        table = Table("approval id", "summary", "approvers", "expires", "workflow")
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+    else:  # pipes and files get whole values, one approval a line
+        for row in rows:
+            typer.echo("\t".join(row))
+    console.print(f"{len(pending)} pending")
+
+
+def _decide(
+    approval_id: str, approved: bool, by: str, reason: str, inbox: str, task_queue: str | None
+) -> None:
+    from agenthub.patterns.approvals import decide, list_pending
+
+    settings = settings_from(task_queue=task_queue)
+
+    async def main(stop: asyncio.Event) -> Any:
+        client = await connect(settings)
+        pending = await list_pending(client, task_queue=settings.task_queue, inbox=inbox)
+        match = next((p for p in pending if p.approval_id == approval_id), None)
+        if match is None:
+            raise ConfigurationError(
+                f"no pending approval {approval_id!r} in {_where(settings.task_queue, inbox)}"
+            )
+        return await decide(client, match, approved=approved, by=by, reason=reason)
+
+    decision = run(main)  # not an approver: InvalidInput, one line
+    verdict = "approved" if decision.approved else "rejected"
+    console.print(f"[green]{verdict}[/] {approval_id} by {decision.by}")
+
+
+@approvals_app.command("approve")
+def approvals_approve(
+    approval_id: str,
+    by: ByOption,
+    reason: ReasonOption = "",
+    inbox: InboxOption = "default",
+    task_queue: TaskQueueOption = None,
+) -> None:
+    """Approve a pending approval."""
+    _decide(approval_id, True, by, reason, inbox, task_queue)
+
+
+@approvals_app.command("reject")
+def approvals_reject(
+    approval_id: str,
+    by: ByOption,
+    reason: ReasonOption = "",
+    inbox: InboxOption = "default",
+    task_queue: TaskQueueOption = None,
+) -> None:
+    """Reject a pending approval."""
+    _decide(approval_id, False, by, reason, inbox, task_queue)

@@ -1,0 +1,188 @@
+"""``agenthub server``, ``worker`` and ``up``: the embedded server, a worker, the HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Iterator
+from typing import Annotated, Any
+
+import typer
+
+from agenthub.cli._common import (
+    ApiPortOption,
+    DataDirOption,
+    HeadlessOption,
+    IpOption,
+    PortOption,
+    TaskQueueOption,
+    UiPortOption,
+    console,
+    run,
+    settings_from,
+    until,
+)
+from agenthub.runtime.config import Settings, connect
+from agenthub.runtime.health import check_worker
+from agenthub.runtime.server import EmbeddedServer, ensure_port_free
+from agenthub.runtime.worker import build_worker, load_apps
+
+AppOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--app",
+        help="User code to run too: pkg.module or pkg.module:attr (repeatable) [AGENTHUB_APPS].",
+    ),
+]
+
+
+async def _start_server(settings: Settings) -> EmbeddedServer:
+    server = EmbeddedServer(settings)
+    with console.status(f"starting the Temporal server on {server.address} ..."):
+        await server.start()
+    if server.reused:
+        console.print(f"[yellow]reusing[/] the Temporal server already on {server.address}")
+    else:
+        console.print(f"[green]Temporal server[/] {server.address}  (data: {server.db_path})")
+        if server.ui_url:
+            console.print(f"[green]web UI[/] {server.ui_url}")
+    return server
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``server``, ``worker`` and ``up`` to ``app``."""
+    app.command()(server)
+    app.command()(worker)
+    app.command()(up)
+
+
+def server(
+    data_dir: DataDirOption = None,
+    port: PortOption = None,
+    ui_port: UiPortOption = None,
+    ip: IpOption = None,
+    headless: HeadlessOption = False,
+) -> None:
+    """Run the embedded Temporal server (SQLite file, web UI) until Ctrl-C."""
+    settings = settings_from(
+        data_dir=data_dir, server_port=port, ui_port=ui_port, server_ip=ip,
+        ui=False if headless else None,
+    )  # fmt: skip
+
+    async def main(stop: asyncio.Event) -> None:
+        srv = await _start_server(settings)
+        try:
+            if srv.reused:
+                return
+            console.print("press Ctrl-C to stop")
+            await until(stop, srv.wait())
+        finally:
+            await srv.stop()
+            console.print("server stopped")
+
+    run(main)
+
+
+async def _serve_worker(
+    settings: Settings,
+    stop: asyncio.Event,
+    apps: list[str],
+    *extra: Awaitable[Any],
+    api: bool = False,
+) -> None:
+    found = load_apps(apps)
+    client = await connect(settings)
+    worker = build_worker(
+        client, settings, workflows=found.workflows, activities=found.activities,
+        plugins=found.plugins,
+    )  # fmt: skip
+    async with worker:
+        result = await check_worker(client, settings.task_queue)
+        graceful = []
+        if api:
+            graceful.append(_serve_api(client, settings, stop))
+            url = f"http://{settings.server_ip}:{settings.effective_api_port}"
+            console.print(f"[green]HTTP API[/] {url}")
+        user = f" and {', '.join(apps)}" if apps else " (agenthub's own workflows only)"
+        console.print(
+            f"[green]worker[/] polling task queue {settings.task_queue!r}{user} on "
+            f"{client.service_client.config.target_host} (round trip "
+            f"{result.round_trip_ms:.0f} ms); press Ctrl-C to stop"
+        )
+        await until(stop, *extra, graceful=graceful)
+
+
+async def _serve_api(client: Any, settings: Settings, stop: asyncio.Event) -> None:
+    """Serve the HTTP API until ``stop`` is set, then shut it down in order."""
+    import uvicorn
+
+    from agenthub.api import create_app
+
+    app = create_app(
+        client,
+        secrets=settings.callback_secrets(),
+        task_queue=settings.task_queue,
+        api_key=settings.api_key,
+    )
+    config = uvicorn.Config(
+        app, host=settings.server_ip, port=settings.effective_api_port, log_level="warning"
+    )
+
+    class ApiServer(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield  # the CLI owns SIGINT/SIGTERM and stops everything in order
+
+    server = ApiServer(config)
+    serving = asyncio.ensure_future(server.serve())
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([serving, stopping], return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    stopping.cancel()
+    await serving
+
+
+def worker(task_queue: TaskQueueOption = None, app: AppOption = None) -> None:
+    """Run a worker against the configured Temporal (TEMPORAL_ADDRESS / temporal.toml).
+
+    Without --app it runs agenthub's own workflows on its own task queue; with --app it also
+    runs your workflows and activities (give --task-queue the queue your code starts them on).
+    """
+    settings = settings_from(task_queue=task_queue)
+    apps = [*settings.app_specs, *(app or [])]
+    run(lambda stop: _serve_worker(settings, stop, apps))
+
+
+def up(
+    data_dir: DataDirOption = None,
+    port: PortOption = None,
+    ui_port: UiPortOption = None,
+    ip: IpOption = None,
+    headless: HeadlessOption = False,
+    task_queue: TaskQueueOption = None,
+    api_port: ApiPortOption = None,
+    app: AppOption = None,
+) -> None:
+    """Run the embedded server, a worker and the HTTP API together until Ctrl-C."""
+    settings = settings_from(
+        data_dir=data_dir, server_port=port, ui_port=ui_port, server_ip=ip,
+        ui=False if headless else None, task_queue=task_queue, api_port=api_port,
+    )  # fmt: skip
+    apps = [*settings.app_specs, *(app or [])]
+
+    async def main(stop: asyncio.Event) -> None:
+        # Every port and every app is checked before any address is printed.
+        ensure_port_free(
+            settings.server_ip, settings.effective_api_port, "HTTP API",
+            "AGENTHUB_API_PORT (or --api-port)",
+        )  # fmt: skip
+        load_apps(apps)
+        srv = await _start_server(settings)
+        try:
+            extra = [] if srv.reused else [srv.wait()]
+            await _serve_worker(settings, stop, apps, *extra, api=True)
+        finally:
+            await srv.stop()
+            console.print("stopped")
+
+    run(main)

@@ -1,0 +1,105 @@
+"""A plain temporalio Client and Worker with AgentHubPlugin run every pattern."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from agenthub import AgentHubPlugin, Settings
+from agenthub.patterns import EntityClient
+from agenthub.patterns.approvals import decide, list_pending
+from agenthub.patterns.callbacks import complete_callback
+from agenthub.testing import eventually, new_task_queue
+
+from .plugin_workflows import (
+    TOKENS,
+    UNDONE,
+    AskManager,
+    Checkout,
+    CounterEntity,
+    SumOfSquares,
+    WaitForPayment,
+    charge,
+    release,
+    reserve,
+    send_link,
+    square,
+)
+
+
+@pytest.fixture
+async def plain_client(dev_server_env: WorkflowEnvironment, tmp_path: Path) -> Client:
+    settings = Settings(data_dir=tmp_path, callback_secret="plugin-test-secret-0123456789")
+    address = dev_server_env.client.service_client.config.target_host
+    return await Client.connect(address, plugins=[AgentHubPlugin(settings)])
+
+
+async def test_a_plain_worker_runs_saga_entity_fanout_approval_and_callback(
+    plain_client: Client,
+) -> None:
+    client, tq = plain_client, new_task_queue("plugin")
+    worker = Worker(
+        client,
+        task_queue=tq,
+        workflows=[Checkout, SumOfSquares, CounterEntity, AskManager, WaitForPayment],
+        activities=[reserve, release, charge, square, send_link],
+    )
+    async with worker:
+        # Saga: the charge fails, the reservation is released.
+        item = f"book-{uuid.uuid4().hex[:6]}"
+        with pytest.raises(WorkflowFailureError):
+            await client.execute_workflow(Checkout.run, item, id=item, task_queue=tq)
+        assert item in UNDONE
+
+        # Fan-out over 35 items in batches of 10: agenthub's FanOutBatch children run here.
+        total = await client.execute_workflow(
+            SumOfSquares.run, 35, id=f"squares-{uuid.uuid4()}", task_queue=tq
+        )
+        assert total == sum(i * i for i in range(35))
+
+        # Entity, by update-with-start.
+        counters = EntityClient(client, CounterEntity, task_queue=tq)
+        name = uuid.uuid4().hex
+        assert await counters.update(name, CounterEntity.add, 2) == 2
+        assert await counters.update(name, CounterEntity.add, 3) == 5
+
+        # Approval: the inbox of this queue runs on this worker.
+        handle = await client.start_workflow(
+            AskManager.run, "Refund 42 EUR", id=f"ask-{uuid.uuid4()}", task_queue=tq
+        )
+
+        async def registered():  # type: ignore[no-untyped-def]
+            pending = await list_pending(client, task_queue=tq)
+            return next((p for p in pending if p.workflow_id == handle.id), None)
+
+        approval = await eventually(registered, what="approval in the inbox")
+        await decide(client, approval, approved=True, by="ana")
+        assert (await handle.result()).approved
+
+        # Callback: the token was minted with the plugin's secret, no secret passed.
+        payment = await client.start_workflow(
+            WaitForPayment.run, id=f"pay-{uuid.uuid4()}", task_queue=tq
+        )
+        token = await eventually(
+            lambda: _token(payment.id), what="callback token minted by the activity"
+        )
+        plugin = next(p for p in client.config()["plugins"] if isinstance(p, AgentHubPlugin))
+        await complete_callback(client, token, 42, secrets=plugin.settings.callback_secrets())
+        assert await payment.result() == "paid 42"
+
+
+async def _token(workflow_id: str) -> str | None:
+    return TOKENS.get(workflow_id)
+
+
+async def test_plugin_registers_agenthub_workflows_once(plain_client: Client) -> None:
+    worker = Worker(plain_client, task_queue="x", workflows=[Checkout], activities=[reserve])
+    config = worker.config(active_config=True)
+    names = [w.__name__ for w in config.get("workflows", [])]
+    assert names.count("FanOutBatch") == 1 and "Checkout" in names
+    assert config.get("activity_executor") is None  # no sync activity here

@@ -1,0 +1,192 @@
+"""The README's examples as a user writes them, checked with ``mypy --strict``.
+
+CI runs mypy on this file: if a signature of agenthub stops type-checking for its users
+(a decorator that erases types, a helper that rejects a valid call), CI fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from agenthub import AgentHubPlugin, Settings, connect
+from agenthub.errors import BusinessRuleViolation, InvalidInput, classify_http_status
+from agenthub.patterns import (
+    CallbackRequest,
+    Entity,
+    EntityClient,
+    EntityConfig,
+    EntityStart,
+    FanOutResult,
+    Heartbeat,
+    ItemRange,
+    Reduce,
+    Saga,
+    Tolerate,
+    activity_idempotency_key,
+    entity_signal,
+    entity_update,
+    fan_out,
+    retry,
+    saga_progress,
+    wait_for_callback,
+)
+from agenthub.patterns.approvals import ApprovalDecision, request_approval
+
+# --- saga -------------------------------------------------------------------------------
+
+
+@dataclass
+class Trip:
+    traveller: str
+    city: str
+
+
+@activity.defn
+async def book_car(trip: Trip) -> str:
+    return f"car in {trip.city}"
+
+
+@activity.defn
+async def cancel_car(trip: Trip) -> None:
+    key = activity_idempotency_key("cancel-car")
+    assert key
+
+
+@activity.defn
+def book_hotel(trip: Trip) -> str:
+    return f"hotel in {trip.city}"
+
+
+@activity.defn
+def cancel_hotel(trip: Trip) -> None:
+    pass
+
+
+@workflow.defn
+class BookTrip:
+    @workflow.run
+    async def run(self, trip: Trip) -> list[str]:
+        async with Saga() as saga:
+            car: str = await saga.step(book_car, trip, compensation=cancel_car)
+            hotel: str = await saga.step(
+                book_hotel, trip, compensation=cancel_hotel, retry_policy=retry.preset("DEFAULT")
+            )
+        return [car, hotel]
+
+
+# --- entity -----------------------------------------------------------------------------
+
+
+@dataclass
+class AccountState:
+    balance_cents: int = 0
+    statement: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Credit:
+    cents: int
+    message_id: str
+
+
+@workflow.defn
+class BankAccount(Entity[AccountState]):
+    state_type = AccountState
+    config = EntityConfig(max_history_events=10_000, idle_timeout=timedelta(days=7))
+
+    @workflow.run
+    async def run(self, start: EntityStart) -> AccountState:
+        return await self.run_entity(start)
+
+    @entity_update
+    async def deposit(self, cents: int) -> int:
+        self.state.balance_cents += cents
+        return self.state.balance_cents
+
+    @deposit.validator
+    def check_deposit(self, cents: int) -> None:
+        if cents <= 0:
+            raise InvalidInput("a deposit must be positive")
+
+    @entity_update(name="withdraw")
+    async def withdraw(self, cents: int) -> int:
+        if cents > self.state.balance_cents:
+            raise BusinessRuleViolation("overdraft")
+        self.state.balance_cents -= cents
+        return self.state.balance_cents
+
+    @entity_signal
+    async def credit(self, msg: Credit) -> None:
+        self.state.balance_cents += msg.cents
+
+    @workflow.query
+    def balance(self) -> int:
+        return self.state.balance_cents
+
+
+# --- callbacks, approvals, fan-out -------------------------------------------------------
+
+
+@activity.defn
+async def send_payment_link(req: CallbackRequest) -> None:
+    link = f"https://hub.example/callbacks/{req.token()}"
+    assert link
+
+
+@activity.defn
+async def score(item: int) -> int:
+    async with Heartbeat() as hb:
+        hb.progress(item)
+    return item % 7
+
+
+@workflow.defn
+class Invoice:
+    @workflow.run
+    async def run(self, email: str) -> str:
+        paid = await wait_for_callback(
+            "payment", timeout=timedelta(days=7), request=send_payment_link, payload=email,
+            default=None,
+        )  # fmt: skip
+        decision: ApprovalDecision = await request_approval(
+            "Refund 420 EUR", approvers=["ana"], timeout=timedelta(days=2)
+        )
+        result: FanOutResult = await fan_out(
+            score, ItemRange(0, 10_000), max_concurrency=200, batch_size=1000,
+            reduce=Reduce("sum"), failures=Tolerate(max_ratio=0.001),
+        )  # fmt: skip
+        return f"{paid} {decision.approved} {result.value} {result.failed}"
+
+
+# --- running it -------------------------------------------------------------------------
+
+
+async def main() -> None:
+    client = await connect(Settings.from_env())
+    accounts = EntityClient(client, BankAccount, task_queue="accounts")
+    balance: int = await accounts.update("alice", BankAccount.deposit, 100, message_id="m-1")
+    after: int = await accounts.update("alice", BankAccount.withdraw, 30)
+    await accounts.signal("alice", BankAccount.credit, Credit(5, "c-1"))
+    now: int = await accounts.query("alice", BankAccount.balance)
+    handle = await client.start_workflow(
+        BookTrip.run, Trip("Ada", "Lisbon"), id="trip-1", task_queue="trips"
+    )
+    booked: list[str] = await handle.result()
+    progress = await saga_progress(handle)
+    print(balance, after, now, booked, progress.status)
+
+    plain = await Client.connect("localhost:7233", plugins=[AgentHubPlugin(Settings())])
+    worker = Worker(
+        plain,
+        task_queue="trips",
+        workflows=[BookTrip, BankAccount, Invoice],
+        activities=[book_car, cancel_car, book_hotel, cancel_hotel, send_payment_link, score],
+    )
+    async with worker:
+        error = classify_http_status(429, "slow down", retry_after="3")
+        print(error.type)
