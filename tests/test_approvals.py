@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -129,3 +130,17 @@ async def test_approvals_over_http_with_an_api_key(dev_server_env: WorkflowEnvir
         finally:
             server.should_exit = True
             await serving
+
+
+async def test_listing_an_inbox_whose_workers_are_gone_is_a_clear_error(
+    dev_server_env: WorkflowEnvironment,
+) -> None:
+    from agenthub.errors import WorkerUnavailable
+    from agenthub.patterns.approvals import ApprovalInbox, PendingApproval, _inbox_client
+
+    client = dev_server_env.client
+    tq = f"gone-{uuid.uuid4().hex[:8]}"  # no worker ever polls it
+    item = PendingApproval("a-1", "wf-1", "Refund", ["ana"], datetime.now(UTC))
+    await _inbox_client(client, tq).signal("default", ApprovalInbox.add, item)
+    with pytest.raises(WorkerUnavailable, match=f"task queue {tq!r}"):
+        await list_pending(client, task_queue=tq, timeout=2)

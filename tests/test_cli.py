@@ -123,3 +123,33 @@ async def test_up_runs_server_and_worker(tmp_path: Path, port: int) -> None:
     finally:
         process.kill()
     assert (tmp_path / "state" / "temporal.db").exists()
+
+
+@pytest.mark.slow
+def test_up_with_the_api_port_taken_is_one_line_and_prints_no_address(
+    tmp_path: Path, port: int
+) -> None:
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        api_port = holder.getsockname()[1]
+        process = _spawn(
+            ["up", "--port", str(port), "--api-port", str(api_port), "--headless"], tmp_path
+        )
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 1, err
+    assert f"the HTTP API port {api_port} on 127.0.0.1 is not free" in err
+    assert "AGENTHUB_API_PORT" in err and "Traceback" not in err
+    assert f"127.0.0.1:{port}" not in err  # nothing was started or announced
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_bad_app_and_empty_inbox_are_one_line_errors(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["worker", "--app", "no_such_module_xyz"])
+    assert result.exit_code == 1
+    assert "--app no_such_module_xyz: cannot import no_such_module_xyz" in result.output
+    result = runner.invoke(app, ["approvals", "list", "--inbox", ""])
+    assert result.exit_code == 1
+    assert "neither may be empty" in result.output and "Traceback" not in result.output

@@ -7,16 +7,36 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from temporalio.exceptions import ApplicationError
 
-from agenthub.cli._common import TaskQueueOption, console, is_terminal, run, settings_from
+from agenthub.cli._common import (
+    TaskQueueOption,
+    console,
+    fail,
+    is_terminal,
+    run,
+    settings_from,
+)
 from agenthub.errors import ConfigurationError
-from agenthub.runtime.config import connect
+from agenthub.runtime.config import Settings, connect
 
 approvals_app = typer.Typer(help="List and decide human approvals.", no_args_is_help=True)
 
 InboxOption = Annotated[str, typer.Option("--inbox", help="Inbox name.")]
 ByOption = Annotated[str, typer.Option("--by", help="Who decides (must be an approver).")]
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why.")]
+
+
+def _checked_settings(task_queue: str | None, inbox: str) -> Settings:
+    """Settings for an inbox command; an empty inbox or queue exits before connecting."""
+    from agenthub.patterns.approvals import inbox_workflow_id
+
+    settings = settings_from(task_queue=task_queue)
+    try:
+        inbox_workflow_id(settings.task_queue, inbox)
+    except ApplicationError as err:
+        fail(f"{err.type}: {err.message}")
+    return settings
 
 
 def _where(task_queue: str, inbox: str) -> str:
@@ -34,7 +54,7 @@ def approvals_list(inbox: InboxOption = "default", task_queue: TaskQueueOption =
     """Pending approvals, soonest to expire first."""
     from agenthub.patterns.approvals import list_pending
 
-    settings = settings_from(task_queue=task_queue)
+    settings = _checked_settings(task_queue, inbox)
 
     async def main(stop: asyncio.Event) -> Any:
         client = await connect(settings)
@@ -67,7 +87,7 @@ def _decide(
 ) -> None:
     from agenthub.patterns.approvals import decide, list_pending
 
-    settings = settings_from(task_queue=task_queue)
+    settings = _checked_settings(task_queue, inbox)
 
     async def main(stop: asyncio.Event) -> Any:
         client = await connect(settings)

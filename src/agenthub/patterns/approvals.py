@@ -177,7 +177,13 @@ async def request_approval(
 
 
 def inbox_workflow_id(task_queue: str, inbox: str = "default") -> str:
-    """Workflow id of the inbox ``inbox`` of workflows on ``task_queue``."""
+    """Workflow id of the inbox ``inbox`` of workflows on ``task_queue``.
+
+    Raises:
+        InvalidInput: ``task_queue`` or ``inbox`` is empty.
+    """
+    if not task_queue.strip() or not inbox.strip():
+        raise InvalidInput("give a task queue and an inbox name (neither may be empty)")
     return f"{_INBOX_TYPE}/{task_queue}:{inbox}"
 
 
@@ -193,8 +199,7 @@ async def list_pending(
         InvalidInput: ``task_queue`` or ``inbox`` is empty.
         WorkerUnavailable: the inbox exists but no worker answered within ``timeout``.
     """
-    if not task_queue.strip() or not inbox.strip():
-        raise InvalidInput("give a task queue and an inbox name (neither may be empty)")
+    inbox_workflow_id(task_queue, inbox)
     entity = _inbox_client(client, task_queue)
     try:
         handle = entity.handle(inbox)
