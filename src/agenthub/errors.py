@@ -30,7 +30,9 @@ Two families live here:
     ├── TransientFailure        (retryable) try again, maybe after ``next_retry_delay``
     ├── CompensationFailed      (non-retryable) one or more saga undos failed
     ├── CallbackTimeout         (non-retryable) a callback was not answered in time
-    └── PayloadTooLarge         (non-retryable) a value is too big to travel inline
+    ├── PayloadTooLarge         (non-retryable) a value is too big to travel inline
+    ├── FanOutFailed            (non-retryable) a fan-out's failure policy tripped
+    └── EntityContinuingAsNew   (retryable) an entity is moving to a new run; send again
 
 Example::
 
@@ -65,8 +67,12 @@ __all__ = [
     "CompensationFailed",
     "ConfigurationError",
     "ConnectionFailedError",
+    "EntityContinuingAsNew",
     "FailedCompensation",
+    "FanOutFailed",
+    "InvalidCallbackToken",
     "InvalidInput",
+    "PayloadTooLarge",
     "PermanentFailure",
     "PortInUseError",
     "SagaError",
@@ -222,15 +228,27 @@ class CompensationFailed(_TaxonomyError):
         )
 
 
-NON_RETRYABLE_ERROR_TYPES: tuple[str, ...] = (
-    "InvalidInput",
-    "BusinessRuleViolation",
-    "PermanentFailure",
-    "CompensationFailed",
-    "PayloadTooLarge",
-    "CallbackTimeout",
+class FanOutFailed(_TaxonomyError):
+    """A fan-out's failure policy tripped; the message names the first failed item, the
+    details list each failure (``index``, ``error_type``, ``message``)."""
+
+
+class EntityContinuingAsNew(_TaxonomyError):
+    """An entity turned a message away while moving to a new run; send it again (the
+    ``EntityClient`` does, with the same message id)."""
+
+    _non_retryable = False
+
+
+def _taxonomy(cls: type[_TaxonomyError]) -> list[type[_TaxonomyError]]:
+    return [c for sub in cls.__subclasses__() for c in (sub, *_taxonomy(sub))]
+
+
+NON_RETRYABLE_ERROR_TYPES: tuple[str, ...] = tuple(
+    c.__name__ for c in _taxonomy(_TaxonomyError) if c._non_retryable
 )
-"""The ``type`` names that retry presets never retry."""
+"""The ``type`` names that retry presets never retry: every error class above that is
+non-retryable (derived from the classes, so a new one cannot be forgotten)."""
 
 _PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 405, 409, 410, 422})
 _TRANSIENT_STATUSES = frozenset({408, 425, 429})

@@ -260,12 +260,12 @@ def _state() -> _Callbacks:
             cid = completion.callback_id
             if cid in state.used:
                 raise ApplicationError(
-                    "callback already completed", type="CallbackAlreadyCompleted"
+                    "callback already completed", type=CallbackAlreadyCompleted.__name__
                 )
             if cid in state.expired:
-                raise ApplicationError("callback timed out", type="CallbackExpired")
+                raise ApplicationError("callback timed out", type=CallbackExpired.__name__)
             if state.pending.get(cid) != completion.name:
-                raise ApplicationError("no such callback pending", type="CallbackNotFound")
+                raise ApplicationError("no such callback pending", type=CallbackNotFound.__name__)
 
         def complete(completion: CallbackCompletion) -> str:
             state.used.add(completion.callback_id)
@@ -331,9 +331,7 @@ async def wait_for_callback(
 # --- completing (client side: API, CLI, your code) ---------------------------------------
 
 _ERRORS: dict[str, type[CallbackError]] = {
-    "CallbackAlreadyCompleted": CallbackAlreadyCompleted,
-    "CallbackExpired": CallbackExpired,
-    "CallbackNotFound": CallbackNotFound,
+    cls.__name__: cls for cls in (CallbackAlreadyCompleted, CallbackExpired, CallbackNotFound)
 }
 
 

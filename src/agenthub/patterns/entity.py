@@ -75,7 +75,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from agenthub.errors import ConfigurationError, InvalidInput
+from agenthub.errors import ConfigurationError, EntityContinuingAsNew, InvalidInput
 
 __all__ = [
     "ENTITY_CONTINUING_ERROR",
@@ -93,7 +93,7 @@ W = TypeVar("W")
 P = ParamSpec("P")
 SignalHandler = TypeVar("SignalHandler", bound=Callable[..., Awaitable[None]])
 
-ENTITY_CONTINUING_ERROR = "EntityContinuingAsNew"
+ENTITY_CONTINUING_ERROR = EntityContinuingAsNew.__name__
 """Error type of a message turned away while the entity moves to a new run (retry it)."""
 
 
@@ -363,9 +363,8 @@ def entity_update(fn: Any = None, *, name: str | None = None) -> Any:
                 # in the same activation as request_continue_as_new() is turned away too.
                 moving = self._entity_draining or self._entity_rotate
                 if moving and _message_id() not in self._entity_recent:
-                    raise ApplicationError(
-                        "the entity is moving to a new run; send the message again",
-                        type=ENTITY_CONTINUING_ERROR,
+                    raise EntityContinuingAsNew(
+                        "the entity is moving to a new run; send the message again"
                     )
                 if user_validator is not None:
                     user_validator(self, *args)

@@ -44,8 +44,9 @@ from temporalio.client import Client
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
-from agenthub.errors import ConfigurationError
+from agenthub.errors import ConfigurationError, FanOutFailed, InvalidInput
 from agenthub.patterns import retry
+from agenthub.patterns._sdk import activity_name, describe_failure, workflow_name
 
 __all__ = [
     "FANOUT_QUERY",
@@ -320,11 +321,7 @@ def _activity_name(
     caller: str,
     expected: str = "an activity (decorated with @activity.defn) or its name",
 ) -> str:
-    name = (
-        activity
-        if isinstance(activity, str)
-        else getattr(getattr(activity, "__temporal_activity_definition", None), "name", None)
-    )
+    name = activity if isinstance(activity, str) else activity_name(activity)
     if not name:
         raise ConfigurationError(f"{caller} expects {expected}; got {activity!r}")
     return str(name)
@@ -336,9 +333,9 @@ def _work_name(
     """The type name of what runs per item, and whether it is an activity or a workflow."""
     if isinstance(work, str):
         return work, unit or "activity"
-    defn = getattr(work, "__temporal_workflow_definition", None)
-    if defn is not None and defn.name:
-        return str(defn.name), "workflow"
+    name = workflow_name(work)
+    if name is not None:
+        return name, "workflow"
     expected = "an activity (@activity.defn), a workflow (@workflow.defn) or a name"
     return _activity_name(work, "fan_out", expected), "activity"
 
@@ -392,12 +389,7 @@ def _merge(reduce: Reduce, parts: list[tuple[int, Any]]) -> Any:
 
 
 def _failure(index: int, err: BaseException) -> ItemFailure:
-    cause: BaseException | None = err
-    while isinstance(cause, (ActivityError, ChildWorkflowError)) and cause.cause is not None:
-        cause = cause.cause
-    if isinstance(cause, ApplicationError):
-        return ItemFailure(index, cause.type or "ApplicationError", cause.message)
-    return ItemFailure(index, type(cause).__name__, str(cause))
+    return ItemFailure(index, *describe_failure(err))
 
 
 class _Run:
@@ -430,15 +422,13 @@ class _Run:
     def error(self) -> ApplicationError:
         assert self.tripped is not None
         t = self.tripped
-        return ApplicationError(
+        return FanOutFailed(
             f"fan-out stopped: {self.failed} item(s) failed (policy {self.job.policy.kind}, "
             f"limit {self.limit}); first: item {t.index}: {t.error_type}: {t.message}",
             [
                 {"index": f.index, "error_type": f.error_type, "message": f.message}
                 for f in self.failures
             ],
-            type="FanOutFailed",
-            non_retryable=True,
         )
 
 
@@ -495,11 +485,9 @@ async def _load_page(job: FanOutJob, pages: ItemPages) -> list[Any]:
     )
     if not isinstance(page, list) or len(page) != len(pages):
         got = f"{len(page)} items" if isinstance(page, list) else type(page).__name__
-        raise ApplicationError(
+        raise InvalidInput(
             f"loader {pages.loader!r} returned {got} for items {pages.start}..{pages.stop - 1}; "
-            f"it must return a list of exactly {len(pages)} (one per index)",
-            type="InvalidInput",
-            non_retryable=True,
+            f"it must return a list of exactly {len(pages)} (one per index)"
         )
     return page
 
@@ -658,7 +646,7 @@ async def fan_out(
 
     Raises:
         ConfigurationError: bad arguments (neither activity nor workflow, sizes < 1).
-        ApplicationError: type ``FanOutFailed`` when the failure policy trips; the message
+        FanOutFailed: (an ``ApplicationError``) when the failure policy trips; the message
             names the first failed item and its cause, the details list the failures.
     """
     name, unit = _work_name(work, unit)

@@ -38,10 +38,11 @@ from typing import Any, Literal, TypeVar, overload
 
 from temporalio import workflow
 from temporalio.client import WorkflowHandle
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
+from temporalio.exceptions import CancelledError
 
 from agenthub.errors import CompensationFailed, FailedCompensation, SagaError
 from agenthub.patterns import retry
+from agenthub.patterns._sdk import activity_name, describe_failure
 
 __all__ = [
     "SAGA_QUERY_PREFIX",
@@ -99,12 +100,6 @@ class _Compensation:
     is_activity: bool
 
 
-def _activity_name(fn: Any) -> str | None:
-    definition = getattr(fn, "__temporal_activity_definition", None)
-    name = getattr(definition, "name", None)
-    return name if isinstance(name, str) else None
-
-
 def _check_options(options: dict[str, Any], where: str) -> None:
     unknown = sorted(set(options) - _ACTIVITY_OPTIONS)
     if unknown:
@@ -112,18 +107,6 @@ def _check_options(options: dict[str, Any], where: str) -> None:
             f"{where} got unknown activity option(s) {', '.join(unknown)}; valid options are "
             f"{', '.join(sorted(_ACTIVITY_OPTIONS))}"
         )
-
-
-def _describe(error: BaseException) -> tuple[str, str]:
-    """(type, message) of the root cause, seen through ActivityError wrappers."""
-    cause: BaseException = error
-    while isinstance(cause, ActivityError) and cause.cause is not None:
-        cause = cause.cause
-    if isinstance(cause, ApplicationError):
-        return cause.type or "ApplicationError", cause.message
-    if isinstance(cause, FailureError):
-        return type(cause).__name__, cause.message
-    return type(cause).__name__, str(cause)
 
 
 class Saga:
@@ -201,21 +184,21 @@ class Saga:
             SagaError: the compensation is neither an activity nor a callable, options were
                 given for a plain function, or an option name is unknown.
         """
-        activity_name = compensation if isinstance(compensation, str) else None
-        activity_name = activity_name or _activity_name(compensation)
-        if activity_name is None and not callable(compensation):
+        undo_name = compensation if isinstance(compensation, str) else None
+        undo_name = undo_name or activity_name(compensation)
+        if undo_name is None and not callable(compensation):
             raise SagaError(
                 f"add_compensation expects an activity (a function decorated with "
                 f"@activity.defn), an activity type name, or a callable; got "
                 f"{compensation!r} of type {type(compensation).__name__}"
             )
-        if activity_name is None and activity_options:
+        if undo_name is None and activity_options:
             raise SagaError(
                 f"activity options were given for {compensation!r}, which is not an activity; "
                 "decorate it with @activity.defn or drop the options"
             )
         _check_options(activity_options, "add_compensation")
-        name = activity_name or str(getattr(compensation, "__qualname__", repr(compensation)))
+        name = undo_name or str(getattr(compensation, "__qualname__", repr(compensation)))
         progress = CompensationProgress(name=name)
         self._compensations.append(
             _Compensation(
@@ -223,7 +206,7 @@ class Saga:
                 args=args,
                 options={**self._undo_defaults, **activity_options},
                 progress=progress,
-                is_activity=activity_name is not None,
+                is_activity=undo_name is not None,
             )
         )
         self._progress.compensations.append(progress)
@@ -274,7 +257,7 @@ class Saga:
 
         The undo gets ``compensation_args``, or the step's own arguments when omitted.
         """
-        if _activity_name(activity) is None and not isinstance(activity, str):
+        if activity_name(activity) is None and not isinstance(activity, str):
             raise SagaError(
                 f"step expects an activity (decorated with @activity.defn) or an activity type "
                 f"name; got {activity!r}. Call plain functions directly in the workflow."
@@ -289,7 +272,7 @@ class Saga:
             **{**self._step_defaults, **activity_options},
         )
         self._progress.steps_done.append(
-            activity if isinstance(activity, str) else _activity_name(activity) or "?"
+            activity if isinstance(activity, str) else activity_name(activity) or "?"
         )
         return result
 
@@ -351,7 +334,7 @@ class Saga:
                 if inspect.isawaitable(outcome):
                     await outcome
         except (Exception, CancelledError) as err:
-            error_type, message = _describe(err)
+            error_type, message = describe_failure(err)
             comp.progress.state = "failed"
             comp.progress.error = f"{error_type}: {message}"
             workflow.logger.warning(
@@ -376,7 +359,7 @@ class Saga:
         try:
             await self.compensate()
         except CompensationFailed as failed:
-            _type, message = _describe(exc)
+            _type, message = describe_failure(exc)
             raise CompensationFailed(failed.failures, original=f"{_type}: {message}") from exc
         except asyncio.CancelledError:
             if not isinstance(exc, asyncio.CancelledError):
