@@ -41,7 +41,6 @@ from agenthub.patterns.ledger import (
     idempotent,
     open_ledger,
 )
-from agenthub.patterns.payloads import LocalFileStorageDriver
 from agenthub.patterns.saga import CompensationProgress, Saga, SagaProgress, saga_progress
 
 __all__ = [
@@ -59,7 +58,6 @@ __all__ = [
     "IdempotencyLedger",
     "ItemPages",
     "ItemRange",
-    "LocalFileStorageDriver",
     "PostgresLedger",
     "Reduce",
     "Saga",

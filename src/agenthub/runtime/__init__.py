@@ -1,6 +1,7 @@
 """Connect to Temporal, run the embedded server, assemble workers."""
 
 from agenthub.runtime.config import Settings, connect, find_data_dir, load_connect_config
+from agenthub.runtime.converter import LocalFileStorageDriver
 from agenthub.runtime.health import HealthCheckResult, check_worker
 from agenthub.runtime.plugin import AgentHubPlugin
 from agenthub.runtime.server import EmbeddedServer, find_binary
@@ -11,6 +12,7 @@ __all__ = [
     "AppRegistrations",
     "EmbeddedServer",
     "HealthCheckResult",
+    "LocalFileStorageDriver",
     "Settings",
     "build_worker",
     "check_worker",

@@ -29,7 +29,7 @@ from temporalio.envconfig import ClientConfigProfile, ClientConnectConfig
 
 from agenthub.errors import ConfigurationError, ConnectionFailedError
 from agenthub.patterns.callbacks import load_callback_secrets
-from agenthub.patterns.payloads import DEFAULT_PAYLOAD_LIMIT, data_converter
+from agenthub.runtime.converter import DEFAULT_PAYLOAD_LIMIT, data_converter
 
 __all__ = ["ENV_PREFIX", "Settings", "connect", "find_data_dir", "load_connect_config"]
 

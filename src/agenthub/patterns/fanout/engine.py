@@ -1,38 +1,8 @@
-"""Fan-out / fan-in: run an activity over many items, bounded, ordered, failure-aware.
-
-In workflow code, :func:`fan_out` runs an activity (or a child workflow) once per item with
-at most ``max_concurrency`` in flight, folds the results with a :class:`Reduce` so the fan-in stays
-small, and applies a failure policy. Above ``batch_size`` items it splits the work over
-child workflows (:class:`FanOutBatch`, registered on every agenthub worker), recursively, so
-no history grows past Temporal's limits: 1M items are 1K children of 1K activities, never
-1M activities in one workflow. Items may be a list; or come by reference, so a huge input
-never enters the parent's history: an :class:`ItemRange` (the activity gets each index), or
-:class:`ItemPages` (a loader activity reads each batch's items, from a file, a table or an
-object store, in the child workflow that processes them).
-
-Progress (done / failed / total) is served by the ``agenthub.fanout`` query of each
-workflow, which also names the child workflows in flight; :func:`fan_out_progress` reads a
-whole tree from a client (the parent's count plus what its running children have done), so a
-progress bar moves with every item, not only when a child of 1,000 items finishes. Reading
-progress adds nothing to any history. A workflow may run several fan-outs, in turn or at
-once; their children are named apart, and the query reports the one started last.
-
-Example::
-
-    @workflow.defn
-    class Thumbnails:
-        @workflow.run
-        async def run(self, count: int) -> FanOutResult:
-            return await fan_out(
-                make_thumbnail, ItemRange(0, count),
-                max_concurrency=50, reduce=Reduce("count"), failures=Tolerate(max_ratio=0.01),
-            )
-"""
+"""The fan-out engine (workflow side): bounded lanes, batches as child workflows, progress."""
 
 from __future__ import annotations
 
 import asyncio
-import heapq
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,180 +10,36 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from temporalio import workflow
-from temporalio.client import Client
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
 
 from agenthub.errors import ConfigurationError, FanOutFailed, InvalidInput
 from agenthub.patterns import retry
-from agenthub.patterns._sdk import activity_name, describe_failure, workflow_name
+from agenthub.patterns._sdk import workflow_name
+from agenthub.patterns.fanout.items import ItemPages, ItemRange, activity_type_name
+from agenthub.patterns.fanout.policy import (
+    FailFast,
+    FailurePolicy,
+    ItemFailure,
+    Tolerate,
+    item_failure,
+)
+from agenthub.patterns.fanout.reduce import Reduce, combiner, fold, merge
 
 __all__ = [
     "FANOUT_QUERY",
     "ActivityOptions",
-    "CollectErrors",
-    "FailFast",
     "FanOutBatch",
     "FanOutJob",
     "FanOutProgress",
     "FanOutResult",
-    "ItemFailure",
-    "ItemPages",
-    "ItemRange",
-    "Reduce",
-    "Tolerate",
     "fan_out",
-    "fan_out_progress",
-    "reducer",
 ]
 
 FANOUT_QUERY = "agenthub.fanout"
 """Query name of a fan-out's progress (:class:`FanOutProgress`)."""
 
 _MAX_LISTED_FAILURES = 100
-
-
-@dataclass(frozen=True)
-class ItemRange:
-    """Items ``start, start+1, ..., stop-1``: each activity call gets its index."""
-
-    start: int
-    stop: int
-
-    def __len__(self) -> int:
-        return max(0, self.stop - self.start)
-
-
-@dataclass(frozen=True)
-class ItemPages:
-    """Items ``start .. stop-1`` of a source that a loader activity reads a slice at a time.
-
-    ``loader`` is the name of an activity ``load(start: int, stop: int) -> list`` returning
-    exactly ``stop - start`` items (a file read by line offsets, ``LIMIT/OFFSET`` rows, keys
-    of an object store). Each workflow that runs activities calls it once for its own batch,
-    so only one batch of items is ever in any history. Build one with :meth:`of`.
-
-    Example::
-
-        @activity.defn
-        async def load_rows(start: int, stop: int) -> list[str]:
-            return read_lines("input.jsonl", start, stop)
-
-        await fan_out(process, ItemPages.of(load_rows, 1_000_000), reduce=Reduce("count"))
-    """
-
-    loader: str
-    start: int
-    stop: int
-
-    @classmethod
-    def of(cls, loader: Callable[..., Any] | str, total: int, start: int = 0) -> ItemPages:
-        """Items ``start .. start+total-1`` loaded by ``loader`` (an activity or its name)."""
-        return cls(_activity_name(loader, "ItemPages.of"), start, start + total)
-
-    def __len__(self) -> int:
-        return max(0, self.stop - self.start)
-
-
-_REDUCERS: dict[str, tuple[Callable[[Any, Any], Any], Callable[[], Any]]] = {}
-
-
-@dataclass(frozen=True)
-class Reduce:
-    """How results are folded: ``collect`` (ordered list), ``count`` (successes), ``sum``,
-    ``min``, ``max``, ``top_k`` (the ``k`` largest, descending), ``merge`` (dict results
-    merged in item order, a later item's key winning), or a combiner registered with
-    :func:`reducer` (``Reduce.using(name)``)."""
-
-    kind: Literal["collect", "count", "sum", "min", "max", "top_k", "merge", "custom"] = "collect"
-    k: int = 10
-    name: str | None = None
-    """The registered combiner, for ``custom``."""
-
-    @classmethod
-    def using(cls, name: str) -> Reduce:
-        """Fold with the combiner registered under ``name`` by :func:`reducer`."""
-        return cls("custom", name=name)
-
-
-def reducer(
-    name: str, *, initial: Callable[[], Any]
-) -> Callable[[Callable[[Any, Any], Any]], Callable[[Any, Any], Any]]:
-    """Register ``combine(acc, value) -> acc`` as the fan-in ``Reduce.using(name)``.
-
-    Results and partial folds must be of one type, and ``combine`` associative: a child's
-    fold is combined into its parent's like a single result. It runs in workflow code, so it
-    must be deterministic; results arrive as the converter decodes ``Any`` (dicts, lists,
-    numbers). Register it in a module every worker of the task queue imports (the module of
-    the workflow that calls :func:`fan_out` is the natural place).
-
-    Example::
-
-        @reducer("word_counts", initial=dict)
-        def add_counts(acc: dict[str, int], counts: dict[str, int]) -> dict[str, int]:
-            return {w: acc.get(w, 0) + counts.get(w, 0) for w in sorted({*acc, *counts})}
-
-        await fan_out(count_words, documents, reduce=Reduce.using("word_counts"))
-    """
-
-    def register(combine: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-        _REDUCERS[name] = (combine, initial)
-        return combine
-
-    return register
-
-
-def _combiner(reduce: Reduce) -> tuple[Callable[[Any, Any], Any], Callable[[], Any]]:
-    if reduce.name is None or reduce.name not in _REDUCERS:
-        known = ", ".join(sorted(_REDUCERS)) or "none"
-        raise ConfigurationError(
-            f"no reducer {reduce.name!r} is registered in this worker (registered: {known}); "
-            "decorate its combiner with @reducer(name, initial=...) in a module the worker "
-            "imports, and pass Reduce.using(name)"
-        )
-    return _REDUCERS[reduce.name]
-
-
-@dataclass(frozen=True)
-class FailFast:
-    """The first failure cancels the rest and fails the fan-out."""
-
-    kind: Literal["fail_fast"] = "fail_fast"
-
-
-@dataclass(frozen=True)
-class CollectErrors:
-    """Run everything; return successes and the failures."""
-
-    kind: Literal["collect_errors"] = "collect_errors"
-
-
-@dataclass(frozen=True)
-class Tolerate:
-    """Like :class:`CollectErrors`, but fail (cancelling the rest) past ``max_failures``
-    failures or a ``max_ratio`` of the items."""
-
-    max_failures: int | None = None
-    max_ratio: float | None = None
-    kind: Literal["tolerate"] = "tolerate"
-
-    def limit(self, total: int) -> int:
-        limits = [self.max_failures] if self.max_failures is not None else []
-        if self.max_ratio is not None:
-            limits.append(math.floor(self.max_ratio * total))
-        return min(limits) if limits else total
-
-
-FailurePolicy = FailFast | CollectErrors | Tolerate
-
-
-@dataclass(frozen=True)
-class ItemFailure:
-    """One failed item: its index and why."""
-
-    index: int
-    error_type: str
-    message: str
 
 
 @dataclass
@@ -316,17 +142,6 @@ class FanOutJob:
     """What runs per item: an activity, or a child workflow."""
 
 
-def _activity_name(
-    activity: Callable[..., Any] | str,
-    caller: str,
-    expected: str = "an activity (decorated with @activity.defn) or its name",
-) -> str:
-    name = activity if isinstance(activity, str) else activity_name(activity)
-    if not name:
-        raise ConfigurationError(f"{caller} expects {expected}; got {activity!r}")
-    return str(name)
-
-
 def _work_name(
     work: Callable[..., Any] | type | str, unit: Literal["activity", "workflow"] | None
 ) -> tuple[str, Literal["activity", "workflow"]]:
@@ -337,59 +152,7 @@ def _work_name(
     if name is not None:
         return name, "workflow"
     expected = "an activity (@activity.defn), a workflow (@workflow.defn) or a name"
-    return _activity_name(work, "fan_out", expected), "activity"
-
-
-def _fold(reduce: Reduce, values: list[tuple[int, Any]]) -> Any:
-    """Fold ``(index, value)`` pairs; partial folds from children are folded again."""
-    ordered = [v for _, v in sorted(values, key=lambda p: p[0])]
-    if reduce.kind == "collect":
-        return ordered
-    if reduce.kind == "count":
-        return len(ordered)
-    if reduce.kind == "sum":
-        return sum(ordered)
-    if reduce.kind == "min":
-        return min(ordered) if ordered else None
-    if reduce.kind == "max":
-        return max(ordered) if ordered else None
-    if reduce.kind in ("merge", "custom"):
-        return _combine_all(reduce, ordered)
-    return heapq.nlargest(reduce.k, ordered)
-
-
-def _combine_all(reduce: Reduce, ordered: list[Any]) -> Any:
-    """``merge`` and ``custom``: one fold serves results and children's partials alike."""
-    if reduce.kind == "merge":
-        merged: dict[Any, Any] = {}
-        for value in ordered:
-            merged.update(value)
-        return merged
-    combine, initial = _combiner(reduce)
-    acc = initial()
-    for value in ordered:
-        acc = combine(acc, value)
-    return acc
-
-
-def _merge(reduce: Reduce, parts: list[tuple[int, Any]]) -> Any:
-    """Merge children's partial results, in item order."""
-    parts = [(i, p) for i, p in sorted(parts, key=lambda x: x[0]) if p is not None]
-    if reduce.kind == "collect":
-        return [v for _, p in parts for v in p]
-    if reduce.kind in ("count", "sum"):
-        return sum(p for _, p in parts)
-    if reduce.kind == "min":
-        return min((p for _, p in parts), default=None)
-    if reduce.kind == "max":
-        return max((p for _, p in parts), default=None)
-    if reduce.kind in ("merge", "custom"):
-        return _combine_all(reduce, [p for _, p in parts])
-    return heapq.nlargest(reduce.k, [v for _, p in parts for v in p])
-
-
-def _failure(index: int, err: BaseException) -> ItemFailure:
-    return ItemFailure(index, *describe_failure(err))
+    return activity_type_name(work, "fan_out", expected), "activity"
 
 
 class _Run:
@@ -501,10 +264,10 @@ async def _run_flat(job: FanOutJob, run: _Run) -> FanOutResult:
             items = await _load_page(job, items)
         except (ActivityError, ApplicationError) as err:
             # The batch cannot be read: all its items fail, with the loader's error.
-            run.record_failures([_failure(job.offset, err)], count)
+            run.record_failures([item_failure(job.offset, err)], count)
             if run.tripped is not None:
                 raise run.error() from None
-            return FanOutResult(_fold(job.reduce, []), 0, run.failed, run.failures)
+            return FanOutResult(fold(job.reduce, []), 0, run.failed, run.failures)
 
     info = workflow.info()
     options = job.options.as_kwargs()
@@ -521,7 +284,7 @@ async def _run_flat(job: FanOutJob, run: _Run) -> FanOutResult:
 
     def done(i: int, outcome: Any) -> None:
         if isinstance(outcome, BaseException):
-            run.record_failures([_failure(job.offset + i, outcome)], 1)
+            run.record_failures([item_failure(job.offset + i, outcome)], 1)
         else:
             values.append((i, outcome))
             run.progress.done += 1
@@ -530,7 +293,7 @@ async def _run_flat(job: FanOutJob, run: _Run) -> FanOutResult:
     if run.tripped is not None:
         raise run.error()
     return FanOutResult(
-        value=_fold(job.reduce, values),
+        value=fold(job.reduce, values),
         succeeded=len(values),
         failed=run.failed,
         failures=run.failures,
@@ -575,7 +338,7 @@ async def _run_hierarchical(job: FanOutJob, run: _Run) -> FanOutResult:
         run.progress.running_children.remove(child_id(i))
         if isinstance(outcome, BaseException):
             # A child that tripped its own policy: count its items as failed.
-            failure = _failure(children[i].offset, outcome)
+            failure = item_failure(children[i].offset, outcome)
             run.record_failures([failure], len(children[i].items))
             return
         result: FanOutResult = outcome
@@ -591,7 +354,7 @@ async def _run_hierarchical(job: FanOutJob, run: _Run) -> FanOutResult:
     if run.tripped is not None:
         raise run.error()
     return FanOutResult(
-        value=_merge(job.reduce, parts),
+        value=merge(job.reduce, parts),
         succeeded=run.progress.done,
         failed=run.failed,
         failures=run.failures,
@@ -651,7 +414,7 @@ async def fan_out(
     """
     name, unit = _work_name(work, unit)
     if reduce.kind == "custom":
-        _combiner(reduce)  # an unknown name fails here, before anything runs
+        combiner(reduce)  # an unknown name fails here, before anything runs
     if max_concurrency < 1 or batch_size < 2 or max_concurrent_children < 1:
         raise ConfigurationError(
             "fan_out needs max_concurrency >= 1, max_concurrent_children >= 1, batch_size >= 2"
@@ -679,36 +442,3 @@ class FanOutBatch:
     @workflow.run
     async def run(self, job: FanOutJob) -> FanOutResult:
         return await _execute(job)
-
-
-async def fan_out_progress(client: Client, workflow_id: str) -> FanOutProgress:
-    """Progress of a whole fan-out tree, read from a client by queries.
-
-    The workflow's own count covers finished children only; this adds the progress of each
-    child in flight (recursively, children queried concurrently). A child that cannot be
-    queried yet (just started) or any more counts as nothing new; the returned
-    ``running_children`` are the top workflow's.
-
-    Example::
-
-        await client.start_workflow(Thumbnails.run, 100_000, id="thumbs", task_queue=...)
-        progress = await fan_out_progress(client, "thumbs")
-        print(f"{progress.done}/{progress.total} done, {progress.failed} failed")
-    """
-    handle = client.get_workflow_handle(workflow_id)
-    top: FanOutProgress = await handle.query(FANOUT_QUERY, result_type=FanOutProgress)
-
-    async def in_flight(child_id: str) -> tuple[int, int]:
-        try:
-            child = await fan_out_progress(client, child_id)
-        except Exception:  # not started yet, or gone: its items are counted by the parent
-            return 0, 0
-        return child.done, child.failed
-
-    counts = await asyncio.gather(*(in_flight(c) for c in top.running_children))
-    return FanOutProgress(
-        total=top.total,
-        done=top.done + sum(d for d, _ in counts),
-        failed=top.failed + sum(f for _, f in counts),
-        running_children=top.running_children,
-    )

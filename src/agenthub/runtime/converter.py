@@ -13,7 +13,8 @@
 
 Example::
 
-    client = await Client.connect(address, data_converter=data_converter(settings))
+    converter = data_converter(offload_dir=Path(".agenthub/payloads"))
+    client = await Client.connect(address, data_converter=converter)
 """
 
 from __future__ import annotations
