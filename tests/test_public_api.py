@@ -16,6 +16,8 @@ MODULES = [
     "agenthub.patterns.callbacks",
     "agenthub.api",
     "agenthub.patterns.entity",
+    "agenthub.patterns.entity.client",
+    "agenthub.patterns.entity.workflow",
     "agenthub.patterns.fanout",
     "agenthub.patterns.fanout.client",
     "agenthub.patterns.fanout.engine",

@@ -1,62 +1,9 @@
-"""Entity workflows: one long-lived workflow per entity, driven by messages.
-
-An entity (an account, a cart, an agent session) is a workflow whose id is derived from the
-entity type and id. Its state lives in the workflow; :func:`entity_update` handlers change
-it, queries read it. The base class takes care of what is easy to get wrong by hand:
-
-* **one message at a time**: handlers run under one lock, so two messages that await
-  activities never interleave on the same state; a message delivered before the run
-  method has restored the carried-over state waits for it (validators run before that:
-  they should check the message, not the state);
-* **duplicates ignored**: a message id (the update id) seen recently returns the recorded
-  result instead of applying twice, also across continue-as-new (the server may re-deliver
-  an update completed together with continue-as-new);
-* **continue-as-new, safely**: when the server suggests it or the run's history reaches
-  ``max_history_events * drain_at``, new messages are turned away with a retryable
-  ``EntityContinuingAsNew`` (the client retries them onto the next run), in-flight handlers
-  finish (``workflow.all_handlers_finished``), and state plus recent message ids move to a
-  fresh run;
-* **passivation**: with ``idle_timeout``, an entity with no message for that long moves to a
-  fresh, minimal run (``passivate="continue"``, state kept) or completes with its state as
-  result (``passivate="complete"``); the next message reaches or re-creates it.
-
-Example::
-
-    @dataclass
-    class Balance:
-        cents: int = 0
-
-    @workflow.defn
-    class Account(Entity[Balance]):
-        state_type = Balance
-
-        @workflow.run
-        async def run(self, start: EntityStart) -> Balance:
-            return await self.run_entity(start)
-
-        @entity_update
-        async def deposit(self, cents: int) -> int:
-            self.state.cents += cents
-            return self.state.cents
-
-        @deposit.validator
-        def check_deposit(self, cents: int) -> None:
-            if cents <= 0:
-                raise InvalidInput("deposit must be positive")
-
-        @workflow.query
-        def balance(self) -> int:
-            return self.state.cents
-
-    accounts = EntityClient(client, Account, task_queue="agenthub")
-    await accounts.update("alice", Account.deposit, 500)
-"""
+"""Entity workflows, the workflow side: the base class and the message decorators."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -64,23 +11,12 @@ from typing import Any, ClassVar, Generic, Literal, ParamSpec, TypeVar, overload
 
 from pydantic import TypeAdapter
 from temporalio import workflow
-from temporalio.client import (
-    Client,
-    WithStartWorkflowOperation,
-    WorkflowHandle,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-)
-from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
 
-from agenthub.errors import ConfigurationError, EntityContinuingAsNew, InvalidInput
+from agenthub.errors import ConfigurationError, EntityContinuingAsNew
 
 __all__ = [
     "ENTITY_CONTINUING_ERROR",
     "Entity",
-    "EntityClient",
     "EntityConfig",
     "EntityStart",
     "entity_signal",
@@ -89,7 +25,6 @@ __all__ = [
 
 S = TypeVar("S")
 R = TypeVar("R")
-W = TypeVar("W")
 P = ParamSpec("P")
 SignalHandler = TypeVar("SignalHandler", bound=Callable[..., Awaitable[None]])
 
@@ -260,25 +195,6 @@ class Entity(Generic[S]):
             del self._entity_recent[next(iter(self._entity_recent))]
 
 
-_RESEND_STATUSES = frozenset(
-    {
-        RPCStatusCode.RESOURCE_EXHAUSTED,  # the server's cap on in-flight updates (10)
-        RPCStatusCode.UNAVAILABLE,  # update aborted while the run closed
-        RPCStatusCode.NOT_FOUND,  # the run closed under us (continue-as-new, passivation)
-        RPCStatusCode.FAILED_PRECONDITION,
-    }
-)
-
-
-def _worth_resending(err: BaseException) -> bool:
-    if isinstance(err, WorkflowUpdateFailedError):
-        cause = err.cause
-        return isinstance(cause, ApplicationError) and cause.type == ENTITY_CONTINUING_ERROR
-    if isinstance(err, WorkflowUpdateRPCTimeoutOrCancelledError):
-        return True
-    return isinstance(err, RPCError) and err.status in _RESEND_STATUSES
-
-
 def _message_id(*_args: Any) -> str | None:
     info = workflow.current_update_info()
     return info.id if info else None
@@ -354,161 +270,32 @@ def entity_update(fn: Any = None, *, name: str | None = None) -> Any:
     def decorate(handler: Callable[..., Awaitable[R]]) -> Any:
         serialized = _serialized(handler, _message_id)
         update = workflow.update(name=name)(serialized) if name else workflow.update(serialized)
-        defn = update._defn
+        # The SDK runs validation only for updates that have a validator, so the guard is
+        # registered once through its public decorator; a user's validator is chained into it.
+        chained: list[Callable[..., None]] = []
 
-        def with_guard(user_validator: Callable[..., None] | None) -> Callable[..., None]:
-            def guard(self: Entity[Any], *args: Any) -> None:
-                self._entity_init()
-                # The main loop sets _entity_draining only once it runs; a message delivered
-                # in the same activation as request_continue_as_new() is turned away too.
-                moving = self._entity_draining or self._entity_rotate
-                if moving and _message_id() not in self._entity_recent:
-                    raise EntityContinuingAsNew(
-                        "the entity is moving to a new run; send the message again"
-                    )
-                if user_validator is not None:
-                    user_validator(self, *args)
+        @functools.wraps(handler)  # the SDK checks a validator's parameters against the update
+        def guard(self: Entity[Any], *args: Any) -> None:
+            self._entity_init()
+            # The main loop sets _entity_draining only once it runs; a message delivered in
+            # the same activation as request_continue_as_new() is turned away too.
+            moving = self._entity_draining or self._entity_rotate
+            if moving and _message_id() not in self._entity_recent:
+                raise EntityContinuingAsNew(
+                    "the entity is moving to a new run; send the message again"
+                )
+            for user_validator in chained:
+                user_validator(self, *args)
 
-            # The SDK checks that a validator's parameters match its update's.
-            return functools.wraps(user_validator or handler)(guard)
-
-        object.__setattr__(defn, "validator", with_guard(None))
+        update.validator(guard)
 
         def validator(user_validator: Callable[..., None]) -> Callable[..., None]:
-            object.__setattr__(defn, "validator", with_guard(user_validator))
+            if chained:
+                raise RuntimeError(f"validator already set for entity update {handler.__name__}")
+            chained.append(user_validator)
             return user_validator
 
-        setattr(update, "validator", validator)  # noqa: B010 - replaces the SDK's helper
+        setattr(update, "validator", validator)  # noqa: B010 - chains into the guard
         return update
 
     return decorate(fn) if fn is not None else decorate
-
-
-class EntityClient(Generic[W]):
-    """Send messages to entities of one workflow class, starting them when needed.
-
-    The workflow id is ``<entity type>:<entity id>`` (the type defaults to the workflow
-    name). Updates go with update-with-start and signals with signal-with-start, with the
-    id conflict policy USE_EXISTING: a message reaches the running entity, or starts it.
-    Messages turned away during continue-as-new are retried onto the next run.
-
-    Args:
-        client: a connected client.
-        workflow_class: the entity's ``@workflow.defn`` class.
-        task_queue: where the entity's workflows run.
-        entity_type: prefix of workflow ids; default the workflow type name.
-    """
-
-    def __init__(
-        self,
-        client: Client,
-        workflow_class: type[W],
-        *,
-        task_queue: str,
-        entity_type: str | None = None,
-    ) -> None:
-        defn = workflow._Definition.from_class(workflow_class)
-        if defn is None or not (
-            isinstance(workflow_class, type) and issubclass(workflow_class, Entity)
-        ):
-            raise ConfigurationError(
-                f"{workflow_class.__name__} must be an Entity subclass decorated with "
-                "@workflow.defn"
-            )
-        self.client = client
-        self.workflow_class = workflow_class
-        self.task_queue = task_queue
-        self.entity_type = entity_type or defn.name or workflow_class.__name__
-        self.retried = 0
-        """How many sends were turned away during continue-as-new and sent again."""
-
-    def workflow_id(self, entity_id: str) -> str:
-        """The workflow id of ``entity_id``."""
-        if not entity_id:
-            raise InvalidInput("entity id must not be empty")
-        return f"{self.entity_type}:{entity_id}"
-
-    def handle(self, entity_id: str) -> WorkflowHandle[W, Any]:
-        """A handle on the entity's current run (for queries, describe, cancel)."""
-        return self.client.get_workflow_handle_for(
-            self.workflow_class.run,  # type: ignore[attr-defined]
-            self.workflow_id(entity_id),
-        )
-
-    def _start(self, entity_id: str) -> WithStartWorkflowOperation[W, Any]:
-        return WithStartWorkflowOperation(
-            self.workflow_class.run,  # type: ignore[attr-defined]
-            EntityStart(entity_id=entity_id),
-            id=self.workflow_id(entity_id),
-            task_queue=self.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        )
-
-    async def update(
-        self,
-        entity_id: str,
-        update: workflow.UpdateMethodMultiParam[..., R] | Callable[..., Awaitable[R]],
-        *args: Any,
-        message_id: str | None = None,
-        attempts: int = 50,
-    ) -> R:
-        """Apply an update to the entity (starting it if needed) and return its result.
-
-        ``message_id`` makes the message idempotent: sending it again returns the first
-        result. Without it a random id is used (retries inside this call still dedupe).
-        """
-        message_id = message_id or str(uuid.uuid4())
-        delay = 0.05
-        for attempt in range(attempts):
-            try:
-                client: Any = self.client  # the SDK's overloads cannot see through R
-                result: R = await client.execute_update_with_start_workflow(
-                    update,
-                    args=list(args),
-                    start_workflow_operation=self._start(entity_id),
-                    id=message_id,
-                )
-                return result
-            except (
-                WorkflowUpdateFailedError,
-                WorkflowUpdateRPCTimeoutOrCancelledError,
-                RPCError,
-            ) as err:
-                # Resending is safe: the message id dedupes it in the entity.
-                if not _worth_resending(err) or attempt == attempts - 1:
-                    raise
-            self.retried += 1
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def signal(self, entity_id: str, signal: Callable[..., Any], *args: Any) -> None:
-        """Signal the entity, starting it if it is not running.
-
-        A plain signal first (the common case, and lighter on the server), then
-        signal-with-start when no run of the entity is open.
-        """
-        name = signal if isinstance(signal, str) else getattr(signal, "__name__", str(signal))
-        defn = getattr(signal, "__temporal_signal_definition", None)
-        name = getattr(defn, "name", None) or name
-        try:
-            await self.client.get_workflow_handle(self.workflow_id(entity_id)).signal(name, *args)
-            return
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
-        await self.client.start_workflow(
-            self.workflow_class.run,  # type: ignore[attr-defined]
-            EntityStart(entity_id=entity_id),
-            id=self.workflow_id(entity_id),
-            task_queue=self.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            start_signal=name,
-            start_signal_args=list(args),
-        )
-
-    async def query(self, entity_id: str, query: Callable[..., R], *args: Any) -> R:
-        """Run a query on the entity's current run."""
-        handle: Any = self.handle(entity_id)
-        result: R = await handle.query(query, *args)
-        return result
