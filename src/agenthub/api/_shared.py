@@ -1,0 +1,42 @@
+"""What the routers share: the hub's state on the app, the error shape, the API key check."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from temporalio.client import Client
+
+
+@dataclass(frozen=True)
+class HubState:
+    """What every route needs, kept on ``app.state.hub`` by :func:`create_app`."""
+
+    client: Client
+    secrets: Sequence[str]
+    task_queue: str
+    api_key: str
+
+
+def hub(request: Request) -> HubState:
+    """The hub's state of the app serving ``request``."""
+    state: HubState = request.app.state.hub
+    return state
+
+
+def error_response(status: int, error: str, message: str) -> JSONResponse:
+    """Every error has this one JSON shape: ``{"error": <type>, "message": <what to fix>}``."""
+    return JSONResponse(status_code=status, content={"error": error, "message": message})
+
+
+def unauthorized(request: Request) -> JSONResponse | None:
+    """A 401 response when an API key is set and the request does not present it."""
+    api_key = hub(request).api_key
+    if api_key and not hmac.compare_digest(
+        request.headers.get("authorization", ""), f"Bearer {api_key}"
+    ):
+        return error_response(401, "Unauthorized", "send Authorization: Bearer <AGENTHUB_API_KEY>")
+    return None

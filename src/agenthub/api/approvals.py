@@ -1,0 +1,70 @@
+"""Routes of human approvals: list pending ones, approve, reject."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
+
+from agenthub.api._shared import error_response, hub, unauthorized
+from agenthub.errors import CallbackError, InvalidInput
+from agenthub.patterns.approvals import decide, list_pending
+
+router = APIRouter(prefix="/approvals", tags=["approvals"])
+
+
+class Decision(BaseModel):
+    """Body of an approval decision."""
+
+    by: str
+    reason: str = ""
+
+
+def _queue(request: Request) -> str:
+    # Approvals live in an inbox per task queue: that of the workflows that asked.
+    return request.query_params.get("task_queue", hub(request).task_queue)
+
+
+@router.get("")
+async def approvals(request: Request, inbox: str = "default") -> Any:
+    """Pending approvals of ``inbox`` (``?task_queue=`` for another queue's inbox)."""
+    if denied := unauthorized(request):
+        return denied
+    pending = await list_pending(hub(request).client, task_queue=_queue(request), inbox=inbox)
+    return [to_jsonable_python(p) for p in pending]
+
+
+async def _decide(request: Request, approval_id: str, body: Decision, approved: bool) -> Any:
+    if denied := unauthorized(request):
+        return denied
+    client = hub(request).client
+    inbox = request.query_params.get("inbox", "default")
+    queue = _queue(request)
+    pending = await list_pending(client, task_queue=queue, inbox=inbox)
+    match = next((p for p in pending if p.approval_id == approval_id), None)
+    if match is None:
+        return error_response(
+            404, "CallbackNotFound",
+            f"no pending approval {approval_id!r} in inbox {inbox!r} of task queue {queue!r}",
+        )  # fmt: skip
+    try:
+        decision = await decide(client, match, approved=approved, by=body.by, reason=body.reason)
+    except InvalidInput as err:
+        return error_response(403, "NotAnApprover", err.message)
+    except CallbackError as err:
+        return error_response(err.status, type(err).__name__, str(err))
+    return to_jsonable_python(decision)
+
+
+@router.post("/{approval_id}/approve")
+async def approve(request: Request, approval_id: str, body: Decision) -> Any:
+    """Approve; ``by`` must be one of the approvers."""
+    return await _decide(request, approval_id, body, True)
+
+
+@router.post("/{approval_id}/reject")
+async def reject(request: Request, approval_id: str, body: Decision) -> Any:
+    """Reject; ``by`` must be one of the approvers."""
+    return await _decide(request, approval_id, body, False)
