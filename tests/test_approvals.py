@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from agenthub.api import create_app
 from agenthub.cli import app
-from agenthub.errors import InvalidInput
+from agenthub.errors import CallbackNotFound, InvalidInput
 from agenthub.patterns.approvals import PendingApproval, decide, list_pending
 from agenthub.testing import eventually, running_worker
 
@@ -144,3 +144,28 @@ async def test_listing_an_inbox_whose_workers_are_gone_is_a_clear_error(
     await _inbox_client(client, tq).signal("default", ApprovalInbox.add, item)
     with pytest.raises(WorkerUnavailable, match=f"task queue {tq!r}"):
         await list_pending(client, task_queue=tq, timeout=2)
+
+
+async def test_pending_approvals_stay_listable_while_the_app_is_down(
+    dev_server_env: WorkflowEnvironment,
+) -> None:
+    from agenthub.errors import WorkerUnavailable
+
+    client = dev_server_env.client
+    tq = f"app-{uuid.uuid4().hex[:8]}"
+    async with running_worker(client, workflows=[NeedsApproval], task_queue=tq):
+        handle = await start(client, tq, Ask("Wire 9,000 EUR", ["ana"]))
+        item = await pending_for(client, tq, handle.id)
+    # The app's worker is gone: the list is still served (from the inbox's memo) ...
+    listed = await list_pending(client, task_queue=tq, timeout=2)
+    assert [p.approval_id for p in listed] == [item.approval_id]
+    # ... a decision is not confirmed, said in one line; the server keeps it ...
+    with pytest.raises(WorkerUnavailable, match="send the same completion again"):
+        await decide(client, item, approved=True, by="ana", timeout=2)
+    # ... once the app is back it applies; the workflow then ends, so later decisions are
+    # refused: the first one stands.
+    async with running_worker(client, workflows=[NeedsApproval], task_queue=tq):
+        decision = await handle.result()
+        assert (decision.approved, decision.by) == (True, "ana")
+        with pytest.raises(CallbackNotFound):
+            await decide(client, item, approved=False, by="ana")

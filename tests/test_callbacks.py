@@ -177,6 +177,10 @@ async def test_bad_tokens_are_refused_and_change_nothing(dev_server_env, api) ->
     assert len((await handle.fetch_history()).events) == before, "refusals left no events"
 
     assert (await http.post(f"/callbacks/{token}", json="yes")).status_code == 200
+    # A sender retrying the same delivery is told it landed (one update id per completion);
+    # other data for a used token is refused.
+    resent = await http.post(f"/callbacks/{token}", json="yes")
+    assert resent.status_code == 200, resent.text
     replayed = await http.post(f"/callbacks/{token}", json="again")
     assert (replayed.status_code, replayed.json()["error"]) == (409, "CallbackAlreadyCompleted")
     with pytest.raises(CallbackAlreadyCompleted):

@@ -83,6 +83,19 @@ class _InboxState:
     pending: dict[str, PendingApproval] = field(default_factory=dict)
 
 
+@dataclass
+class _PendingMemo:
+    """The inbox's memo: pending approvals, readable by ``describe`` with no worker."""
+
+    items: list[PendingApproval] = field(default_factory=list)
+    complete: bool = True
+    """False when there were more than fit; the rest are read by query."""
+
+
+_MEMO_KEY = "agenthub.pending"
+_MEMO_LIMIT = 200
+
+
 @workflow.defn(name="agenthub.ApprovalInbox")
 class ApprovalInbox(Entity[_InboxState]):
     """Index of pending approvals (one entity per inbox name)."""
@@ -96,10 +109,19 @@ class ApprovalInbox(Entity[_InboxState]):
     @entity_signal
     async def add(self, item: PendingApproval) -> None:
         self.state.pending[item.approval_id] = item
+        self._publish()
 
     @entity_signal
     async def remove(self, item: _Removal) -> None:
-        self.state.pending.pop(item.approval_id, None)
+        if self.state.pending.pop(item.approval_id, None) is not None:
+            self._publish()
+
+    def _publish(self) -> None:
+        # A memo is served by the server itself: pending approvals stay listable while no
+        # worker of this task queue runs (the requesting app is down).
+        pending = self.pending()
+        memo = _PendingMemo(pending[:_MEMO_LIMIT], complete=len(pending) <= _MEMO_LIMIT)
+        workflow.upsert_memo({_MEMO_KEY: memo})
 
     @workflow.query
     def pending(self) -> list[PendingApproval]:
@@ -193,16 +215,28 @@ async def list_pending(
     """Pending approvals of ``inbox``, soonest to expire first.
 
     The inbox of a task queue is run by that queue's workers (their ``AgentHubPlugin``
-    registers it); an inbox that was never used has nothing pending.
+    registers it) and publishes its list in its memo, so listing needs no worker (up to 200
+    approvals; past that the rest are read by a query); an inbox that was never used has
+    nothing pending.
 
     Raises:
         InvalidInput: ``task_queue`` or ``inbox`` is empty.
-        WorkerUnavailable: the inbox exists but no worker answered within ``timeout``.
+        WorkerUnavailable: more than fit in the memo, and no worker answered the query
+            within ``timeout``.
     """
     inbox_workflow_id(task_queue, inbox)
     entity = _inbox_client(client, task_queue)
+    handle = entity.handle(inbox)
     try:
-        handle = entity.handle(inbox)
+        description = await handle.describe(rpc_timeout=timedelta(seconds=timeout))
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return []
+        raise
+    memo = await description.memo_value(_MEMO_KEY, None, type_hint=_PendingMemo)
+    if isinstance(memo, _PendingMemo) and memo.complete:
+        return memo.items
+    try:
         pending: list[PendingApproval] = await handle.query(
             ApprovalInbox.pending, rpc_timeout=timedelta(seconds=timeout)
         )
@@ -227,18 +261,25 @@ async def decide(
     approved: bool,
     by: str,
     reason: str = "",
+    timeout: float = 30.0,
 ) -> ApprovalDecision:
     """Deliver a decision on ``approval``.
 
     Raises:
         InvalidInput: ``by`` is not one of the approvers.
         CallbackNotFound / CallbackAlreadyCompleted / CallbackExpired: nothing delivered.
+        WorkerUnavailable: the asking workflow's worker did not confirm the decision within
+            ``timeout`` seconds; it applies when the worker takes it, and deciding the same
+            again reports the outcome.
     """
     if by not in approval.approvers:
         raise InvalidInput(f"{by!r} is not an approver of {approval.approval_id} "
                            f"(approvers: {', '.join(approval.approvers)})")  # fmt: skip
     decision = ApprovalDecision(approved=approved, by=by, reason=reason)
     await deliver_completion(
-        client, approval.workflow_id, CallbackCompletion(approval.approval_id, _NAME, decision)
+        client,
+        approval.workflow_id,
+        CallbackCompletion(approval.approval_id, _NAME, decision),
+        timeout=timeout,
     )
     return decision

@@ -71,6 +71,7 @@ __all__ = [
     "CallbackCompletion",
     "CallbackRequest",
     "complete_callback",
+    "completion_update_id",
     "deliver_completion",
     "load_callback_secrets",
     "sign_token",
@@ -335,6 +336,17 @@ _ERRORS: dict[str, type[CallbackError]] = {
 }
 
 
+def completion_update_id(completion: CallbackCompletion) -> str:
+    """The update id of a completion: the same completion sent twice is one update, so a
+    resend (after a timeout, or a webhook retried by its sender) reports the first outcome
+    instead of applying twice or being refused as used; other data is another update."""
+    body = json.dumps(
+        {"name": completion.name, "data": completion.data}, sort_keys=True, default=repr
+    )
+    digest = hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{CALLBACK_UPDATE}:{completion.callback_id}:{digest}"
+
+
 async def deliver_completion(
     client: Client, workflow_id: str, completion: CallbackCompletion, *, timeout: float = 30.0
 ) -> None:
@@ -343,18 +355,24 @@ async def deliver_completion(
 
     Raises:
         CallbackNotFound (404), CallbackAlreadyCompleted (409), CallbackExpired (410).
-        WorkerUnavailable (503): no worker took the completion within ``timeout`` seconds
-            (nothing was delivered; send it again once the workflow's worker runs).
+        WorkerUnavailable (503): no worker confirmed the completion within ``timeout``
+            seconds. The server keeps it and it applies when the workflow's worker takes
+            it (unless the server restarts first); sending the same completion again is
+            safe and reports the outcome.
     """
     handle = client.get_workflow_handle(workflow_id)
     try:
         await handle.execute_update(
-            CALLBACK_UPDATE, completion, rpc_timeout=timedelta(seconds=timeout)
+            CALLBACK_UPDATE,
+            completion,
+            id=completion_update_id(completion),
+            rpc_timeout=timedelta(seconds=timeout),
         )
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         raise WorkerUnavailable(
-            f"workflow {workflow_id!r} did not take the completion within {timeout:.0f}s: "
-            "is a worker running on its task queue? Nothing was delivered."
+            f"workflow {workflow_id!r} did not confirm the completion within {timeout:.0f}s: "
+            "is a worker running on its task queue? The server keeps it until a worker takes "
+            "it; send the same completion again to see the outcome."
         ) from None
     except WorkflowUpdateFailedError as err:
         cause = err.cause
