@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 
 import pytest
 
@@ -10,6 +11,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def read_stderr_until(process: subprocess.Popen[str], marker: str) -> str:
+    """Read a child's stderr line by line until ``marker`` shows; returns what was read."""
+    assert process.stderr is not None
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if marker in line:
+            return "".join(seen)
+    raise AssertionError(f"{marker!r} never printed; output was:\n{''.join(seen)}")
 
 
 @pytest.fixture

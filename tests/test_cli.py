@@ -18,7 +18,7 @@ from agenthub.cli import app
 from agenthub.runtime.server import probe_temporal
 from agenthub.testing import eventually
 
-from .conftest import free_port
+from .conftest import free_port, read_stderr_until
 
 runner = CliRunner()
 
@@ -53,21 +53,11 @@ def _spawn(args: list[str], cwd: Path) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def _read_until(process: subprocess.Popen[str], marker: str) -> str:
-    assert process.stderr is not None
-    seen = []
-    for line in process.stderr:
-        seen.append(line)
-        if marker in line:
-            return "".join(seen)
-    raise AssertionError(f"{marker!r} never printed; output was:\n{''.join(seen)}")
-
-
 @pytest.mark.slow
 def test_killed_cli_takes_its_server_along(tmp_path: Path, port: int) -> None:
     process = _spawn(["server", "--port", str(port), "--headless"], tmp_path)
     try:
-        _read_until(process, "press Ctrl-C to stop")
+        read_stderr_until(process, "press Ctrl-C to stop")
         server_pid = next(
             p.pid for p in psutil.Process(process.pid).children() if "temporal" in p.name()
         )
@@ -85,7 +75,7 @@ def test_killed_cli_takes_its_server_along(tmp_path: Path, port: int) -> None:
 async def test_server_command_starts_and_stops(tmp_path: Path, port: int) -> None:
     process = _spawn(["server", "--port", str(port), "--headless"], tmp_path)
     try:
-        output = _read_until(process, "press Ctrl-C to stop")
+        output = read_stderr_until(process, "press Ctrl-C to stop")
         assert f"127.0.0.1:{port}" in output
         assert await probe_temporal(f"127.0.0.1:{port}")
         process.send_signal(signal.SIGINT)
@@ -105,7 +95,7 @@ async def test_up_runs_server_and_worker(tmp_path: Path, port: int) -> None:
         tmp_path,
     )  # fmt: skip
     try:
-        output = _read_until(process, "worker polling task queue 'agenthub'")
+        output = read_stderr_until(process, "worker polling task queue 'agenthub'")
         assert f"http://127.0.0.1:{ui_port}" in output
         assert f"HTTP API http://127.0.0.1:{api_port}" in output
 
@@ -119,7 +109,9 @@ async def test_up_runs_server_and_worker(tmp_path: Path, port: int) -> None:
 
         await eventually(healthy, what="API health")
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
+        _, rest = process.communicate(timeout=30)
+        assert process.returncode == 0
+        assert "stopped" in rest and "Traceback" not in rest and "ERROR" not in rest, rest
     finally:
         process.kill()
     assert (tmp_path / "state" / "temporal.db").exists()

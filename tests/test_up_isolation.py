@@ -15,20 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import free_port
+from .conftest import free_port, read_stderr_until
 from .test_examples import ARGS, EXAMPLES, EXPECTED
 
 pytestmark = pytest.mark.slow
-
-
-def _read_until(process: subprocess.Popen[str], marker: str) -> str:
-    assert process.stderr is not None
-    seen = []
-    for line in process.stderr:
-        seen.append(line)
-        if marker in line:
-            return "".join(seen)
-    raise AssertionError(f"{marker!r} never printed; output was:\n{''.join(seen)}")
 
 
 def test_every_example_runs_beside_agenthub_up(tmp_path: Path) -> None:
@@ -47,7 +37,7 @@ def test_every_example_runs_beside_agenthub_up(tmp_path: Path) -> None:
         cwd=tmp_path, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     try:
-        started = _read_until(up, "worker polling task queue 'agenthub'")
+        started = read_stderr_until(up, "worker polling task queue 'agenthub'")
         examples = {
             name: subprocess.Popen(
                 [sys.executable, str(EXAMPLES / name), *ARGS.get(name, [])],
