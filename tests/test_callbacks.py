@@ -231,3 +231,15 @@ async def test_cli_completes_a_callback(time_skipping_env, ts, monkeypatch) -> N
         runner.invoke, app, ["callback", "complete", tokens["cli"], "--data", "1"]
     )
     assert again.exit_code == 1 and "callbacks are closed" in again.output
+
+
+def test_non_ascii_tokens_and_keys_are_refused_not_crashed() -> None:
+    from fastapi.testclient import TestClient
+
+    for token in ("v1.é.ü", "v1.abc.\udcff", "ü"):
+        with pytest.raises(InvalidCallbackToken, match="malformed"):
+            verify_token(token, [SECRET])
+    # Authentication happens before Temporal is touched: no client is needed to refuse.
+    api = TestClient(create_app(None, secrets=[SECRET], api_key="k" * 24))  # type: ignore[arg-type]
+    response = api.get("/approvals", headers={"authorization": "Bearer é".encode()})
+    assert (response.status_code, response.json()["error"]) == (401, "Unauthorized")

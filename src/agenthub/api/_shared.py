@@ -35,8 +35,8 @@ def error_response(status: int, error: str, message: str) -> JSONResponse:
 def unauthorized(request: Request) -> JSONResponse | None:
     """A 401 response when an API key is set and the request does not present it."""
     api_key = hub(request).api_key
-    if api_key and not hmac.compare_digest(
-        request.headers.get("authorization", ""), f"Bearer {api_key}"
-    ):
+    # Bytes, not str: compare_digest refuses non-ASCII text, and a header may carry any.
+    presented = request.headers.get("authorization", "").encode("utf-8", "surrogateescape")
+    if api_key and not hmac.compare_digest(presented, f"Bearer {api_key}".encode()):
         return error_response(401, "Unauthorized", "send Authorization: Bearer <AGENTHUB_API_KEY>")
     return None

@@ -177,7 +177,8 @@ def verify_token(
         CallbackExpired: past its expiry.
     """
     parts = token.split(".")
-    if len(parts) != 3 or parts[0] != "v1":
+    # Tokens are URL-safe base64: anything else (non-ASCII included) is not one of ours.
+    if len(parts) != 3 or parts[0] != "v1" or not token.isascii():
         raise InvalidCallbackToken("malformed callback token")
     _, body, signature = parts
     if not any(hmac.compare_digest(_mac(s, body), signature) for s in secrets):
