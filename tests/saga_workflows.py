@@ -153,3 +153,30 @@ class MisusedSaga:
         except SagaError as err:
             messages.append(str(err))
         return messages
+
+
+# A step that takes time to land and never heartbeats (so it never hears of a cancel).
+STEP_STARTED: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+STEP_GATE: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+
+
+@activity.defn
+async def land_late(name: str) -> str:
+    wid = _wid()
+    STEP_STARTED[wid].set()
+    await asyncio.wait_for(STEP_GATE[wid].wait(), timeout=60)
+    CALLS[wid].append(f"do:{name}")
+    return f"{name} landed"
+
+
+@activity.defn
+async def undo_late(name: str) -> None:
+    CALLS[_wid()].append(f"undo:{name}")
+
+
+@workflow.defn
+class SlowStepSaga:
+    @workflow.run
+    async def run(self, name: str) -> str:
+        async with Saga(step_timeout=timedelta(minutes=5)) as saga:
+            return await saga.step(land_late, name, compensation=undo_late)

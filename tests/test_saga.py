@@ -12,21 +12,26 @@ from temporalio.testing import WorkflowEnvironment
 
 from agenthub.errors import SagaError
 from agenthub.patterns.saga import Saga, saga_progress
-from agenthub.testing import running_worker
+from agenthub.testing import eventually, running_worker
 
 from .saga_workflows import (
     ATTEMPTS,
     CALLS,
+    STEP_GATE,
+    STEP_STARTED,
     ManualSaga,
     MisusedSaga,
     Plan,
     PlannedSaga,
+    SlowStepSaga,
     do_step,
+    land_late,
+    undo_late,
     undo_step,
 )
 
-WORKFLOWS = [PlannedSaga, ManualSaga, MisusedSaga]
-ACTIVITIES = [do_step, undo_step]
+WORKFLOWS = [PlannedSaga, ManualSaga, MisusedSaga, SlowStepSaga]
+ACTIVITIES = [do_step, undo_step, land_late, undo_late]
 
 
 @pytest.fixture
@@ -206,3 +211,36 @@ async def test_misuse_raises_clear_errors(time_skipping_env: WorkflowEnvironment
 def test_saga_outside_a_workflow() -> None:
     with pytest.raises(SagaError, match="only be used in workflow code"):
         Saga()
+
+
+async def test_cancel_during_a_step_undoes_it_only_after_it_landed(
+    time_skipping_env: WorkflowEnvironment, tq: str
+) -> None:
+    """The step never heartbeats, so it cannot hear the cancel: the saga must wait for it to
+    land (or fail) before its undo runs, and the workflow must still end cancelled."""
+    client = time_skipping_env.client
+    wid = f"saga-slow-{uuid.uuid4()}"
+    handle = await client.start_workflow(SlowStepSaga.run, "charge", id=wid, task_queue=tq)
+    await STEP_STARTED[wid].wait()
+    await handle.cancel()
+
+    async def cancel_processed() -> list[str] | None:
+        # The workflow has reacted to the cancel: it asked the step to stop. Whatever it
+        # scheduled in that same workflow task is in the history now.
+        events = (await handle.fetch_history()).events
+        if not any(e.HasField("activity_task_cancel_requested_event_attributes") for e in events):
+            return None
+        return [
+            e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in events
+            if e.HasField("activity_task_scheduled_event_attributes")
+        ]
+
+    scheduled = await eventually(cancel_processed, what="the cancel reaching the workflow")
+    assert scheduled == ["land_late"], "the undo was scheduled while its step was in flight"
+    STEP_GATE[wid].set()  # the step lands, late
+    with pytest.raises(WorkflowFailureError) as info:
+        await handle.result()
+    assert isinstance(info.value.cause, CancelledError)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+    assert CALLS[wid] == ["do:charge", "undo:charge"]

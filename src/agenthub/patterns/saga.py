@@ -10,7 +10,9 @@ with backoff until it succeeds. Compensation is shielded from workflow cancellat
 cancelled workflow still undoes what it did, then reports itself cancelled.
 
 If undos fail, one :class:`~agenthub.errors.CompensationFailed` lists every failure with its
-cause (with ``continue_on_error=True`` every undo is attempted first). Progress is readable
+cause (with ``continue_on_error=True`` every undo is attempted first). A step in flight when
+the workflow is cancelled is asked to stop and waited for, so its undo never runs before the
+step's effect has landed. Progress is readable
 from outside with the query ``agenthub.saga:<name>`` (see :func:`saga_progress`).
 
 Example::
@@ -29,6 +31,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +42,7 @@ from typing import Any, Literal, TypeVar, overload
 from temporalio import workflow
 from temporalio.client import WorkflowHandle
 from temporalio.exceptions import CancelledError
+from temporalio.workflow import ActivityCancellationType
 
 from agenthub.errors import CompensationFailed, FailedCompensation, SagaError
 from agenthub.patterns import retry
@@ -266,11 +270,24 @@ class Saga:
         if compensation is not None:
             undo_args = tuple(args if compensation_args is None else compensation_args)
             self.add_compensation(compensation, *undo_args, **(compensation_options or {}))
-        result = await workflow.execute_activity(
-            activity,
-            args=list(args),
-            **{**self._step_defaults, **activity_options},
+        options = {**self._step_defaults, **activity_options}
+        # A cancel must not start the undo while the step may still land: the activity is
+        # asked to stop and the saga waits for its outcome (an activity that does not
+        # heartbeat never hears the request and simply finishes).
+        options.setdefault(
+            "cancellation_type", ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
         )
+        step = asyncio.ensure_future(
+            workflow.execute_activity(activity, args=list(args), **options)
+        )
+        try:
+            result = await asyncio.shield(step)
+        except asyncio.CancelledError:
+            if not step.done():
+                step.cancel()
+            with contextlib.suppress(BaseException):  # landed, failed or cancelled: all settled
+                await step
+            raise  # the workflow stays cancelled; the saga compensates on the way out
         self._progress.steps_done.append(
             activity if isinstance(activity, str) else activity_name(activity) or "?"
         )
