@@ -15,8 +15,14 @@ from temporalio.common import RetryPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from agenthub.errors import ConfigurationError, InvalidInput
-from agenthub.patterns.idempotency import activity_idempotency_key, workflow_idempotency_key
-from agenthub.patterns.ledger import IdempotencyLedger, SqliteLedger, idempotent, open_ledger
+from agenthub.patterns.idempotency import activity_idempotency_key
+from agenthub.patterns.ledger import (
+    IdempotencyLedger,
+    SqliteLedger,
+    idempotency_key,
+    idempotent,
+    open_ledger,
+)
 from agenthub.testing import running_worker
 
 from . import postgres
@@ -107,7 +113,7 @@ SENT: list[str] = []
 @activity.defn
 @idempotent(ledger=lambda: SqliteLedger(LEDGER_PATH["path"]))
 async def send_email(to: str) -> str:
-    SENT.append(activity_idempotency_key("send_email"))
+    SENT.append(idempotency_key())
     if activity.info().attempt == 1 and to == "flaky@example.com":
         raise RuntimeError("SMTP connection reset")
     return f"sent to {to}"
@@ -127,9 +133,14 @@ class Notify:
             "retry_policy": RetryPolicy(initial_interval=timedelta(milliseconds=50)),
         }
         first = await workflow.execute_activity(send_email, to, **options)
-        # The same step again in the same workflow: the ledger answers, nothing is sent.
+        # The same call again in the same workflow: the ledger answers, nothing is sent.
         second = await workflow.execute_activity(send_email, to, **options)
-        return [first, second, workflow_idempotency_key("send_email")]
+        # Other arguments are other calls: each acts once.
+        others = [
+            await workflow.execute_activity(send_email, other, **options)
+            for other in ("ana@x", "bo@x", "ana@x")
+        ]
+        return [first, second, *others]
 
 
 async def test_idempotent_activity_acts_once(
@@ -139,15 +150,18 @@ async def test_idempotent_activity_acts_once(
     client = time_skipping_env.client
     wid = f"notify-{uuid.uuid4()}"
     async with running_worker(client, workflows=[Notify], activities=[send_email]) as tq:
-        first, second, key = await client.execute_workflow(
+        first, second, *others = await client.execute_workflow(
             Notify.run, "flaky@example.com", id=wid, task_queue=tq
         )
     assert first == second == "sent to flaky@example.com"
-    assert key == f"{wid}/send_email"
-    # Attempt 1 failed (claim released), attempt 2 sent; the second call sent nothing.
-    assert SENT.count(key) == 2
-    record = await SqliteLedger(tmp_path / "ledger.db").get(key)
-    assert record is not None and record.result == "sent to flaky@example.com"
+    assert others == ["sent to ana@x", "sent to bo@x", "sent to ana@x"]
+    keys = [k for k in SENT if k.startswith(f"{wid}/send_email/")]
+    # Attempt 1 failed (claim released), attempt 2 sent; the repeat sent nothing; ana and bo
+    # got one email each, under keys of their own.
+    assert len(keys) == 4 and len(set(keys)) == 3
+    assert keys[0] == keys[1]
+    record = await SqliteLedger(tmp_path / "ledger.db").get(keys[0])
+    assert record is not None and record.result["result"] == "sent to flaky@example.com"
 
 
 def test_bad_step_names_are_rejected() -> None:
@@ -195,3 +209,100 @@ async def test_upsert_inside_run_once(ledger: IdempotencyLedger) -> None:
         )
     with pytest.raises(InvalidInput, match="key columns"):
         await ledger.run_once(f"d-{table}", lambda c: ledger.upsert(c, table, {"n": 1}, key=["id"]))
+
+
+# --- @idempotent: keys per call, typed records, leases ------------------------------------
+
+SQUARED: list[int] = []
+
+
+@activity.defn
+@idempotent(ledger=lambda: SqliteLedger(LEDGER_PATH["path"]))
+async def square_once(n: int) -> tuple[int, int]:
+    SQUARED.append(n)
+    return (n, n * n)
+
+
+@activity.defn
+@idempotent("refund", ledger=lambda: SqliteLedger(LEDGER_PATH["path"]), key=lambda order, _: order)
+async def refund(order: str, cents: int) -> str:
+    return f"refunded {cents} on {order}"
+
+
+@workflow.defn
+class SquareAll:
+    @workflow.run
+    async def run(self, count: int) -> list[Any]:
+        from agenthub.patterns.fanout import ItemRange, fan_out
+
+        result = await fan_out(square_once, ItemRange(0, count))
+        again = await workflow.execute_activity(
+            square_once, 3, start_to_close_timeout=timedelta(seconds=10)
+        )
+        return [result.value, again]
+
+
+@workflow.defn
+class RefundTwice:
+    @workflow.run
+    async def run(self) -> list[str]:
+        options: dict[str, Any] = {
+            "start_to_close_timeout": timedelta(seconds=10),
+            "retry_policy": RetryPolicy(maximum_attempts=3),
+        }
+        first = await workflow.execute_activity(refund, args=["o-1", 500], **options)
+        same = await workflow.execute_activity(refund, args=["o-1", 500], **options)
+        try:
+            await workflow.execute_activity(refund, args=["o-1", 900], **options)
+        except Exception as err:
+            return [first, same, str(err.__cause__)]
+        return [first, same, "no error"]
+
+
+async def test_idempotent_calls_in_a_fan_out_each_act_once_with_their_own_result(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    LEDGER_PATH["path"] = tmp_path / "ledger.db"
+    SQUARED.clear()
+    client = time_skipping_env.client
+    async with running_worker(client, workflows=[SquareAll], activities=[square_once]) as tq:
+        values, again = await client.execute_workflow(
+            SquareAll.run, 20, id=f"squares-{uuid.uuid4()}", task_queue=tq
+        )
+    assert [tuple(v) for v in values] == [(n, n * n) for n in range(20)]
+    assert sorted(SQUARED) == list(range(20))  # item 3 again: the record, no second effect
+    assert again == [3, 9]  # a tuple, through the workflow's JSON like the first time
+
+
+async def test_a_business_key_reused_with_other_arguments_is_refused(
+    time_skipping_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    LEDGER_PATH["path"] = tmp_path / "ledger.db"
+    client = time_skipping_env.client
+    async with running_worker(client, workflows=[RefundTwice], activities=[refund]) as tq:
+        first, same, error = await client.execute_workflow(
+            RefundTwice.run, id=f"refund-{uuid.uuid4()}", task_queue=tq
+        )
+    assert first == same == "refunded 500 on o-1"
+    assert "was recorded for other arguments" in error
+
+
+async def test_records_come_back_as_the_return_type(ledger: IdempotencyLedger) -> None:
+    key = f"t-{uuid.uuid4()}"
+
+    def effect(conn: Any) -> tuple[int, int]:
+        return (1, 2)
+
+    assert await ledger.run_once(key, effect) == (1, 2)
+    assert await ledger.run_once(key, effect) == (1, 2)  # not [1, 2]
+
+
+async def test_a_held_claim_is_retried_when_its_lease_ends(ledger: IdempotencyLedger) -> None:
+    from agenthub.errors import TransientFailure
+
+    key = f"lease-{uuid.uuid4()}"
+    assert (await ledger.claim(key, timedelta(seconds=120))) == (True, None)
+    with pytest.raises(TransientFailure) as info:
+        await ledger.claim(key, timedelta(seconds=120))
+    delay = info.value.next_retry_delay
+    assert delay is not None and timedelta(seconds=100) < delay <= timedelta(seconds=122)

@@ -31,6 +31,9 @@ from agenthub.patterns import (
     entity_signal,
     entity_update,
     fan_out,
+    idempotency_key,
+    idempotent,
+    open_ledger,
     retry,
     saga_progress,
     wait_for_callback,
@@ -136,6 +139,18 @@ class BankAccount(Entity[AccountState]):
 async def send_payment_link(req: CallbackRequest) -> None:
     link = f"https://hub.example/callbacks/{req.token()}"
     assert link
+
+
+@activity.defn
+@idempotent(ledger=lambda: open_ledger(".agenthub/ledger.db"))
+async def send_invoice(order_id: str) -> str:
+    return f"sent {order_id} with key {idempotency_key()}"
+
+
+@activity.defn
+@idempotent("refund", ledger=lambda: open_ledger(".agenthub/ledger.db"), key=lambda o, c: o)
+async def refund(order_id: str, cents: int) -> str:
+    return f"refunded {cents} on {order_id}"
 
 
 @activity.defn

@@ -38,6 +38,7 @@ from agenthub.patterns.ledger import (
     IdempotencyLedger,
     PostgresLedger,
     SqliteLedger,
+    idempotency_key,
     idempotent,
     open_ledger,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "entity_update",
     "fan_out",
     "fan_out_progress",
+    "idempotency_key",
     "idempotent",
     "open_ledger",
     "reducer",

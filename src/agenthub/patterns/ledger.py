@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import json
 import re
 import sqlite3
@@ -44,10 +45,12 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar, get_type_hints
 
+from pydantic import TypeAdapter
 from pydantic_core import to_jsonable_python
 from temporalio import activity
 
@@ -59,6 +62,7 @@ __all__ = [
     "LedgerRecord",
     "PostgresLedger",
     "SqliteLedger",
+    "idempotency_key",
     "idempotent",
     "open_ledger",
 ]
@@ -73,6 +77,60 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 def _dump(value: Any) -> str:
     # Dataclasses and pydantic models are stored as JSON; the workflow decodes them by type.
     return json.dumps(to_jsonable_python(value))
+
+
+def _return_type(fn: Callable[..., Any]) -> Any:
+    """``fn``'s return annotation, or None when it has none that resolves."""
+    try:
+        hint = get_type_hints(fn).get("return")
+    except Exception:  # unresolvable forward references: decode as plain JSON
+        return None
+    return None if hint in (None, type(None), Any) else hint
+
+
+def _decode(value: Any, fn: Callable[..., Any]) -> Any:
+    """A recorded JSON value as ``fn``'s return type (a tuple stays a tuple, a dataclass a
+    dataclass), so the first call and every later one return the same type."""
+    hint = _return_type(fn)
+    if hint is None:
+        return value
+    try:
+        adapter = _adapter(hint)
+    except TypeError:  # an unhashable annotation: build it this once
+        adapter = TypeAdapter(hint)
+    return adapter.validate_python(value)
+
+
+@functools.lru_cache(maxsize=256)
+def _adapter(hint: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(hint)
+
+
+def _fingerprint(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """A digest of a call's arguments (canonical JSON)."""
+    canonical = json.dumps(
+        to_jsonable_python([list(args), kwargs], fallback=repr), sort_keys=True
+    ).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(canonical).hexdigest()[:24]
+
+
+_current_key: ContextVar[str | None] = ContextVar("agenthub_idempotency_key", default=None)
+
+
+def idempotency_key() -> str:
+    """The key under which the running :func:`idempotent` activity acts: present it to the
+    system you call (an ``Idempotency-Key`` header), so it too acts once per call.
+
+    Raises:
+        RuntimeError: not inside an activity decorated with ``@idempotent``.
+    """
+    key = _current_key.get()
+    if key is None:
+        raise RuntimeError(
+            "idempotency_key() is for activities decorated with @idempotent; elsewhere use "
+            "activity_idempotency_key(step)"
+        )
+    return key
 
 
 class LedgerRecord(Protocol):
@@ -118,10 +176,12 @@ class IdempotencyLedger(ABC):
                 self._sql("SELECT status, result FROM agenthub_ledger WHERE key = ?"), (key,)
             ).fetchone()
             if row is not None and row[0] == _DONE:
-                return json.loads(row[1])  # type: ignore[no-any-return]
+                return _decode(json.loads(row[1]), effect)  # type: ignore[no-any-return]
             result = effect(conn)
-            self._upsert(conn, key, _DONE, _dump(result), None)
-            return result
+            recorded = _dump(result)
+            self._upsert(conn, key, _DONE, recorded, None)
+            # The caller gets what a later call gets: the record, decoded the same way.
+            return _decode(json.loads(recorded), effect)  # type: ignore[no-any-return]
 
     def _upsert(
         self, conn: Any, key: str, status: str, result: str | None, lease: float | None
@@ -147,9 +207,13 @@ class IdempotencyLedger(ABC):
             if row is not None and row[0] == _DONE:
                 return False, json.loads(row[1])
             if row is not None and row[0] == _RUNNING and (row[2] or 0) > now:
+                remaining = row[2] - now
+                # Retry when the claim can be taken over, not on the preset's backoff, which
+                # could spend every attempt while a dead attempt's lease runs out.
                 raise TransientFailure(
-                    f"another attempt holds idempotency key {key!r} for "
-                    f"{row[2] - now:.0f}s more; retrying later"
+                    f"another attempt holds idempotency key {key!r} for {remaining:.0f}s more; "
+                    "retrying then",
+                    next_retry_delay=timedelta(seconds=remaining + 1),
                 )
             self._upsert(conn, key, _RUNNING, None, now + lease_seconds)
             return True, None
@@ -307,21 +371,31 @@ def idempotent(
     step: str | None = None,
     *,
     ledger: IdempotencyLedger | Callable[[], IdempotencyLedger],
-    lease: timedelta = timedelta(minutes=5),
+    key: Callable[..., str] | None = None,
+    lease: timedelta | None = None,
 ) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Awaitable[T]]]:
-    """Make an async activity return its recorded result instead of acting again.
+    """Make an async activity act once per call, returning the recorded result after that.
 
-    Put it under ``@activity.defn``. The key is ``activity_idempotency_key(step)`` (the
-    function name when ``step`` is omitted). ``ledger`` is a ledger or a function that
-    returns one (called once, on first use, in the worker). ``lease`` should exceed the
-    activity's start-to-close timeout: a claim older than that is taken to be a dead attempt.
+    Put it under ``@activity.defn``. A call is identified by its workflow, ``step`` (default:
+    the function name) and its arguments: ``<workflow id>/<step>/<digest of the arguments>``,
+    so calls with other arguments act on their own (a loop, a fan-out), while a retry or a
+    repeat of the same call returns the record. ``key`` gives a business key instead of the
+    digest (``key=lambda order: order.id``); a key recorded for other arguments is refused
+    with :class:`~agenthub.errors.InvalidInput`. Inside, :func:`idempotency_key` is the key
+    to present to the system you call. Recorded results come back as the function's return
+    type.
+
+    ``ledger`` is a ledger or a function that returns one (called once, in the worker).
+    ``lease`` is how long a claim of a crashed attempt blocks the next one; by default the
+    activity's start-to-close timeout plus 30 s (5 minutes without one). A blocked attempt
+    is retried when the lease ends (``next_retry_delay``), so no retry preset runs out first.
 
     Example::
 
         @activity.defn
         @idempotent(ledger=lambda: SqliteLedger(".agenthub/ledger.db"))
         async def send_invoice(order_id: str) -> str:
-            return await mailer.send(order_id, key=activity_idempotency_key("send_invoice"))
+            return await mailer.send(order_id, idempotency_key=idempotency_key())
     """
 
     def decorate(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
@@ -335,20 +409,41 @@ def idempotent(
 
         @functools.wraps(fn)
         async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-            key = activity_idempotency_key(name)
+            fingerprint = _fingerprint(args, kwargs)
+            business = key(*args, **kwargs) if key is not None else fingerprint
+            full_key = activity_idempotency_key(name, str(business))
             book = get_ledger()
-            may_act, recorded = await book.claim(key, lease)
+            may_act, recorded = await book.claim(full_key, lease or _default_lease())
             if not may_act:
-                activity.logger.info("idempotency key %s already done; returning record", key)
-                return recorded  # type: ignore[no-any-return]
+                return _recorded_result(recorded, fingerprint, full_key, fn)  # type: ignore[no-any-return]
+            token = _current_key.set(full_key)
             try:
                 result = await fn(*args, **kwargs)
             except BaseException:
-                await asyncio.shield(book.release(key))
+                await asyncio.shield(book.release(full_key))
                 raise
-            await book.complete(key, result)
+            finally:
+                _current_key.reset(token)
+            await book.complete(full_key, {"arguments": fingerprint, "result": result})
             return result
 
         return wrapper
 
     return decorate
+
+
+def _default_lease() -> timedelta:
+    timeout = activity.info().start_to_close_timeout
+    return timeout + timedelta(seconds=30) if timeout else timedelta(minutes=5)
+
+
+def _recorded_result(recorded: Any, fingerprint: str, key: str, fn: Callable[..., Any]) -> Any:
+    if isinstance(recorded, dict) and set(recorded) == {"arguments", "result"}:
+        if recorded["arguments"] != fingerprint:
+            raise InvalidInput(
+                f"idempotency key {key!r} was recorded for other arguments; make key= give "
+                "each distinct call its own key"
+            )
+        recorded = recorded["result"]
+    activity.logger.info("idempotency key %s already done; returning record", key)
+    return _decode(recorded, fn)
