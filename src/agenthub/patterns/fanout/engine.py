@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -11,7 +12,12 @@ from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflowError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    ChildWorkflowError,
+)
 
 from agenthub.errors import ConfigurationError, FanOutFailed, InvalidInput
 from agenthub.patterns import retry
@@ -140,6 +146,10 @@ class FanOutJob:
     """Child workflows in flight at once (each runs up to ``max_concurrency`` activities)."""
     unit: Literal["activity", "workflow"] = "activity"
     """What runs per item: an activity, or a child workflow."""
+    failure_budget: int | None = None
+    """Failures this job may pass before it stops: set by the parent for each child (the
+    whole fan-out's limit less the failures known when the child starts), so a policy holds
+    over the whole fan-out, never per batch. ``None``: from the policy and the item count."""
 
 
 def _work_name(
@@ -165,12 +175,19 @@ class _Run:
         self.progress = FanOutProgress(total=total)
         self.failures: list[ItemFailure] = []
         self.failed = 0
+        self.cancelled = 0
+        """Items in flight when the policy tripped, cancelled (their outcome is unknown)."""
+        self.not_run = 0
+        """Items never started because the policy tripped first."""
         # How many failures the policy lets pass before it stops the fan-out.
-        self.limit = total
-        if isinstance(job.policy, FailFast):
+        if job.failure_budget is not None:
+            self.limit = job.failure_budget
+        elif isinstance(job.policy, FailFast):
             self.limit = 0
         elif isinstance(job.policy, Tolerate):
             self.limit = job.policy.limit(total)
+        else:
+            self.limit = total
         self.tripped: ItemFailure | None = None
 
     def record_failures(self, failures: Sequence[ItemFailure], count: int) -> None:
@@ -182,17 +199,40 @@ class _Run:
         if self.failed > self.limit and self.tripped is None and self.failures:
             self.tripped = self.failures[0]
 
+    def budget_left(self) -> int:
+        """Failures a child started now may pass: what the limit has not used yet."""
+        return max(0, self.limit - self.failed)
+
     def error(self) -> ApplicationError:
         assert self.tripped is not None
-        t = self.tripped
-        return FanOutFailed(
-            f"fan-out stopped: {self.failed} item(s) failed (policy {self.job.policy.kind}, "
-            f"limit {self.limit}); first: item {t.index}: {t.error_type}: {t.message}",
-            [
+        t = self.failures[0]  # the lowest index known to have failed, by the end
+        summary = {
+            "succeeded": self.progress.done,
+            "failed": self.failed,
+            "cancelled": self.cancelled,
+            "not_run": self.not_run,
+            "failures": [
                 {"index": f.index, "error_type": f.error_type, "message": f.message}
                 for f in self.failures
             ],
+        }
+        return FanOutFailed(
+            f"fan-out stopped: {self.failed} item(s) failed (policy {self.job.policy.kind}, "
+            f"limit {self.limit}), {self.cancelled} cancelled in flight, {self.not_run} not "
+            f"run, {self.progress.done} succeeded; first: item {t.index}: {t.error_type}: "
+            f"{t.message}",
+            summary,
         )
+
+
+def _child_summary(err: BaseException) -> dict[str, Any] | None:
+    """The counts a child fan-out reported when its share of the budget ran out."""
+    cause = err.cause if isinstance(err, ChildWorkflowError) else None
+    if isinstance(cause, ApplicationError) and cause.type == FanOutFailed.__name__:
+        details = cause.details[0] if cause.details else None
+        if isinstance(details, dict) and "failures" in details:
+            return details
+    return None
 
 
 async def _bounded(
@@ -201,14 +241,16 @@ async def _bounded(
     start_one: Callable[[int], Any],
     on_done: Callable[[int, Any], None],
     concurrency: int,
-) -> None:
+) -> tuple[set[int], int]:
     """Run ``start_one(i)`` for i in range(count) in order, at most max_concurrency at once.
 
     A pool of lanes pulls the next index (O(n) work, whatever the size); once the policy
     trips, lanes stop pulling and the ones in flight are cancelled. Cancelling the workflow
-    cancels every lane, and so every activity or child in flight.
+    cancels every lane, and so every activity or child in flight. Returns the indexes that
+    were cancelled in flight and the first index never started.
     """
     next_index = 0
+    in_flight: set[int] = set()
     lanes: list[asyncio.Task[None]] = []
 
     async def lane() -> None:
@@ -216,10 +258,14 @@ async def _bounded(
         while run.tripped is None and next_index < count:
             i = next_index
             next_index += 1
+            in_flight.add(i)
             try:
                 outcome = await start_one(i)
             except (ActivityError, ChildWorkflowError) as err:
+                if run.tripped is not None and isinstance(err.cause, CancelledError):
+                    return  # cancelled because the policy tripped: it stays "in flight"
                 outcome = err
+            in_flight.discard(i)
             on_done(i, outcome)
             if run.tripped is not None:
                 for other in lanes:
@@ -239,6 +285,7 @@ async def _bounded(
     for task in lanes:
         if not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
+    return in_flight, next_index
 
 
 async def _load_page(job: FanOutJob, pages: ItemPages) -> list[Any]:
@@ -289,8 +336,9 @@ async def _run_flat(job: FanOutJob, run: _Run) -> FanOutResult:
             values.append((i, outcome))
             run.progress.done += 1
 
-    await _bounded(run, count, start, done, job.max_concurrency)
+    cancelled, started = await _bounded(run, count, start, done, job.max_concurrency)
     if run.tripped is not None:
+        run.cancelled, run.not_run = len(cancelled), count - started
         raise run.error()
     return FanOutResult(
         value=fold(job.reduce, values),
@@ -330,16 +378,27 @@ async def _run_hierarchical(job: FanOutJob, run: _Run) -> FanOutResult:
 
     def start(i: int) -> Any:
         run.progress.running_children.append(child_id(i))
+        # The child may pass only what the whole fan-out's limit has left.
+        child = dataclasses.replace(children[i], failure_budget=run.budget_left())
         return workflow.execute_child_workflow(
-            FanOutBatch.run, children[i], id=child_id(i), task_queue=info.task_queue
+            FanOutBatch.run, child, id=child_id(i), task_queue=info.task_queue
         )
 
     def done(i: int, outcome: Any) -> None:
         run.progress.running_children.remove(child_id(i))
         if isinstance(outcome, BaseException):
-            # A child that tripped its own policy: count its items as failed.
-            failure = item_failure(children[i].offset, outcome)
-            run.record_failures([failure], len(children[i].items))
+            summary = _child_summary(outcome)
+            if summary is None:
+                # The child failed as a whole (not by policy): its items did not complete.
+                failure = item_failure(children[i].offset, outcome)
+                run.record_failures([failure], len(children[i].items))
+                return
+            # Its share of the budget ran out: take its real counts and failed items.
+            run.progress.done += int(summary["succeeded"])
+            run.cancelled += int(summary["cancelled"])
+            run.not_run += int(summary["not_run"])
+            failures = [ItemFailure(**f) for f in summary["failures"]]
+            run.record_failures(failures, int(summary["failed"]))
             return
         result: FanOutResult = outcome
         parts.append((i, result.value))
@@ -350,8 +409,12 @@ async def _run_hierarchical(job: FanOutJob, run: _Run) -> FanOutResult:
     # Few children at a time, each with many activities: a child's workflow task then takes
     # many completions at once. 100 children of 100 activities each ran at a quarter of the
     # speed of 4 children (one completion per workflow task).
-    await _bounded(run, len(children), start, done, job.max_concurrent_children)
+    cancelled, started = await _bounded(
+        run, len(children), start, done, job.max_concurrent_children
+    )
     if run.tripped is not None:
+        run.cancelled += sum(len(children[i].items) for i in cancelled)
+        run.not_run += sum(len(c.items) for c in children[started:])
         raise run.error()
     return FanOutResult(
         value=merge(job.reduce, parts),
