@@ -77,6 +77,36 @@ async def test_message_sent_during_continue_as_new_is_applied(
     assert (info.balance, info.applied, info.runs) == (105, 2, 2)
 
 
+async def test_resending_a_turned_away_message_leaves_no_unretrieved_errors(
+    dev_server_env: WorkflowEnvironment, tq: str
+) -> None:
+    """Each turned-away send leaves a failed start operation behind; its error must be
+    consumed, not reported by asyncio as "Future exception was never retrieved"."""
+    import gc
+
+    loop = asyncio.get_running_loop()
+    reported: list[str] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context["message"]))
+    try:
+        accounts = EntityClient(dev_server_env.client, Account, task_queue=tq)
+        entity, gate = f"acct-{uuid.uuid4().hex[:8]}", f"gate-{uuid.uuid4().hex[:8]}"
+        slow = asyncio.create_task(accounts.update(entity, Account.slow_deposit, 100, gate))
+        await eventually(lambda: _in_handler(accounts, entity), what="slow deposit in flight")
+        # More in-flight updates than the server's cap of 10: the rest are refused and resent.
+        burst = [
+            asyncio.create_task(accounts.update(entity, Account.deposit, 1)) for _ in range(16)
+        ]
+        await eventually(lambda: _rejected(accounts), what="an update refused by the cap")
+        GATES[gate].set()
+        assert await slow == 100
+        assert sorted(await asyncio.gather(*burst)) == list(range(101, 117))
+        gc.collect()
+    finally:
+        loop.set_exception_handler(previous)
+    assert not [m for m in reported if "never retrieved" in m], reported
+
+
 async def _in_handler(accounts: EntityClient, entity: str) -> bool:
     try:
         return (await accounts.query(entity, Account.info)).max_in_handler == 1

@@ -38,6 +38,14 @@ _RESEND_STATUSES = frozenset(
 )
 
 
+def _consume_start_error(start: WithStartWorkflowOperation[Any, Any]) -> None:
+    """Mark a failed start operation's error as seen: the same failure was raised by the
+    update call, and asyncio would otherwise report it as never retrieved."""
+    handle = getattr(start, "_workflow_handle", None)  # the SDK keeps it in a future
+    if isinstance(handle, asyncio.Future) and handle.done() and not handle.cancelled():
+        handle.exception()
+
+
 def _worth_resending(err: BaseException) -> bool:
     if isinstance(err, WorkflowUpdateFailedError):
         cause = err.cause
@@ -123,12 +131,13 @@ class EntityClient(Generic[W]):
         message_id = message_id or str(uuid.uuid4())
         delay = 0.05
         for attempt in range(attempts):
+            start = self._start(entity_id)
             try:
                 client: Any = self.client  # the SDK's overloads cannot see through R
                 result: R = await client.execute_update_with_start_workflow(
                     update,
                     args=list(args),
-                    start_workflow_operation=self._start(entity_id),
+                    start_workflow_operation=start,
                     id=message_id,
                 )
                 return result
@@ -137,6 +146,7 @@ class EntityClient(Generic[W]):
                 WorkflowUpdateRPCTimeoutOrCancelledError,
                 RPCError,
             ) as err:
+                _consume_start_error(start)
                 # Resending is safe: the message id dedupes it in the entity.
                 if not _worth_resending(err) or attempt == attempts - 1:
                     raise
