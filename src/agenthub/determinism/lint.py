@@ -3,7 +3,9 @@
 It finds workflow classes (``@workflow.defn``, and subclasses of agenthub's ``Entity``),
 then walks their methods and the module's functions they call, and reports calls whose
 result differs between the first run and a replay (clocks, randomness, ids, environment,
-I/O, threads), iteration over sets, and module-level mutable state.
+I/O, threads), iteration over sets, module-level mutable state, and two mistakes that leave
+a workflow stuck: an activity run with no timeout, and a heartbeat timeout on an activity
+of the same module that never heartbeats.
 
 Each finding names the file, line and column, a rule code, what is wrong and the
 deterministic replacement. ``# agenthub: ignore[AH104]`` (or a bare ``# agenthub: ignore``)
@@ -77,6 +79,18 @@ RULES: dict[str, Rule] = {
             "changes module-level state, shared by the workflow runs of a worker",
             "keep the state on the workflow instance (self)",
         ),
+        Rule(
+            "AH111",
+            "runs an activity with no timeout (the SDK fails the workflow task, which then "
+            "retries forever)",
+            "start_to_close_timeout= (or schedule_to_close_timeout=)",
+        ),
+        Rule(
+            "AH112",
+            "sets a heartbeat timeout on an activity that never heartbeats (every attempt "
+            "times out)",
+            "activity.heartbeat() or agenthub's Heartbeat in the activity, or no heartbeat_timeout",
+        ),
     )
 }
 
@@ -96,6 +110,12 @@ _CALLS: dict[str, str] = {
     "time.sleep": "AH103",
     "uuid.uuid1": "AH105",
     "uuid.uuid4": "AH105",
+    "os.urandom": "AH104",
+    "os.getrandom": "AH104",
+    "os.getpid": "AH106",
+    "os.cpu_count": "AH106",
+    "platform.node": "AH106",
+    "asyncio.to_thread": "AH108",
     "os.getenv": "AH106",
     "os.putenv": "AH106",
     "os.getenvb": "AH106",
@@ -126,6 +146,13 @@ _MODULE_PREFIXES: dict[str, str] = {
 }
 _ATTRIBUTES: dict[str, str] = {"os.environ": "AH106", "os.environb": "AH106"}
 _IO_METHODS = frozenset({"read_text", "write_text", "read_bytes", "write_bytes"})
+_THREAD_METHODS = frozenset({"run_in_executor"})
+_ACTIVITY_CALLS = frozenset(
+    f"temporalio.workflow.{verb}_{kind}"
+    for verb in ("execute", "start")
+    for kind in ("activity", "local_activity", "activity_method", "activity_class")
+)
+_TIMEOUTS = frozenset({"start_to_close_timeout", "schedule_to_close_timeout"})
 _MUTABLE_CALLS = frozenset(
     {"list", "dict", "set", "bytearray", "collections.defaultdict", "collections.deque",
      "collections.OrderedDict", "collections.Counter"}
@@ -227,9 +254,27 @@ def _module_mutables(tree: ast.Module, imports: dict[str, str]) -> set[str]:
     return names
 
 
+def _heartbeats(function: ast.AST) -> bool:
+    """Whether a function's body heartbeats (``activity.heartbeat()`` or a ``Heartbeat``)."""
+    for node in ast.walk(function):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name.lower() == "heartbeat":
+                return True
+    return False
+
+
 class _Checker(ast.NodeVisitor):
-    def __init__(self, path: str, imports: dict[str, str], mutables: set[str]) -> None:
+    def __init__(
+        self,
+        path: str,
+        imports: dict[str, str],
+        mutables: set[str],
+        functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] | None = None,
+    ) -> None:
         self.path, self.imports, self.mutables = path, imports, mutables
+        self.functions = functions or {}
         self.findings: list[Finding] = []
         self.called_functions: set[str] = set()
 
@@ -261,7 +306,28 @@ class _Checker(ast.NodeVisitor):
                 self.called_functions.add(name)
         if isinstance(node.func, ast.Attribute) and node.func.attr in _IO_METHODS:
             self._report(node, "AH107", f".{node.func.attr}()")
+        if isinstance(node.func, ast.Attribute) and node.func.attr in _THREAD_METHODS:
+            self._report(node, "AH108", f".{node.func.attr}()")
+        if name is not None and self._expand(name) in _ACTIVITY_CALLS:
+            self._check_activity_call(node, name)
         self.generic_visit(node)
+
+    def _expand(self, name: str) -> str:
+        # ``workflow.execute_activity`` without an import seen (a snippet) means the SDK's.
+        return f"temporalio.{name}" if name.startswith("workflow.") else name
+
+    def _check_activity_call(self, node: ast.Call, name: str) -> None:
+        keywords = {k.arg for k in node.keywords}
+        if None in keywords:
+            return  # **options: the timeouts may be in there; no guess
+        if not keywords & _TIMEOUTS:
+            self._report(node, "AH111", f"{name}()")
+        if "heartbeat_timeout" in keywords and node.args:
+            target = node.args[0]
+            target_name = target.id if isinstance(target, ast.Name) else None
+            function = self.functions.get(target_name or "")
+            if function is not None and not _heartbeats(function):
+                self._report(node, "AH112", f"{name}({target_name}, heartbeat_timeout=...)")
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         name = _dotted(node, self.imports)
@@ -351,7 +417,7 @@ def lint_source(source: str, path: str = "<string>") -> list[Finding]:
     functions = {
         n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
     }
-    checker = _Checker(path, imports, mutables)
+    checker = _Checker(path, imports, mutables, functions)
     for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
         if not _is_workflow_class(cls, imports):
             continue
