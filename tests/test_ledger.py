@@ -306,3 +306,53 @@ async def test_a_held_claim_is_retried_when_its_lease_ends(ledger: IdempotencyLe
         await ledger.claim(key, timedelta(seconds=120))
     delay = info.value.next_retry_delay
     assert delay is not None and timedelta(seconds=100) < delay <= timedelta(seconds=122)
+
+
+CHARGED: list[str] = []
+
+
+@activity.defn
+@idempotent(ledger=lambda: SqliteLedger(LEDGER_PATH["path"]))
+async def charge_card(order: str) -> str:
+    CHARGED.append(order)
+    return f"charged {order}"
+
+
+@workflow.defn
+class ChargeWithDefaults:
+    @workflow.run
+    async def run(self, order: str) -> str:
+        from agenthub.patterns import retry
+
+        return await workflow.execute_activity(
+            charge_card, order, start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=retry.preset("DEFAULT"),
+        )  # fmt: skip
+
+
+async def test_after_a_crashed_attempt_the_default_preset_waits_out_the_lease(
+    dev_server_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """An attempt that died holding the claim blocks the key until its lease ends; the next
+    attempt is scheduled for then (not on the preset's backoff, which could run out first),
+    and the charge happens once."""
+    from agenthub.patterns.ledger import _fingerprint
+
+    LEDGER_PATH["path"] = tmp_path / "ledger.db"
+    client = dev_server_env.client
+    wid, order = f"charge-{uuid.uuid4()}", "o-77"
+    # The claim a crashed first attempt left behind, with 3 s of lease left.
+    key = f"{wid}/charge_card/{_fingerprint((order,), {})}"
+    assert await SqliteLedger(LEDGER_PATH["path"]).claim(key, timedelta(seconds=3)) == (True, None)
+    async with running_worker(
+        client, workflows=[ChargeWithDefaults], activities=[charge_card]
+    ) as tq:
+        handle = await client.start_workflow(ChargeWithDefaults.run, order, id=wid, task_queue=tq)
+        assert await handle.result() == "charged o-77"
+    attempts = [
+        e.activity_task_started_event_attributes.attempt
+        for e in (await handle.fetch_history()).events
+        if e.HasField("activity_task_started_event_attributes")
+    ]
+    assert attempts == [2], "one blocked attempt, then one that acts"
+    assert CHARGED.count(order) == 1
