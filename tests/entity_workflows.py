@@ -103,6 +103,12 @@ class AccountBase(Entity[Ledger]):
         self.state.balance += msg.cents
         self.state.applied += 1
 
+    @entity_signal
+    async def bonus(self, cents: int, note: str) -> None:
+        """Arguments with no message id of their own: deduplicated by EntityClient's id."""
+        self.state.balance += cents
+        self.state.applied += 1
+
     @workflow.signal
     def rotate(self) -> None:
         """Not serialized on purpose: it must act while a slow message holds the lock."""

@@ -10,6 +10,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from agenthub.errors import InvalidInput
 from agenthub.patterns.entity import EntityClient
 from agenthub.testing import eventually, running_worker
 
@@ -196,6 +197,19 @@ async def test_signals_start_the_entity_and_dedupe_by_message_id(
     # An update is serialized after the signals before it: it sees all of them.
     assert await accounts.update(entity, Account.deposit, 1) == 31
     assert (await accounts.query(entity, Account.info)).applied == 4
+
+
+async def test_signal_with_a_message_id_starts_the_entity_and_applies_once(
+    dev_server_env: WorkflowEnvironment, tq: str
+) -> None:
+    accounts = EntityClient(dev_server_env.client, Account, task_queue=tq)
+    entity = f"acct-{uuid.uuid4().hex[:8]}"
+    for message_id in ("b-1", "b-1", "b-2", "b-1"):  # the first one starts the entity
+        await accounts.signal(entity, Account.bonus, 7, "grüße", message_id=message_id)
+    assert await accounts.update(entity, Account.deposit, 1) == 15
+    assert (await accounts.query(entity, Account.info)).applied == 3
+    with pytest.raises(InvalidInput):
+        await accounts.signal(entity, Account.bonus, 1, "x", message_id="")
 
 
 def test_entity_client_rejects_non_entities(dev_server_env: WorkflowEnvironment) -> None:

@@ -20,7 +20,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from agenthub.errors import ConfigurationError, InvalidInput
-from agenthub.patterns.entity.workflow import ENTITY_CONTINUING_ERROR, Entity, EntityStart
+from agenthub.patterns.entity.workflow import (
+    ENTITY_CONTINUING_ERROR,
+    ENTITY_SIGNAL,
+    Entity,
+    EntityStart,
+    SignalEnvelope,
+)
 
 __all__ = ["EntityClient"]
 
@@ -155,17 +161,32 @@ class EntityClient(Generic[W]):
             delay = min(delay * 2, 1.0)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def signal(self, entity_id: str, signal: Callable[..., Any], *args: Any) -> None:
+    async def signal(
+        self,
+        entity_id: str,
+        signal: Callable[..., Any] | str,
+        *args: Any,
+        message_id: str | None = None,
+    ) -> None:
         """Signal the entity, starting it if it is not running.
 
-        A plain signal first (the common case, and lighter on the server), then
+        ``message_id`` deduplicates the signal like an update id (an ``@entity_signal``
+        whose first argument has a ``message_id`` field is deduplicated by that field
+        already). A plain signal first (the common case, and lighter on the server), then
         signal-with-start when no run of the entity is open.
         """
         name = signal if isinstance(signal, str) else getattr(signal, "__name__", str(signal))
         defn = getattr(signal, "__temporal_signal_definition", None)
         name = getattr(defn, "name", None) or name
+        sent_args = list(args)
+        if message_id is not None:
+            if not message_id:
+                raise InvalidInput("message_id must not be empty")
+            sent_args = [SignalEnvelope(name=name, message_id=message_id, args=sent_args)]
+            name = ENTITY_SIGNAL
         try:
-            await self.client.get_workflow_handle(self.workflow_id(entity_id)).signal(name, *args)
+            handle = self.client.get_workflow_handle(self.workflow_id(entity_id))
+            await handle.signal(name, *sent_args)
             return
         except RPCError as err:
             if err.status != RPCStatusCode.NOT_FOUND:
@@ -177,7 +198,7 @@ class EntityClient(Generic[W]):
             task_queue=self.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             start_signal=name,
-            start_signal_args=list(args),
+            start_signal_args=sent_args,
         )
 
     async def query(self, entity_id: str, query: Callable[..., R], *args: Any) -> R:

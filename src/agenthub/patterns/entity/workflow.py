@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
+import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,9 +18,11 @@ from agenthub.errors import ConfigurationError, EntityContinuingAsNew
 
 __all__ = [
     "ENTITY_CONTINUING_ERROR",
+    "ENTITY_SIGNAL",
     "Entity",
     "EntityConfig",
     "EntityStart",
+    "SignalEnvelope",
     "entity_signal",
     "entity_update",
 ]
@@ -57,6 +61,24 @@ class EntityConfig:
             raise ValueError("EntityConfig.drain_at must be between 0.1 and 0.95")
         if self.dedupe_window < 0:
             raise ValueError("EntityConfig.dedupe_window must be >= 0")
+
+
+ENTITY_SIGNAL = "agenthub.entity.signal"
+"""Name of the signal that carries an entity signal with a message id (see
+:class:`SignalEnvelope`); ``EntityClient.signal(..., message_id=...)`` sends it."""
+
+
+@dataclass
+class SignalEnvelope:
+    """An ``@entity_signal`` message with its message id, for handlers whose arguments have
+    no ``message_id`` of their own."""
+
+    name: str
+    """The entity signal's name."""
+    message_id: str
+    """Deduplicates the message, as an update id does."""
+    args: list[Any] = field(default_factory=list)
+    """The signal's arguments (decoded with the handler's parameter types)."""
 
 
 @dataclass
@@ -118,6 +140,21 @@ class Entity(Generic[S]):
         self._entity_started = False
         self.state = self.initial_state()
         self.entity_id = ""
+
+    @workflow.signal(name=ENTITY_SIGNAL)
+    async def _entity_signal_with_id(self, envelope: SignalEnvelope) -> None:
+        handler = getattr(type(self), _entity_signals(type(self)).get(envelope.name, ""), None)
+        apply = getattr(handler, "__agenthub_apply__", None)
+        if handler is None or apply is None:
+            workflow.logger.warning("entity signal %r with a message id: no such @entity_signal "
+                                    "handler; dropped", envelope.name)  # fmt: skip
+            return
+        hints = _parameter_types(handler)
+        args = [
+            TypeAdapter(hint).validate_python(value) if hint is not None else value
+            for hint, value in zip(hints, envelope.args, strict=False)
+        ]
+        await apply(self, envelope.message_id, *args)
 
     def request_continue_as_new(self) -> None:
         """Move to a new run as soon as in-flight handlers finish (e.g. after a migration)."""
@@ -207,8 +244,10 @@ def _serialized(
 
     @functools.wraps(handler)
     async def serialized(self: Entity[Any], *args: Any) -> Any:
+        return await apply(self, message_id_of(*args), *args)
+
+    async def apply(self: Entity[Any], message_id: str | None, *args: Any) -> Any:
         self._entity_init()
-        message_id = message_id_of(*args)
         if not self._entity_started:  # fast path: every wait_condition is re-checked per step
             await workflow.wait_condition(lambda: self._entity_started)
         async with self._entity_lock:
@@ -220,7 +259,30 @@ def _serialized(
             self._entity_messages += 1
             return result
 
+    serialized.__agenthub_apply__ = apply  # type: ignore[attr-defined]
     return serialized
+
+
+def _entity_signals(cls: type) -> dict[str, str]:
+    """Signal name -> attribute name of the ``@entity_signal`` handlers of ``cls``."""
+    found: dict[str, str] = {}
+    for attr in dir(cls):
+        member = getattr(cls, attr, None)
+        definition = getattr(member, "__temporal_signal_definition", None)
+        if definition is not None and hasattr(member, "__agenthub_apply__"):
+            found[str(definition.name)] = attr
+    return found
+
+
+def _parameter_types(handler: Callable[..., Any]) -> list[Any]:
+    """The declared types of a handler's parameters after ``self`` (None where missing)."""
+    target = inspect.unwrap(handler)
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # unresolvable annotations: pass values as decoded
+        hints = {}
+    names = list(inspect.signature(target).parameters)[1:]
+    return [hints.get(name) for name in names]
 
 
 def _signal_message_id(*args: Any) -> str | None:
