@@ -111,7 +111,11 @@ async def test_approvals_over_http_with_an_api_key(dev_server_env: WorkflowEnvir
                 wrong = await http.post(url, json={"by": "eve"}, headers=auth)
                 assert (wrong.status_code, wrong.json()["error"]) == (403, "NotAnApprover")
                 bad = await http.post(url, json={"reason": 1}, headers=auth)
-                assert bad.status_code == 422
+                assert bad.status_code == 422 and bad.json()["error"] == "InvalidInput"
+                assert "body.by: Field required" in bad.json()["message"]  # readable, no repr
+                # Authentication comes before the body is looked at.
+                anonymous = await http.post(url, json={"reason": 1})
+                assert (anonymous.status_code, anonymous.json()["error"]) == (401, "Unauthorized")
                 ok = await http.post(url, json={"by": "ana", "reason": "fine"}, headers=auth)
                 assert ok.status_code == 200 and ok.json()["approved"] is True
                 # Decided: refused, as used already (409) until the inbox drops it, then as

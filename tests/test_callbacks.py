@@ -243,3 +243,37 @@ def test_non_ascii_tokens_and_keys_are_refused_not_crashed() -> None:
     api = TestClient(create_app(None, secrets=[SECRET], api_key="k" * 24))  # type: ignore[arg-type]
     response = api.get("/approvals", headers={"authorization": "Bearer é".encode()})
     assert (response.status_code, response.json()["error"]) == (401, "Unauthorized")
+
+
+async def test_odd_bodies_are_refused_with_4xx_and_the_token_stays_usable(
+    dev_server_env, api
+) -> None:
+    http, tq = api
+    handle, tokens = await start(dev_server_env.client, tq, Wait(["odd"]))
+    url = f"/callbacks/{tokens['odd']}"
+    nested = b"[" * 2000 + b"]" * 2000
+    cases = [
+        (nested, 422, "InvalidCallbackData"),  # too deep for the JSON parser
+        (b'"\\ud800 lone surrogate"', 422, "InvalidCallbackData"),  # cannot be encoded
+        (b"x" * (2 * 1024 * 1024), 413, "CallbackBodyTooLarge"),  # over the 1 MiB cap
+        (b"{nope", 422, "InvalidCallbackData"),
+    ]
+    for body, status, error in cases:
+        response = await http.post(url, content=body, headers={"content-type": "application/json"})
+        assert (response.status_code, response.json()["error"]) == (status, error), body[:40]
+    # A forged token is refused before its (huge) body is read.
+    forged = f"v1.{tokens['odd'].split('.')[1]}.AAAA"
+    response = await http.post(f"/callbacks/{forged}", content=b"x" * (8 * 1024 * 1024))
+    assert (response.status_code, response.json()["error"]) == (401, "InvalidCallbackToken")
+    # Nothing above used the token: the real completion goes through.
+    assert (await http.post(url, json={"ünïcödé": "✓"})).status_code == 200
+    assert await handle.result() == [{"ünïcödé": "✓"}]
+
+
+async def test_routing_and_protocol_errors_have_the_same_json_shape(api) -> None:
+    http, _ = api
+    missing = await http.get("/no-such-route")
+    assert (missing.status_code, missing.json()["error"]) == (404, "NotFound")
+    wrong_method = await http.get("/callbacks/v1.a.b")
+    assert (wrong_method.status_code, wrong_method.json()["error"]) == (405, "MethodNotAllowed")
+    assert set(missing.json()) == set(wrong_method.json()) == {"error", "message"}

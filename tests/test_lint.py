@@ -84,3 +84,14 @@ def test_cli_exit_codes_and_json(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "cannot parse" in result.output
     result = runner.invoke(app, ["lint", str(tmp_path / "missing.py")])
     assert result.exit_code == 2 and "no such file" in result.output
+
+
+def test_pathological_files_are_unreadable_input_not_a_crash(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.py"
+    deep.write_text("x = " + "-" * 200_000 + "1\n")
+    nul = tmp_path / "nul.py"
+    nul.write_bytes(b"a = 1\x00\n")
+    for path in (deep, nul):
+        result = runner.invoke(app, ["lint", str(path)])
+        assert result.exit_code == 2, result.output
+        assert "cannot parse" in result.output and "Traceback" not in result.output

@@ -17,6 +17,8 @@ Two families live here:
         ├── InvalidCallbackToken    401: malformed, forged or tampered token
         ├── CallbackNotFound        404: no such callback pending in that workflow
         ├── CallbackAlreadyCompleted 409: the token was used already
+        ├── InvalidCallbackData     422: the data is not JSON, too big, or cannot be encoded
+        │   └── CallbackBodyTooLarge 413: the request body passes the API's limit
         └── CallbackExpired         410: past its expiry or its wait timed out
 
 * The failure taxonomy for activities and workflows, as
@@ -60,6 +62,7 @@ __all__ = [
     "BinaryNotFoundError",
     "BusinessRuleViolation",
     "CallbackAlreadyCompleted",
+    "CallbackBodyTooLarge",
     "CallbackError",
     "CallbackExpired",
     "CallbackNotFound",
@@ -70,6 +73,7 @@ __all__ = [
     "EntityContinuingAsNew",
     "FailedCompensation",
     "FanOutFailed",
+    "InvalidCallbackData",
     "InvalidCallbackToken",
     "InvalidInput",
     "PayloadTooLarge",
@@ -139,6 +143,19 @@ class CallbackAlreadyCompleted(CallbackError):
     """The callback was completed already: tokens are single-use."""
 
     status = 409
+
+
+class InvalidCallbackData(CallbackError):
+    """The completion's data is not JSON, too big, or cannot be encoded; the token stays
+    usable."""
+
+    status = 422
+
+
+class CallbackBodyTooLarge(InvalidCallbackData):
+    """The request body passes the API's limit (``AGENTHUB_API_MAX_BODY``)."""
+
+    status = 413
 
 
 class CallbackExpired(CallbackError):

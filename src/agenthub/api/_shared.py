@@ -6,7 +6,7 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
@@ -19,6 +19,8 @@ class HubState:
     secrets: Sequence[str]
     task_queue: str
     api_key: str
+    max_body: int = 1024 * 1024
+    """Largest request body read, in bytes."""
 
 
 def hub(request: Request) -> HubState:
@@ -32,11 +34,13 @@ def error_response(status: int, error: str, message: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": error, "message": message})
 
 
-def unauthorized(request: Request) -> JSONResponse | None:
-    """A 401 response when an API key is set and the request does not present it."""
+async def require_api_key(request: Request) -> None:
+    """A dependency: 401 unless the request presents the API key (when one is set).
+
+    As a dependency it runs before the body is read or validated.
+    """
     api_key = hub(request).api_key
     # Bytes, not str: compare_digest refuses non-ASCII text, and a header may carry any.
     presented = request.headers.get("authorization", "").encode("utf-8", "surrogateescape")
     if api_key and not hmac.compare_digest(presented, f"Bearer {api_key}".encode()):
-        return error_response(401, "Unauthorized", "send Authorization: Bearer <AGENTHUB_API_KEY>")
-    return None
+        raise HTTPException(401, "send Authorization: Bearer <AGENTHUB_API_KEY>")

@@ -12,10 +12,12 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
+from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
 from agenthub._version import __version__
@@ -32,16 +34,27 @@ def create_app(
     secrets: Sequence[str],
     task_queue: str = "agenthub",
     api_key: str = "",
+    max_body: int = 1024 * 1024,
 ) -> FastAPI:
     """The API, talking to Temporal through ``client``; ``secrets`` verify callback tokens;
     ``api_key`` (when set) guards the approval endpoints; ``task_queue`` is the default
-    queue whose approval inbox is listed."""
+    queue whose approval inbox is listed; ``max_body`` caps the bytes read of a body."""
     app = FastAPI(title="agenthub", version=__version__)
-    app.state.hub = HubState(client, list(secrets), task_queue, api_key)
+    app.state.hub = HubState(client, list(secrets), task_queue, api_key, max_body)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(422, "InvalidInput", str(exc.errors()))
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+            for e in exc.errors()
+        )
+        return error_response(422, "InvalidInput", problems or "the request is malformed")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Routing and protocol errors (404, 405, ...) in the one JSON shape too.
+        name = "".join(w.capitalize() for w in HTTPStatus(exc.status_code).phrase.split())
+        return error_response(exc.status_code, name, str(exc.detail))
 
     @app.exception_handler(WorkerUnavailable)
     async def unavailable(request: Request, exc: WorkerUnavailable) -> JSONResponse:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
-from agenthub.api._shared import error_response, hub, unauthorized
+from agenthub.api._shared import error_response, hub, require_api_key
 from agenthub.errors import CallbackError, InvalidInput
 from agenthub.patterns.approvals import decide, list_pending
 
-router = APIRouter(prefix="/approvals", tags=["approvals"])
+router = APIRouter(prefix="/approvals", tags=["approvals"], dependencies=[Depends(require_api_key)])
 
 
 class Decision(BaseModel):
@@ -30,15 +30,11 @@ def _queue(request: Request) -> str:
 @router.get("")
 async def approvals(request: Request, inbox: str = "default") -> Any:
     """Pending approvals of ``inbox`` (``?task_queue=`` for another queue's inbox)."""
-    if denied := unauthorized(request):
-        return denied
     pending = await list_pending(hub(request).client, task_queue=_queue(request), inbox=inbox)
     return [to_jsonable_python(p) for p in pending]
 
 
 async def _decide(request: Request, approval_id: str, body: Decision, approved: bool) -> Any:
-    if denied := unauthorized(request):
-        return denied
     client = hub(request).client
     inbox = request.query_params.get("inbox", "default")
     queue = _queue(request)

@@ -123,6 +123,7 @@ async def _serve_api(client: Any, settings: Settings, stop: asyncio.Event) -> No
         secrets=settings.callback_secrets(),
         task_queue=settings.task_queue,
         api_key=settings.api_key,
+        max_body=settings.api_max_body,
     )
     config = uvicorn.Config(
         app, host=settings.server_ip, port=settings.effective_api_port, log_level="warning"

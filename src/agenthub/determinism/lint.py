@@ -409,7 +409,20 @@ def lint_source(source: str, path: str = "<string>") -> list[Finding]:
     try:
         tree = ast.parse(source, filename=path)
     except SyntaxError as err:
-        raise LintError(f"{path}:{err.lineno}: cannot parse: {err.msg}") from None
+        where = f"{path}:{err.lineno}" if err.lineno else path
+        raise LintError(f"{where}: cannot parse: {err.msg}") from None
+    except (MemoryError, RecursionError, ValueError) as err:
+        # Pathological input (200,000 nested operators, a NUL byte) is unreadable, not a bug.
+        raise LintError(
+            f"{path}: cannot parse: {type(err).__name__}: too deep or not text"
+        ) from None
+    try:
+        return _lint_tree(tree, source, path)
+    except RecursionError:
+        raise LintError(f"{path}: cannot check: the code is nested too deeply") from None
+
+
+def _lint_tree(tree: ast.Module, source: str, path: str) -> list[Finding]:
     collector = _Imports()
     collector.visit(tree)
     imports = collector.names

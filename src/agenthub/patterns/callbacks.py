@@ -61,6 +61,7 @@ from agenthub.errors import (
     CallbackNotFound,
     CallbackTimeout,
     ConfigurationError,
+    InvalidCallbackData,
     InvalidCallbackToken,
     WorkerUnavailable,
 )
@@ -369,6 +370,12 @@ async def deliver_completion(
             id=completion_update_id(completion),
             rpc_timeout=timedelta(seconds=timeout),
         )
+    except (RecursionError, ValueError, TypeError, UnicodeError) as err:
+        # The data could not be encoded (too deep, a lone surrogate ...): nothing was sent.
+        raise InvalidCallbackData(
+            f"callback {completion.name!r}: the data cannot be encoded ({type(err).__name__}: "
+            f"{str(err)[:200]}); send plain JSON"
+        ) from None
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         raise WorkerUnavailable(
             f"workflow {workflow_id!r} did not confirm the completion within {timeout:.0f}s: "

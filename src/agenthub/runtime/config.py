@@ -75,6 +75,8 @@ class Settings:
     """Port of agenthub's HTTP API (``agenthub up``); 0 means ``server_port + 2000``."""
     api_key: str = ""
     """When set, the API's approval endpoints require ``Authorization: Bearer <api_key>``."""
+    api_max_body: int = 1024 * 1024
+    """Largest request body the HTTP API reads, in bytes (a larger one answers 413)."""
     temporal_profile: str | None = None
     """Profile of ``temporal.toml`` to use; ``None`` means the SDK's default profile."""
     temporal_config_file: Path | None = None
@@ -107,6 +109,8 @@ class Settings:
             raise ConfigurationError(
                 f"{ENV_PREFIX}PAYLOAD_OFFLOAD={self.payload_offload!r}; use auto, true or false"
             )
+        if self.api_max_body <= 0:
+            raise ConfigurationError(f"{ENV_PREFIX}API_MAX_BODY must be > 0 bytes")
         if self.payload_limit <= 0:
             raise ConfigurationError(f"{ENV_PREFIX}PAYLOAD_LIMIT must be > 0 bytes")
         if not self.task_queue.strip():
