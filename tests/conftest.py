@@ -29,9 +29,9 @@ def port() -> int:
     return free_port()
 
 
-# Fixtures that start a Temporal server; tests using them (directly or through another
+# Fixtures that start a server (Temporal, PostgreSQL); tests using them (directly or through another
 # fixture) are in the "server" tier, the rest without a "slow" mark are the "fast" tier.
-SERVER_FIXTURES = frozenset({"time_skipping_env", "dev_server_env"})
+SERVER_FIXTURES = frozenset({"time_skipping_env", "dev_server_env", "postgres_dsn"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

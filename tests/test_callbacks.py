@@ -190,6 +190,7 @@ async def test_bad_tokens_are_refused_and_change_nothing(dev_server_env, api) ->
     await other.terminate()
 
 
+@pytest.mark.slow
 async def test_waiting_workflow_survives_a_server_restart(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", server_port=free_port(), ui=False)
     async with EmbeddedServer(settings):

@@ -17,6 +17,9 @@ from agenthub.runtime.config import Settings, connect
 from agenthub.runtime.server import SQLITE_PRAGMAS, EmbeddedServer, find_binary, probe_temporal
 from agenthub.testing import running_worker
 
+# Each test starts and stops its own embedded server processes.
+pytestmark = pytest.mark.slow
+
 
 @workflow.defn
 class WaitForGo:
