@@ -173,3 +173,30 @@ async def test_pending_approvals_stay_listable_while_the_app_is_down(
         assert (decision.approved, decision.by) == (True, "ana")
         with pytest.raises(CallbackNotFound):
             await decide(client, item, approved=False, by="ana")
+
+
+async def test_the_workflow_itself_refuses_bad_decisions(time_skipping_env, tq) -> None:
+    """Sent straight to the workflow (no client-side checks), a malformed decision or one by
+    a non-approver is refused before acceptance: the approval stays pending and in the inbox,
+    and a good decision still goes through."""
+    from agenthub.errors import InvalidCallbackData
+    from agenthub.patterns.callbacks import CallbackCompletion, deliver_completion
+
+    client = time_skipping_env.client
+    handle = await start(client, tq, Ask("Pay 1,200 EUR", ["ana"]))
+    item = await pending_for(client, tq, handle.id)
+    bad = [
+        {"approved": True, "by": "ana", "extra": 1},
+        {"approved": "yes", "by": "ana"},
+        {"approved": True, "by": "mallory"},
+        {"approved": True, "by": "ana", "timed_out": True},
+        ["not", "an", "object"],
+    ]
+    for data in bad:
+        with pytest.raises(InvalidCallbackData):
+            await deliver_completion(
+                client, handle.id, CallbackCompletion(item.approval_id, "approval", data)
+            )
+    assert item.approval_id in [p.approval_id for p in await list_pending(client, task_queue=tq)]
+    await decide(client, item, approved=True, by="ana", reason="ok")
+    assert (await handle.result()).approved

@@ -17,8 +17,10 @@ Example::
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import activity, workflow
 from temporalio.client import Client, WorkflowQueryFailedError
@@ -156,6 +158,26 @@ async def unregister_approval(inbox: str, approval_id: str) -> None:
     )
 
 
+_DECISION_FIELDS = {"approved": bool, "by": str, "reason": str, "timed_out": bool}
+
+
+def _check_decision(data: Any, approvers: list[str]) -> None:
+    """The workflow's own check of a decision (run in the update validator): the right
+    shape, and decided by one of its approvers, whoever sent it."""
+    if not isinstance(data, dict) or not {"approved", "by"} <= data.keys():
+        raise InvalidInput("a decision is an object with 'approved' (bool) and 'by' (str)")
+    unknown = sorted(set(data) - _DECISION_FIELDS.keys())
+    if unknown:
+        raise InvalidInput(f"a decision has no field(s) {', '.join(map(repr, unknown))}")
+    for key, kind in _DECISION_FIELDS.items():
+        if key in data and not isinstance(data[key], kind):
+            raise InvalidInput(f"decision field {key!r} must be a {kind.__name__}")
+    if data.get("timed_out"):
+        raise InvalidInput("a decision cannot say it timed out; only the wait can")
+    if data["by"] not in approvers:
+        raise InvalidInput(f"{data['by']!r} is not an approver (approvers: {', '.join(approvers)})")
+
+
 async def request_approval(
     summary: str,
     *,
@@ -186,6 +208,7 @@ async def request_approval(
         payload=payload,
         default=None,
         callback_id=approval_id,
+        validate=functools.partial(_check_decision, approvers=list(approvers)),
     )
     # Decided or expired, the request leaves the inbox.
     await workflow.execute_activity(

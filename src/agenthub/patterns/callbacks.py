@@ -250,6 +250,7 @@ class _Callbacks:
     results: dict[str, Any] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
     expired: set[str] = field(default_factory=set)
+    checks: dict[str, Callable[[Any], None]] = field(default_factory=dict)  # id -> validate
 
 
 def _state() -> _Callbacks:
@@ -269,11 +270,21 @@ def _state() -> _Callbacks:
                 raise ApplicationError("callback timed out", type=CallbackExpired.__name__)
             if state.pending.get(cid) != completion.name:
                 raise ApplicationError("no such callback pending", type=CallbackNotFound.__name__)
+            check = state.checks.get(cid)
+            if check is not None:
+                try:
+                    check(completion.data)
+                except Exception as err:  # refused before acceptance: no history, still waiting
+                    message = err.message if isinstance(err, ApplicationError) else str(err)
+                    raise ApplicationError(
+                        message or "the data was refused", type=InvalidCallbackData.__name__
+                    ) from None
 
         def complete(completion: CallbackCompletion) -> str:
             state.used.add(completion.callback_id)
             state.results[completion.callback_id] = completion.data
             state.pending.pop(completion.callback_id, None)
+            state.checks.pop(completion.callback_id, None)
             return "accepted"
 
         workflow.set_update_handler(CALLBACK_UPDATE, complete, validator=validate)
@@ -290,6 +301,7 @@ async def wait_for_callback(
     request_timeout: timedelta = timedelta(minutes=1),
     request_retry_policy: Any = None,
     callback_id: str | None = None,
+    validate: Callable[[Any], None] | None = None,
 ) -> Any:
     """Run ``request`` with a :class:`CallbackRequest`, then wait for the completion's data.
 
@@ -301,6 +313,9 @@ async def wait_for_callback(
         payload: passed to the request activity in ``CallbackRequest.payload``.
         default: returned on timeout; without it a :class:`CallbackTimeout` is raised.
         callback_id: the id to use (unique in the workflow); default ``workflow.uuid4()``.
+        validate: checks the completion's data in the update's validator (deterministic, no
+            I/O); raising refuses the completion before it is accepted (HTTP 422, nothing
+            recorded, the callback still pending).
 
     Raises:
         CallbackTimeout: (non-retryable) nothing came within ``timeout``.
@@ -310,6 +325,8 @@ async def wait_for_callback(
     callback_id = callback_id or str(workflow.uuid4())
     expires_at = workflow.now() + timeout
     state.pending[callback_id] = name
+    if validate is not None:
+        state.checks[callback_id] = validate
     req = CallbackRequest(info.workflow_id, name, callback_id, expires_at, payload)
     if request is not None:
         from agenthub.patterns import retry
@@ -334,7 +351,8 @@ async def wait_for_callback(
 # --- completing (client side: API, CLI, your code) ---------------------------------------
 
 _ERRORS: dict[str, type[CallbackError]] = {
-    cls.__name__: cls for cls in (CallbackAlreadyCompleted, CallbackExpired, CallbackNotFound)
+    cls.__name__: cls
+    for cls in (CallbackAlreadyCompleted, CallbackExpired, CallbackNotFound, InvalidCallbackData)
 }
 
 
