@@ -114,16 +114,19 @@ def load_callback_secrets(data_dir: Path, current: str = "", old: Sequence[str] 
     return [current, *(s.strip() for s in old if s.strip())]
 
 
-_signing_secret: ContextVar[str | None] = ContextVar("agenthub_signing_secret", default=None)
+_signing_secret: ContextVar[Callable[[], str] | None] = ContextVar(
+    "agenthub_signing_secret", default=None
+)
 
 
 @contextlib.contextmanager
-def signing_secret(secret: str) -> Iterator[None]:
-    """Make ``secret`` the default of :meth:`CallbackRequest.token` in this context.
+def signing_secret(secret: str | Callable[[], str]) -> Iterator[None]:
+    """Make ``secret`` (or what the function returns, asked only when a token is minted)
+    the default of :meth:`CallbackRequest.token` in this context.
 
     Workers with ``AgentHubPlugin`` do this around every activity, with the settings' secret.
     """
-    reset = _signing_secret.set(secret)
+    reset = _signing_secret.set(secret if callable(secret) else lambda: secret)
     try:
         yield
     finally:
@@ -223,7 +226,8 @@ class CallbackRequest:
         Raises:
             ConfigurationError: no secret given and none set (not on a worker with the plugin).
         """
-        secret = secret or _signing_secret.get()
+        provider = _signing_secret.get()
+        secret = secret or (provider() if provider is not None else None)
         if not secret:
             raise ConfigurationError(
                 "CallbackRequest.token() has no signing secret: run the activity on a worker "

@@ -123,7 +123,8 @@ class _SigningSecretActivity(ActivityInboundInterceptor):
         self._root = root
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
-        with signing_secret(self._root.secret()):
+        # The secret is read (or created) only if the activity mints a token.
+        with signing_secret(self._root.secret):
             return await self.next.execute_activity(input)
 
 
