@@ -193,3 +193,21 @@ def test_guard_names_the_value_outside_temporal() -> None:
     converter.to_payloads(["small"])
     with pytest.raises(PayloadTooLarge, match=r"value #1 of type dict is 2\.0 kB"):
         converter.to_payloads(["small", {"blob": "y" * 2000}])
+
+
+async def test_the_local_driver_opens_only_plain_hash_references(tmp_path: Path) -> None:
+    from temporalio.api.common.v1 import Payload
+    from temporalio.converter import StorageDriverClaim
+
+    from agenthub.runtime import LocalFileStorageDriver
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not a payload")
+    driver = LocalFileStorageDriver(tmp_path / "payloads")
+    (claim,) = await driver.store(None, [Payload(data=b"hello")])  # type: ignore[arg-type]
+    assert (await driver.retrieve(None, [claim]))[0].data == b"hello"  # type: ignore[arg-type]
+    stored = next((tmp_path / "payloads").rglob("*"), None)
+    assert stored is not None and (stored.stat().st_mode & 0o777) == 0o700
+    for bad in ("../../secret.txt", "/etc/hostname", "A" * 64, "", 42):
+        with pytest.raises(ValueError, match="is not a SHA-256 hash"):
+            await driver.retrieve(None, [StorageDriverClaim({"sha256": bad})])  # type: ignore[arg-type,dict-item]

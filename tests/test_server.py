@@ -50,6 +50,9 @@ async def test_start_stop_and_reuse(tmp_path: Path, port: int) -> None:
     try:
         assert not server.reused and server.pid is not None
         assert server.db_path.exists()
+        # Workflow data at rest is the owner's alone: the dir 0700, the database 0600.
+        assert settings.data_dir.stat().st_mode & 0o777 == 0o700
+        assert server.db_path.stat().st_mode & 0o777 == 0o600
         assert await probe_temporal(server.address)
         # A second server on the same port finds the first and reuses it.
         async with EmbeddedServer(settings) as second:

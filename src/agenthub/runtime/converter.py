@@ -23,6 +23,7 @@ import asyncio
 import dataclasses
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -111,6 +112,9 @@ def guarded_payload_converter(
     return GuardedPayloadConverter
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 class LocalFileStorageDriver(StorageDriver):
     """Stores payloads as files named by their SHA-256 under ``directory``.
 
@@ -133,7 +137,8 @@ class LocalFileStorageDriver(StorageDriver):
         digest = hashlib.sha256(data).hexdigest()
         path = self.directory / digest[:2] / digest
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # Payloads are workflow data: readable by the owner only (mkstemp makes 0600).
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -141,7 +146,11 @@ class LocalFileStorageDriver(StorageDriver):
         return StorageDriverClaim({"sha256": digest})
 
     def _read(self, claim: StorageDriverClaim) -> Payload:
-        digest = claim.claim_data["sha256"]
+        digest = claim.claim_data.get("sha256", "")
+        # The reference comes from a history, which anyone with server access can write to:
+        # only a plain SHA-256 may become a path (no "../", no absolute paths).
+        if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+            raise ValueError(f"offloaded payload reference {digest!r} is not a SHA-256 hash")
         path = self.directory / digest[:2] / digest
         try:
             data = path.read_bytes()

@@ -63,8 +63,15 @@ def find_binary(name: str) -> Path:
     )
 
 
+def _prepare_child() -> None:
+    """In the child, before exec: files it creates (the database, its WAL) are the owner's
+    alone, and (Linux) it gets SIGTERM when the parent process dies."""
+    os.umask(0o077)
+    if sys.platform == "linux":
+        _die_with_parent()
+
+
 def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the parent process dies (Linux)."""
     import ctypes
 
     pr_set_pdeathsig = 1
@@ -199,6 +206,8 @@ class EmbeddedServer:
             )
         cmd = self.command()
         s.data_dir.mkdir(parents=True, exist_ok=True)
+        # Workflow data at rest: the data dir is the owner's only (it is trusted input).
+        s.data_dir.chmod(0o700)
         with open(self.log_path, "ab") as log:
             # Own session: Ctrl-C in a terminal reaches us, and we stop the server in order.
             # If we are killed outright, Linux stops the server with us (parent-death signal).
@@ -207,7 +216,7 @@ class EmbeddedServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=_prepare_child,
             )
         await self._wait_ready()
         return self
