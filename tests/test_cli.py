@@ -145,3 +145,10 @@ def test_bad_app_and_empty_inbox_are_one_line_errors(tmp_path: Path) -> None:
     result = runner.invoke(app, ["approvals", "list", "--inbox", ""])
     assert result.exit_code == 1
     assert "neither may be empty" in result.output and "Traceback" not in result.output
+
+
+def test_up_refuses_an_open_api_beyond_this_machine(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["up", "--ip", "0.0.0.0", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "refusing to serve the HTTP API on 0.0.0.0 without an API key" in result.output
+    assert not (tmp_path / "temporal.db").exists()  # nothing was started

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 from collections.abc import Awaitable, Iterator
 from typing import Annotated, Any
 
@@ -22,6 +23,7 @@ from agenthub.cli._common import (
     settings_from,
     until,
 )
+from agenthub.errors import ConfigurationError
 from agenthub.runtime.config import Settings, connect
 from agenthub.runtime.health import check_worker
 from agenthub.runtime.server import EmbeddedServer, ensure_port_free
@@ -143,6 +145,21 @@ async def _serve_api(client: Any, settings: Settings, stop: asyncio.Event) -> No
     await serving
 
 
+def _check_api_exposure(settings: Settings) -> None:
+    """The approval routes decide things: never open beyond this machine without a key."""
+    if settings.api_key:
+        return
+    try:
+        loopback = ipaddress.ip_address(settings.server_ip).is_loopback
+    except ValueError:
+        loopback = settings.server_ip == "localhost"
+    if not loopback:
+        raise ConfigurationError(
+            f"refusing to serve the HTTP API on {settings.server_ip} without an API key: set "
+            "AGENTHUB_API_KEY, or bind to 127.0.0.1 (--ip)"
+        )
+
+
 def worker(task_queue: TaskQueueOption = None, app: AppOption = None) -> None:
     """Run a worker against the configured Temporal (TEMPORAL_ADDRESS / temporal.toml).
 
@@ -172,12 +189,18 @@ def up(
     apps = [*settings.app_specs, *(app or [])]
 
     async def main(stop: asyncio.Event) -> None:
+        _check_api_exposure(settings)
         # Every port and every app is checked before any address is printed.
         ensure_port_free(
             settings.server_ip, settings.effective_api_port, "HTTP API",
             "AGENTHUB_API_PORT (or --api-port)",
         )  # fmt: skip
         load_apps(apps)
+        if not settings.api_key:
+            console.print(
+                "[yellow]warning:[/] no AGENTHUB_API_KEY: anyone on this machine can decide "
+                "approvals through the HTTP API"
+            )
         srv = await _start_server(settings)
         try:
             extra = [] if srv.reused else [srv.wait()]
