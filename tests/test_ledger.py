@@ -356,3 +356,8 @@ async def test_after_a_crashed_attempt_the_default_preset_waits_out_the_lease(
     ]
     assert attempts == [2], "one blocked attempt, then one that acts"
     assert CHARGED.count(order) == 1
+
+
+def test_a_new_sqlite_ledger_is_owner_only(tmp_path: Path) -> None:
+    SqliteLedger(tmp_path / "new" / "ledger.db")
+    assert (tmp_path / "new" / "ledger.db").stat().st_mode & 0o777 == 0o600

@@ -301,6 +301,9 @@ class SqliteLedger(IdempotencyLedger):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            # Recorded results are workflow data: the file is the owner's alone.
+            self.path.touch(mode=0o600)
         self._local = threading.local()
         with self._transaction() as conn:
             conn.execute(_SCHEMA)
