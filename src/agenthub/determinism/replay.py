@@ -26,6 +26,7 @@ from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
 from agenthub.errors import ConfigurationError
+from agenthub.patterns._sdk import workflow_name
 from agenthub.runtime.config import Settings
 from agenthub.runtime.plugin import AgentHubPlugin
 
@@ -83,12 +84,12 @@ def _one_line(failure: BaseException) -> str:
 def _type_names(workflows: Sequence[type]) -> set[str]:
     names = set()
     for cls in workflows:
-        definition = getattr(cls, "__temporal_workflow_definition", None)
-        if definition is None:
+        name = workflow_name(cls)
+        if name is None:
             raise ConfigurationError(
                 f"{cls!r} is not a workflow class: was it decorated with @workflow.defn?"
             )
-        names.add(definition.name)
+        names.add(name)
     return names
 
 

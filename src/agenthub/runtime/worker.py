@@ -26,6 +26,7 @@ from temporalio.worker import Plugin as WorkerPlugin
 from temporalio.worker import Worker
 
 from agenthub.errors import ConfigurationError
+from agenthub.patterns._sdk import activity_name, workflow_name
 from agenthub.runtime.config import Settings, connect
 from agenthub.runtime.plugin import AgentHubPlugin
 
@@ -42,9 +43,9 @@ class AppRegistrations:
 
     def add(self, obj: Any, spec: str) -> None:
         """Register a workflow class, an activity, a worker plugin, or a sequence of them."""
-        if hasattr(obj, "__temporal_workflow_definition"):
+        if workflow_name(obj) is not None:
             self.workflows.append(obj)
-        elif hasattr(obj, "__temporal_activity_definition"):
+        elif activity_name(obj) is not None:
             self.activities.append(obj)
         elif isinstance(obj, WorkerPlugin):
             self.plugins.append(obj)
@@ -91,9 +92,7 @@ def load_apps(specs: Iterable[str]) -> AppRegistrations:
             continue
         members = [obj for _, obj in inspect.getmembers(module) if _is_own(obj, module_name)]
         for obj in members:
-            if hasattr(obj, "__temporal_workflow_definition") or hasattr(
-                obj, "__temporal_activity_definition"
-            ):
+            if workflow_name(obj) is not None or activity_name(obj) is not None:
                 found.add(obj, spec)
         found.plugins += [
             obj

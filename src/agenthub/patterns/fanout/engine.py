@@ -188,7 +188,6 @@ class _Run:
             self.limit = job.policy.limit(total)
         else:
             self.limit = total
-        self.tripped: ItemFailure | None = None
 
     def record_failures(self, failures: Sequence[ItemFailure], count: int) -> None:
         self.failed += count
@@ -196,15 +195,18 @@ class _Run:
         self.failures = sorted([*self.failures, *failures], key=lambda f: f.index)[
             :_MAX_LISTED_FAILURES
         ]
-        if self.failed > self.limit and self.tripped is None and self.failures:
-            self.tripped = self.failures[0]
+
+    @property
+    def tripped(self) -> bool:
+        """The policy's limit is passed: the fan-out stops."""
+        return self.failed > self.limit
 
     def budget_left(self) -> int:
         """Failures a child started now may pass: what the limit has not used yet."""
         return max(0, self.limit - self.failed)
 
     def error(self) -> ApplicationError:
-        assert self.tripped is not None
+        assert self.tripped and self.failures
         t = self.failures[0]  # the lowest index known to have failed, by the end
         summary = {
             "succeeded": self.progress.done,
@@ -255,19 +257,19 @@ async def _bounded(
 
     async def lane() -> None:
         nonlocal next_index
-        while run.tripped is None and next_index < count:
+        while not run.tripped and next_index < count:
             i = next_index
             next_index += 1
             in_flight.add(i)
             try:
                 outcome = await start_one(i)
             except (ActivityError, ChildWorkflowError) as err:
-                if run.tripped is not None and isinstance(err.cause, CancelledError):
+                if run.tripped and isinstance(err.cause, CancelledError):
                     return  # cancelled because the policy tripped: it stays "in flight"
                 outcome = err
             in_flight.discard(i)
             on_done(i, outcome)
-            if run.tripped is not None:
+            if run.tripped:
                 for other in lanes:
                     if other is not asyncio.current_task():
                         other.cancel()
@@ -312,7 +314,7 @@ async def _run_flat(job: FanOutJob, run: _Run) -> FanOutResult:
         except (ActivityError, ApplicationError) as err:
             # The batch cannot be read: all its items fail, with the loader's error.
             run.record_failures([item_failure(job.offset, err)], count)
-            if run.tripped is not None:
+            if run.tripped:
                 raise run.error() from None
             return FanOutResult(fold(job.reduce, []), 0, run.failed, run.failures)
 
@@ -337,7 +339,7 @@ async def _run_flat(job: FanOutJob, run: _Run) -> FanOutResult:
             run.progress.done += 1
 
     cancelled, started = await _bounded(run, count, start, done, job.max_concurrency)
-    if run.tripped is not None:
+    if run.tripped:
         run.cancelled, run.not_run = len(cancelled), count - started
         raise run.error()
     return FanOutResult(
@@ -412,7 +414,7 @@ async def _run_hierarchical(job: FanOutJob, run: _Run) -> FanOutResult:
     cancelled, started = await _bounded(
         run, len(children), start, done, job.max_concurrent_children
     )
-    if run.tripped is not None:
+    if run.tripped:
         run.cancelled += sum(len(children[i].items) for i in cancelled)
         run.not_run += sum(len(c.items) for c in children[started:])
         raise run.error()
