@@ -211,3 +211,91 @@ async def test_the_local_driver_opens_only_plain_hash_references(tmp_path: Path)
     for bad in ("../../secret.txt", "/etc/hostname", "A" * 64, "", 42):
         with pytest.raises(ValueError, match="is not a SHA-256 hash"):
             await driver.retrieve(None, [StorageDriverClaim({"sha256": bad})])  # type: ignore[arg-type,dict-item]
+
+
+def test_guard_refuses_values_that_are_too_big_only_together() -> None:
+    settings = Settings(payload_offload="false", payload_limit=1000)
+    converter = settings.data_converter("elsewhere:7233").payload_converter
+    converter.to_payloads(["a" * 400, "b" * 400])
+    with pytest.raises(PayloadTooLarge, match=r"3 values are 1\.3 kB together \(#0 str 0\.4 kB"):
+        converter.to_payloads(["a" * 400, "b" * 400, "c" * 400])
+
+
+@activity.defn
+async def join_parts(a: str, b: str, c: str) -> int:
+    return len(a) + len(b) + len(c)
+
+
+@workflow.defn
+class JoinParts:
+    @workflow.run
+    async def run(self, part: int) -> int:
+        text = "x" * part
+        return await workflow.execute_activity(
+            join_parts, args=[text, text, text], start_to_close_timeout=timedelta(seconds=30)
+        )
+
+
+async def test_arguments_too_big_together_fail_the_workflow_instead_of_sticking(
+    clients: tuple[Client, Client],
+) -> None:
+    _, client = clients
+    async with running_worker(client, workflows=[JoinParts], activities=[join_parts]) as tq:
+        handle = await client.start_workflow(
+            JoinParts.run, 500_000, id=f"join-{uuid.uuid4()}", task_queue=tq
+        )
+        with pytest.raises(WorkflowFailureError) as info:
+            await asyncio.wait_for(handle.result(), timeout=30)
+    cause = info.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "PayloadTooLarge"
+    assert "3 values are 1.50 MB together" in cause.message
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("127.0.0.1:7233", "localhost:7233", True),
+        ("[::1]:7233", "127.0.0.1:7233", True),
+        ("LOCALHOST:7233", "localhost:7233", True),
+        ("localhost:7233", "localhost:7234", False),
+        ("10.0.0.5:7233", "127.0.0.1:7233", False),
+        ("temporal.internal:7233", "temporal.internal:7233", True),
+    ],
+)
+def test_auto_offload_treats_loopback_names_as_one_server(a: str, b: str, same: bool) -> None:
+    settings = Settings(server_ip=a.rpartition(":")[0].strip("[]"), server_port=7233)
+    assert settings.offloads_payloads(b) is (same and a.endswith(":7233"))
+
+
+async def test_clients_reaching_one_server_by_other_names_read_each_others_payloads(
+    dev_server_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """A worker reached as 127.0.0.1 offloads a 3 MB result; a client reached as ``localhost``
+    reads it, and so does a client whose offloading is off; a ``localhost`` worker reads an
+    offloaded argument."""
+    port = dev_server_env.client.service_client.config.target_host.rpartition(":")[2]
+    settings = Settings(data_dir=tmp_path, server_ip="127.0.0.1", server_port=int(port))
+
+    async def make(host: str, **overrides: str) -> Client:
+        address = f"{host}:{port}"
+        s = settings.with_overrides(**overrides)
+        return await Client.connect(address, data_converter=s.data_converter(address))
+
+    by_ip, by_name = await make("127.0.0.1"), await make("localhost")
+    not_offloading = await make("localhost", payload_offload="false")
+    three_mb = 3 * 1024 * 1024
+    async with running_worker(by_ip, workflows=[ReportJob], activities=[big_report]) as tq:
+        handle = await by_ip.start_workflow(
+            ReportJob.run, three_mb, id=f"report-{uuid.uuid4()}", task_queue=tq
+        )
+        await handle.result()
+        for reader in (by_name, not_offloading):
+            again = reader.get_workflow_handle_for(ReportJob.run, handle.id)
+            length, _, report = await again.result()
+            assert length == three_mb and report.body == "x" * three_mb
+    async with running_worker(by_name, workflows=[JoinParts], activities=[join_parts]) as tq:
+        # 3 x 400 kB each pass the offload threshold: the localhost worker must fetch them.
+        total = await by_ip.execute_workflow(
+            JoinParts.run, 400_000, id=f"join-{uuid.uuid4()}", task_queue=tq
+        )
+    assert total == 1_200_000

@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -157,15 +158,19 @@ class Settings:
     def offloads_payloads(self, address: str) -> bool:
         """Whether payloads are offloaded when talking to ``address``."""
         if self.payload_offload == "auto":
-            return address == self.embedded_address
+            return same_server(address, self.embedded_address)
         return self.payload_offload == "true"
 
     def data_converter(self, address: str) -> DataConverter:
-        """The data converter for a client talking to ``address``."""
+        """The data converter for a client talking to ``address``.
+
+        Whether or not it offloads, it reads references offloaded into this data dir, so a
+        client that reached the same server by another name still reads every result.
+        """
         offload = self.offloads_payloads(address)
+        payloads = self.data_dir / "payloads"
         return data_converter(
-            offload_dir=self.data_dir / "payloads" if offload else None,
-            limit=self.payload_limit,
+            offload_dir=payloads if offload else None, limit=self.payload_limit, read_dir=payloads
         )
 
     @classmethod
@@ -188,6 +193,32 @@ class Settings:
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with the given fields replaced (``None`` values are ignored)."""
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+def _split_address(address: str) -> tuple[str, str]:
+    host, _, port = address.strip().rpartition(":")
+    return host.strip("[]").lower(), port
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def same_server(a: str, b: str) -> bool:
+    """Whether two ``host:port`` addresses name the same server without a DNS lookup:
+    equal, or the same port on loopback names (``localhost``, ``127.0.0.1``, ``::1``)."""
+    (host_a, port_a), (host_b, port_b) = _split_address(a), _split_address(b)
+    if port_a != port_b:
+        return False
+    return host_a == host_b or (_is_loopback(host_a) and _is_loopback(host_b))
 
 
 def _parse(name: str, type_name: str, raw: str) -> Any:

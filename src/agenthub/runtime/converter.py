@@ -83,6 +83,12 @@ def _largest_field(value: Any) -> tuple[str, int] | None:
     return name, sizes[name]
 
 
+_FIX = (
+    "Pass large data by reference (a path or URI), or turn on offloading with "
+    "AGENTHUB_PAYLOAD_OFFLOAD=true."
+)
+
+
 def guarded_payload_converter(
     limit: int = DEFAULT_PAYLOAD_LIMIT, base: type[PayloadConverter] = PydanticPayloadConverter
 ) -> type[PayloadConverter]:
@@ -93,19 +99,32 @@ def guarded_payload_converter(
     class GuardedPayloadConverter(base):  # type: ignore[valid-type,misc]
         def to_payloads(self, values: Sequence[Any]) -> list[Payload]:
             payloads: list[Payload] = super().to_payloads(values)
-            for index, (value, payload) in enumerate(zip(values, payloads, strict=False)):
-                size = payload.ByteSize()
+            sizes = [p.ByteSize() for p in payloads]
+            for index, (value, size) in enumerate(zip(values, sizes, strict=False)):
                 if size > limit:
                     field = _largest_field(value)
                     where = f" (largest field {field[0]!r}: {_human(field[1])})" if field else ""
                     raise PayloadTooLarge(
                         f"value #{index} of type {type(value).__name__} is {_human(size)}"
-                        f"{where}, over the {_human(limit)} payload limit. Pass large data "
-                        "by reference (a path or URI), or turn on offloading with "
-                        "AGENTHUB_PAYLOAD_OFFLOAD=true.",
+                        f"{where}, over the {_human(limit)} payload limit. {_FIX}",
                         size=size,
                         limit=limit,
                     )
+            # The server limits a request's payloads together (activity arguments, a
+            # signal's values), so values each under the limit can still be refused, and a
+            # refused workflow task is retried forever: guard the total too.
+            total = sum(sizes)
+            if total > limit:
+                parts = ", ".join(
+                    f"#{i} {type(v).__name__} {_human(size)}"
+                    for i, (v, size) in enumerate(zip(values, sizes, strict=False))
+                )
+                raise PayloadTooLarge(
+                    f"{len(values)} values are {_human(total)} together ({parts}), over the "
+                    f"{_human(limit)} payload limit. {_FIX}",
+                    size=total,
+                    limit=limit,
+                )
             return payloads
 
     GuardedPayloadConverter.__name__ = f"Guarded{base.__name__}"
@@ -176,19 +195,34 @@ class LocalFileStorageDriver(StorageDriver):
         return await asyncio.to_thread(lambda: [self._read(c) for c in claims])
 
 
+def _store_inline(context: Any, payload: Payload) -> None:
+    return None
+
+
 def data_converter(
     *,
     offload_dir: Path | None,
     limit: int = DEFAULT_PAYLOAD_LIMIT,
     offload_threshold: int = DEFAULT_OFFLOAD_THRESHOLD,
+    read_dir: Path | None = None,
 ) -> DataConverter:
     """agenthub's data converter: pydantic JSON, plus offloading or the size guard.
 
     With ``offload_dir``, payloads from ``offload_threshold`` bytes go there by reference;
-    without, payloads over ``limit`` raise :class:`~agenthub.errors.PayloadTooLarge`.
+    without, payloads over ``limit`` raise :class:`~agenthub.errors.PayloadTooLarge`, and
+    references already offloaded by another client are still read from ``read_dir``, so
+    two clients of one server never disagree on what a history says.
     """
     if offload_dir is None:
-        return DataConverter(payload_converter_class=guarded_payload_converter(limit))
+        guarded = guarded_payload_converter(limit)
+        if read_dir is None:
+            return DataConverter(payload_converter_class=guarded)
+        return DataConverter(
+            payload_converter_class=guarded,
+            external_storage=ExternalStorage(
+                drivers=[LocalFileStorageDriver(read_dir)], driver_selector=_store_inline
+            ),
+        )
     return DataConverter(
         payload_converter_class=PydanticPayloadConverter,
         external_storage=ExternalStorage(
