@@ -46,3 +46,27 @@ class AwaitsCallbacks:
             for name in spec.names
         ]
         return list(await asyncio.gather(*waits))
+
+
+@workflow.defn
+class RoundsOnFixedCallback:
+    """Waits on the same callback id each round, continuing as new between rounds."""
+
+    @workflow.run
+    async def run(self, rounds: int, seen: list[object]) -> list[object]:
+        data = await wait_for_callback(
+            "next", timeout=timedelta(hours=1), request=deliver_token, callback_id="fixed"
+        )
+        seen = [*seen, data]
+        if len(seen) < rounds:
+            workflow.continue_as_new(args=[rounds, seen])
+        return seen
+
+
+@workflow.defn
+class WaitsForNothing:
+    """Runs without any callback: a token naming it must be refused, not crash the API."""
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: False)

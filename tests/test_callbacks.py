@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,7 +29,16 @@ from agenthub.runtime.config import Settings, connect
 from agenthub.runtime.server import EmbeddedServer
 from agenthub.testing import eventually, running_worker
 
-from .callback_workflows import DELIVERED, SECRET, TOKENS, AwaitsCallbacks, Wait, deliver_token
+from .callback_workflows import (
+    DELIVERED,
+    SECRET,
+    TOKENS,
+    AwaitsCallbacks,
+    RoundsOnFixedCallback,
+    Wait,
+    WaitsForNothing,
+    deliver_token,
+)
 from .conftest import free_port
 
 
@@ -109,7 +119,9 @@ async def api(dev_server_env: WorkflowEnvironment) -> AsyncIterator[tuple[httpx.
     )
     serving = asyncio.create_task(server.serve())
     async with (
-        running_worker(client, workflows=[AwaitsCallbacks], activities=[deliver_token]) as tq,
+        running_worker(
+            client, workflows=[AwaitsCallbacks, RoundsOnFixedCallback, WaitsForNothing], activities=[deliver_token]
+        ) as tq,
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http,
     ):
 
@@ -278,3 +290,87 @@ async def test_routing_and_protocol_errors_have_the_same_json_shape(api) -> None
     wrong_method = await http.get("/callbacks/v1.a.b")
     assert (wrong_method.status_code, wrong_method.json()["error"]) == (405, "MethodNotAllowed")
     assert set(missing.json()) == set(wrong_method.json()) == {"error", "message"}
+
+
+async def test_a_used_token_never_completes_the_next_run(dev_server_env, api) -> None:
+    """The callback id is fixed and the workflow continues as new between rounds: the first
+    round's token is bound to its run, so resending it cannot answer round two."""
+    http, tq = api
+    client = dev_server_env.client
+    wid = f"rounds-{uuid.uuid4().hex[:8]}"
+    handle = await client.start_workflow(
+        RoundsOnFixedCallback.run, args=[2, []], id=wid, task_queue=tq
+    )
+    await asyncio.wait_for(DELIVERED[wid].wait(), 30)
+    first = TOKENS[wid].pop("next")
+    DELIVERED[wid].clear()
+    assert verify_token(first, [SECRET]).run_id == handle.result_run_id
+    assert (await http.post(f"/callbacks/{first}", json="one")).status_code == 200
+    await asyncio.wait_for(DELIVERED[wid].wait(), 30)  # round two waits, same callback id
+    # The same delivery resent reports where it landed (round one); other data is refused.
+    resent = await http.post(f"/callbacks/{first}", json="one")
+    assert resent.status_code == 200, resent.text
+    other = await http.post(f"/callbacks/{first}", json="two")
+    assert (other.status_code, other.json()["error"]) == (404, "CallbackNotFound")
+    second = TOKENS[wid]["next"]
+    assert (await http.post(f"/callbacks/{second}", json="two")).status_code == 200
+    assert await client.get_workflow_handle(wid).result() == ["one", "two"]
+
+
+async def test_tokens_expire_by_ttl_before_their_wait_ends() -> None:
+    from agenthub.patterns.callbacks import CallbackRequest
+
+    wait_ends = datetime.now(UTC) + timedelta(days=30)
+    request = CallbackRequest("wf", "pay", "cb", wait_ends, run_id="run-1")
+    default = verify_token(request.token(SECRET), [SECRET])
+    assert timedelta(days=6) < default.expires_at - datetime.now(UTC) <= timedelta(days=7)
+    short = verify_token(request.token(SECRET, ttl=timedelta(hours=1)), [SECRET])
+    assert short.expires_at - datetime.now(UTC) <= timedelta(hours=1)
+    long = verify_token(request.token(SECRET, ttl=timedelta(days=90)), [SECRET])
+    assert long.expires_at == wait_ends.replace(microsecond=0), "never past the wait"
+
+
+async def test_a_revoked_token_is_refused_and_the_callback_stays_pending(
+    dev_server_env, api
+) -> None:
+    http, tq = api
+    handle, tokens = await start(dev_server_env.client, tq, Wait(["pay"]))
+    leaked = tokens["pay"]
+    headers = {"X-Callback-Token": leaked}
+    revoked = await http.request("DELETE", "/callbacks", headers=headers)
+    assert revoked.status_code == 200, revoked.text
+    again = await http.request("DELETE", "/callbacks", headers=headers)
+    assert again.status_code == 200, "revoking twice is harmless"
+    for response in (
+        await http.post(f"/callbacks/{leaked}", json="x"),
+        await http.post("/callbacks", json="x", headers=headers),
+        await http.post("/callbacks", json={"token": leaked, "data": "x"}),
+    ):
+        assert (response.status_code, response.json()["error"]) == (401, "CallbackRevoked")
+    # Another token of the same callback (as its request activity would mint) still works,
+    # in the header form and the body form.
+    claims = verify_token(leaked, [SECRET])
+    fresh = sign_token(replace(claims, expires_at=claims.expires_at - timedelta(seconds=1)), SECRET)
+    missing = await http.post("/callbacks", json={"data": "no token"})
+    assert (missing.status_code, missing.json()["error"]) == (401, "InvalidCallbackToken")
+    ok = await http.post("/callbacks", json={"token": fresh, "data": "paid"})
+    assert ok.status_code == 200, ok.text
+    assert await handle.result() == ["paid"]
+    gone = await http.request("DELETE", "/callbacks", headers={"X-Callback-Token": fresh})
+    assert (gone.status_code, gone.json()["error"]) == (404, "CallbackNotFound")
+
+
+async def test_a_token_naming_a_workflow_without_callbacks_is_a_404(dev_server_env, api) -> None:
+    http, tq = api
+    handle = await dev_server_env.client.start_workflow(
+        WaitsForNothing.run, id=f"none-{uuid.uuid4().hex[:8]}", task_queue=tq
+    )
+    token = sign_token(
+        CallbackClaims(handle.id, "pay", "cb", datetime.now(UTC) + timedelta(hours=1)), SECRET
+    )
+    for response in (
+        await http.post(f"/callbacks/{token}", json="x"),
+        await http.request("DELETE", "/callbacks", headers={"X-Callback-Token": token}),
+    ):
+        assert (response.status_code, response.json()["error"]) == (404, "CallbackNotFound")
+    await handle.terminate()

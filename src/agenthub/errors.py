@@ -15,6 +15,7 @@ Two families live here:
     ├── SagaError               a Saga was used wrongly (see agenthub.patterns.saga)
     └── CallbackError           a callback completion was refused; ``status`` is its HTTP code
         ├── InvalidCallbackToken    401: malformed, forged or tampered token
+        │   └── CallbackRevoked     401: the token was revoked
         ├── CallbackNotFound        404: no such callback pending in that workflow
         ├── CallbackAlreadyCompleted 409: the token was used already
         ├── InvalidCallbackData     422: the data is not JSON, too big, or cannot be encoded
@@ -66,6 +67,7 @@ __all__ = [
     "CallbackError",
     "CallbackExpired",
     "CallbackNotFound",
+    "CallbackRevoked",
     "CallbackTimeout",
     "CompensationFailed",
     "ConfigurationError",
@@ -131,6 +133,11 @@ class InvalidCallbackToken(CallbackError):
     """The token is malformed or its signature matches no known secret."""
 
     status = 401
+
+
+class CallbackRevoked(InvalidCallbackToken):
+    """The token was revoked (``agenthub callback revoke``); its callback may still wait
+    for another token."""
 
 
 class CallbackNotFound(CallbackError):

@@ -15,7 +15,13 @@ from fastapi.responses import JSONResponse
 
 from agenthub.api._shared import error_response, hub
 from agenthub.errors import CallbackBodyTooLarge, CallbackError, InvalidCallbackData
-from agenthub.patterns.callbacks import CallbackCompletion, deliver_completion, verify_token
+from agenthub.patterns.callbacks import (
+    CallbackCompletion,
+    deliver_completion,
+    revoke_callback_token,
+    token_id,
+    verify_token,
+)
 
 router = APIRouter(tags=["callbacks"])
 
@@ -39,17 +45,63 @@ async def _read_json(request: Request, limit: int) -> Any:
         raise InvalidCallbackData(f"the body must be JSON: {reason}") from None
 
 
-@router.post("/callbacks/{token}")
-async def complete(token: str, request: Request) -> JSONResponse:
-    """Deliver the JSON body to the workflow waiting on ``token``."""
+TOKEN_HEADER = "X-Callback-Token"
+"""Header that may carry the token instead of the path (keeps it out of access logs)."""
+
+
+async def _deliver(request: Request, token: str, data: Any | None, *, read_body: bool) -> Any:
     state = hub(request)
     try:
         claims = verify_token(token, state.secrets)
-        data = await _read_json(request, state.max_body)
-        completion = CallbackCompletion(claims.callback_id, claims.name, data)
-        await deliver_completion(state.client, claims.workflow_id, completion)
+        if read_body:
+            data = await _read_json(request, state.max_body)
+        completion = CallbackCompletion(claims.callback_id, claims.name, data, token_id(token))
+        await deliver_completion(
+            state.client, claims.workflow_id, completion, run_id=claims.run_id
+        )
     except CallbackError as err:
         return error_response(err.status, type(err).__name__, str(err))
     return JSONResponse(
         {"status": "accepted", "workflow_id": claims.workflow_id, "callback": claims.name}
+    )
+
+
+@router.post("/callbacks/{token}")
+async def complete(token: str, request: Request) -> Any:
+    """Deliver the JSON body to the workflow waiting on ``token``."""
+    return await _deliver(request, token, None, read_body=True)
+
+
+@router.post("/callbacks")
+async def complete_without_path_token(request: Request) -> Any:
+    """Deliver a completion whose token is not in the path: in the ``X-Callback-Token``
+    header (the body is the data), or in the body as ``{"token": ..., "data": ...}``."""
+    header = request.headers.get(TOKEN_HEADER)
+    if header is not None:
+        return await _deliver(request, header, None, read_body=True)
+    try:
+        envelope = await _read_json(request, hub(request).max_body)
+    except CallbackError as err:
+        return error_response(err.status, type(err).__name__, str(err))
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("token"), str):
+        return error_response(
+            401, "InvalidCallbackToken",
+            f"send the token in the {TOKEN_HEADER} header, in the path "
+            '(/callbacks/<token>) or as {"token": "<token>", "data": ...}',
+        )  # fmt: skip
+    return await _deliver(request, envelope["token"], envelope.get("data"), read_body=False)
+
+
+@router.delete("/callbacks")
+async def revoke(request: Request) -> Any:
+    """Revoke the token in the ``X-Callback-Token`` header: the workflow refuses it from
+    now on and its callback stays pending for another token."""
+    state = hub(request)
+    token = request.headers.get(TOKEN_HEADER, "")
+    try:
+        claims = await revoke_callback_token(state.client, token, secrets=state.secrets)
+    except CallbackError as err:
+        return error_response(err.status, type(err).__name__, str(err))
+    return JSONResponse(
+        {"status": "revoked", "workflow_id": claims.workflow_id, "callback": claims.name}
     )

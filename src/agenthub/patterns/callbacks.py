@@ -40,7 +40,7 @@ import os
 import secrets as _secrets
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,7 @@ from agenthub.errors import (
     CallbackError,
     CallbackExpired,
     CallbackNotFound,
+    CallbackRevoked,
     CallbackTimeout,
     ConfigurationError,
     InvalidCallbackData,
@@ -67,7 +68,9 @@ from agenthub.errors import (
 )
 
 __all__ = [
+    "CALLBACK_REVOKE_UPDATE",
     "CALLBACK_UPDATE",
+    "DEFAULT_TOKEN_TTL",
     "CallbackClaims",
     "CallbackCompletion",
     "CallbackRequest",
@@ -75,14 +78,23 @@ __all__ = [
     "completion_update_id",
     "deliver_completion",
     "load_callback_secrets",
+    "revoke_callback_token",
     "sign_token",
     "signing_secret",
+    "token_id",
     "verify_token",
     "wait_for_callback",
 ]
 
 CALLBACK_UPDATE = "agenthub.callback"
 """Name of the update that completes a callback."""
+
+CALLBACK_REVOKE_UPDATE = "agenthub.callback.revoke"
+"""Name of the update that revokes one token of a pending callback."""
+
+DEFAULT_TOKEN_TTL = timedelta(days=7)
+"""A token expires at the end of its wait or this long after it is minted, whichever is
+first; pass ``ttl=`` to :meth:`CallbackRequest.token` for another lifetime."""
 
 _RAISE: Any = object()
 
@@ -141,6 +153,9 @@ class CallbackClaims:
     name: str
     callback_id: str
     expires_at: datetime
+    run_id: str = ""
+    """The run that waits: a token never completes a later run (after continue-as-new)
+    that reuses the callback id. Empty in tokens minted before runs were bound."""
 
 
 def _b64(data: bytes) -> str:
@@ -157,18 +172,23 @@ def _mac(secret: str, body: str) -> str:
 
 def sign_token(claims: CallbackClaims, secret: str) -> str:
     """``v1.<claims>.<signature>``, URL-safe."""
-    body = _b64(
-        json.dumps(
-            {
-                "w": claims.workflow_id,
-                "n": claims.name,
-                "c": claims.callback_id,
-                "e": int(claims.expires_at.timestamp()),
-            },
-            separators=(",", ":"),
-        ).encode()
-    )
+    fields: dict[str, Any] = {
+        "w": claims.workflow_id,
+        "n": claims.name,
+        "c": claims.callback_id,
+        "e": int(claims.expires_at.timestamp()),
+    }
+    if claims.run_id:
+        fields["r"] = claims.run_id
+    body = _b64(json.dumps(fields, separators=(",", ":")).encode())
     return f"v1.{body}.{_mac(secret, body)}"
+
+
+def token_id(token: str) -> str:
+    """A short, stable id of ``token`` (a digest of its signature) that names it in
+    revocations and logs without revealing it."""
+    signature = token.rpartition(".")[2]
+    return hashlib.sha256(signature.encode("ascii", "replace")).hexdigest()[:32]
 
 
 def verify_token(
@@ -194,6 +214,7 @@ def verify_token(
             name=str(raw["n"]),
             callback_id=str(raw["c"]),
             expires_at=datetime.fromtimestamp(int(raw["e"]), tz=UTC),
+            run_id=str(raw.get("r", "")),
         )
     except (ValueError, KeyError, TypeError):
         raise InvalidCallbackToken("malformed callback token claims") from None
@@ -213,15 +234,19 @@ class CallbackRequest:
     callback_id: str
     expires_at: datetime
     payload: Any = None
+    run_id: str = ""
 
     def claims(self) -> CallbackClaims:
-        return CallbackClaims(self.workflow_id, self.name, self.callback_id, self.expires_at)
+        return CallbackClaims(
+            self.workflow_id, self.name, self.callback_id, self.expires_at, self.run_id
+        )
 
-    def token(self, secret: str | None = None) -> str:
+    def token(self, secret: str | None = None, *, ttl: timedelta = DEFAULT_TOKEN_TTL) -> str:
         """Mint the callback's token (in the activity: the secret stays out of history).
 
         ``secret`` defaults to the worker's current secret (``Settings.callback_secret`` or
         ``<data_dir>/callback-secret``), set by ``AgentHubPlugin`` around each activity.
+        The token expires when the wait ends or ``ttl`` after now, whichever is first.
 
         Raises:
             ConfigurationError: no secret given and none set (not on a worker with the plugin).
@@ -233,7 +258,10 @@ class CallbackRequest:
                 "CallbackRequest.token() has no signing secret: run the activity on a worker "
                 "with AgentHubPlugin (agenthub.connect gives one), or pass secret="
             )
-        return sign_token(self.claims(), secret)
+        if ttl <= timedelta(0):
+            raise ConfigurationError(f"a token's ttl must be positive, got {ttl}")
+        expires_at = min(self.expires_at, datetime.now(UTC) + ttl)
+        return sign_token(replace(self.claims(), expires_at=expires_at), secret)
 
 
 @dataclass
@@ -243,6 +271,14 @@ class CallbackCompletion:
     callback_id: str
     name: str
     data: Any = None
+    token_id: str = ""
+    """:func:`token_id` of the token that carried it; a revoked one is refused."""
+
+
+@dataclass
+class _Revocation:
+    callback_id: str
+    token_id: str
 
 
 # --- workflow side ----------------------------------------------------------------------
@@ -255,6 +291,7 @@ class _Callbacks:
     used: set[str] = field(default_factory=set)
     expired: set[str] = field(default_factory=set)
     checks: dict[str, Callable[[Any], None]] = field(default_factory=dict)  # id -> validate
+    revoked: set[str] = field(default_factory=set)  # token ids
 
 
 def _state() -> _Callbacks:
@@ -264,16 +301,21 @@ def _state() -> _Callbacks:
         state = _Callbacks()
         instance._agenthub_callbacks = state
 
-        def validate(completion: CallbackCompletion) -> None:
-            cid = completion.callback_id
+        def refuse_unless_pending(cid: str, name: str | None) -> None:
             if cid in state.used:
                 raise ApplicationError(
                     "callback already completed", type=CallbackAlreadyCompleted.__name__
                 )
             if cid in state.expired:
                 raise ApplicationError("callback timed out", type=CallbackExpired.__name__)
-            if state.pending.get(cid) != completion.name:
+            if cid not in state.pending or name not in (None, state.pending[cid]):
                 raise ApplicationError("no such callback pending", type=CallbackNotFound.__name__)
+
+        def validate(completion: CallbackCompletion) -> None:
+            cid = completion.callback_id
+            refuse_unless_pending(cid, completion.name)
+            if completion.token_id in state.revoked:
+                raise ApplicationError("the token was revoked", type=CallbackRevoked.__name__)
             check = state.checks.get(cid)
             if check is not None:
                 try:
@@ -291,7 +333,17 @@ def _state() -> _Callbacks:
             state.checks.pop(completion.callback_id, None)
             return "accepted"
 
+        def validate_revocation(revocation: _Revocation) -> None:
+            refuse_unless_pending(revocation.callback_id, None)
+
+        def revoke(revocation: _Revocation) -> str:
+            state.revoked.add(revocation.token_id)
+            return "revoked"
+
         workflow.set_update_handler(CALLBACK_UPDATE, complete, validator=validate)
+        workflow.set_update_handler(
+            CALLBACK_REVOKE_UPDATE, revoke, validator=validate_revocation
+        )
     return state
 
 
@@ -331,7 +383,7 @@ async def wait_for_callback(
     state.pending[callback_id] = name
     if validate is not None:
         state.checks[callback_id] = validate
-    req = CallbackRequest(info.workflow_id, name, callback_id, expires_at, payload)
+    req = CallbackRequest(info.workflow_id, name, callback_id, expires_at, payload, info.run_id)
     if request is not None:
         from agenthub.patterns import retry
 
@@ -356,7 +408,13 @@ async def wait_for_callback(
 
 _ERRORS: dict[str, type[CallbackError]] = {
     cls.__name__: cls
-    for cls in (CallbackAlreadyCompleted, CallbackExpired, CallbackNotFound, InvalidCallbackData)
+    for cls in (
+        CallbackAlreadyCompleted,
+        CallbackExpired,
+        CallbackNotFound,
+        CallbackRevoked,
+        InvalidCallbackData,
+    )
 }
 
 
@@ -371,63 +429,125 @@ def completion_update_id(completion: CallbackCompletion) -> str:
     return f"{CALLBACK_UPDATE}:{completion.callback_id}:{digest}"
 
 
-async def deliver_completion(
-    client: Client, workflow_id: str, completion: CallbackCompletion, *, timeout: float = 30.0
+async def _send(
+    client: Client,
+    workflow_id: str,
+    run_id: str,
+    update: str,
+    arg: Any,
+    *,
+    update_id: str,
+    timeout: float,
+    what: str,
 ) -> None:
-    """Send a completion to ``workflow_id`` (trusted callers: the token is already checked,
-    or the caller has server credentials), turning refusals into :class:`CallbackError`.
+    """Send a callback update, turning refusals into :class:`CallbackError`."""
+    handle = client.get_workflow_handle(workflow_id, run_id=run_id or None)
+    try:
+        await handle.execute_update(
+            update, arg, id=update_id, rpc_timeout=timedelta(seconds=timeout)
+        )
+    except (RecursionError, ValueError, TypeError, UnicodeError) as err:
+        # The data could not be encoded (too deep, a lone surrogate ...): nothing was sent.
+        raise InvalidCallbackData(
+            f"{what}: the data cannot be encoded ({type(err).__name__}: {str(err)[:200]}); "
+            "send plain JSON"
+        ) from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise WorkerUnavailable(
+            f"workflow {workflow_id!r} did not confirm the {update} update within "
+            f"{timeout:.0f}s: is a worker running on its task queue? The server keeps it "
+            "until a worker takes it; send the same request again to see the outcome."
+        ) from None
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type in _ERRORS:
+            raise _ERRORS[cause.type](f"{what}: {cause.message}") from None
+        if isinstance(cause, ApplicationError) and "expected but not found" in cause.message:
+            # The id names a workflow that is not waiting on any callback (another type).
+            raise CallbackNotFound(
+                f"workflow {workflow_id!r} has no callback waiting (it has no {update} handler)"
+            ) from None
+        raise
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            run = f" (run {run_id})" if run_id else ""
+            raise CallbackNotFound(
+                f"workflow {workflow_id!r}{run} is not running; its callbacks are closed"
+            ) from None
+        raise
+
+
+async def deliver_completion(
+    client: Client,
+    workflow_id: str,
+    completion: CallbackCompletion,
+    *,
+    run_id: str = "",
+    timeout: float = 30.0,
+) -> None:
+    """Send a completion to ``workflow_id`` (``run_id``: only that run), for trusted
+    callers: the token is already checked, or the caller has server credentials.
 
     Raises:
-        CallbackNotFound (404), CallbackAlreadyCompleted (409), CallbackExpired (410).
+        CallbackNotFound (404), CallbackAlreadyCompleted (409), CallbackExpired (410),
+        CallbackRevoked (401), InvalidCallbackData (422).
         WorkerUnavailable (503): no worker confirmed the completion within ``timeout``
             seconds. The server keeps it and it applies when the workflow's worker takes
             it (unless the server restarts first); sending the same completion again is
             safe and reports the outcome.
     """
-    handle = client.get_workflow_handle(workflow_id)
-    try:
-        await handle.execute_update(
-            CALLBACK_UPDATE,
-            completion,
-            id=completion_update_id(completion),
-            rpc_timeout=timedelta(seconds=timeout),
-        )
-    except (RecursionError, ValueError, TypeError, UnicodeError) as err:
-        # The data could not be encoded (too deep, a lone surrogate ...): nothing was sent.
-        raise InvalidCallbackData(
-            f"callback {completion.name!r}: the data cannot be encoded ({type(err).__name__}: "
-            f"{str(err)[:200]}); send plain JSON"
-        ) from None
-    except WorkflowUpdateRPCTimeoutOrCancelledError:
-        raise WorkerUnavailable(
-            f"workflow {workflow_id!r} did not confirm the completion within {timeout:.0f}s: "
-            "is a worker running on its task queue? The server keeps it until a worker takes "
-            "it; send the same completion again to see the outcome."
-        ) from None
-    except WorkflowUpdateFailedError as err:
-        cause = err.cause
-        if isinstance(cause, ApplicationError) and cause.type in _ERRORS:
-            raise _ERRORS[cause.type](f"callback {completion.name!r}: {cause.message}") from None
-        raise
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise CallbackNotFound(
-                f"workflow {workflow_id!r} is not running; its callbacks are closed"
-            ) from None
-        raise
+    await _send(
+        client,
+        workflow_id,
+        run_id,
+        CALLBACK_UPDATE,
+        completion,
+        update_id=completion_update_id(completion),
+        timeout=timeout,
+        what=f"callback {completion.name!r}",
+    )
 
 
 async def complete_callback(
-    client: Client, token: str, data: Any, *, secrets: Sequence[str]
+    client: Client, token: str, data: Any, *, secrets: Sequence[str], timeout: float = 30.0
 ) -> CallbackClaims:
-    """Verify ``token`` and deliver ``data`` to the waiting workflow.
+    """Verify ``token`` and deliver ``data`` to the waiting workflow run.
 
     Raises:
-        InvalidCallbackToken (401), CallbackNotFound (404), CallbackAlreadyCompleted (409),
-        CallbackExpired (410): nothing was delivered.
+        InvalidCallbackToken (401), CallbackRevoked (401), CallbackNotFound (404),
+        CallbackAlreadyCompleted (409), CallbackExpired (410), InvalidCallbackData (422):
+        nothing was delivered.
     """
     claims = verify_token(token, secrets)
+    completion = CallbackCompletion(claims.callback_id, claims.name, data, token_id(token))
     await deliver_completion(
-        client, claims.workflow_id, CallbackCompletion(claims.callback_id, claims.name, data)
+        client, claims.workflow_id, completion, run_id=claims.run_id, timeout=timeout
+    )
+    return claims
+
+
+async def revoke_callback_token(
+    client: Client, token: str, *, secrets: Sequence[str], timeout: float = 30.0
+) -> CallbackClaims:
+    """Revoke ``token``: its waiting workflow refuses it from now on (a leaked link).
+
+    The callback stays pending; another token for it (minted by the workflow's request
+    activity) still completes it. Revoking twice is harmless.
+
+    Raises:
+        InvalidCallbackToken (401), CallbackExpired (410): the token is not a live one.
+        CallbackNotFound (404), CallbackAlreadyCompleted (409): nothing is left to revoke.
+    """
+    claims = verify_token(token, secrets)
+    tid = token_id(token)
+    await _send(
+        client,
+        claims.workflow_id,
+        claims.run_id,
+        CALLBACK_REVOKE_UPDATE,
+        _Revocation(claims.callback_id, tid),
+        update_id=f"{CALLBACK_REVOKE_UPDATE}:{tid}",
+        timeout=timeout,
+        what=f"callback {claims.name!r}",
     )
     return claims
