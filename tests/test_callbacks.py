@@ -110,6 +110,9 @@ def test_secret_file_is_created_once_and_private(tmp_path: Path) -> None:
 # --- over real HTTP, on the dev server ---------------------------------------------------
 
 
+WORKFLOWS = [AwaitsCallbacks, RoundsOnFixedCallback, WaitsForNothing]
+
+
 @pytest.fixture
 async def api(dev_server_env: WorkflowEnvironment) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
     client = dev_server_env.client
@@ -119,9 +122,7 @@ async def api(dev_server_env: WorkflowEnvironment) -> AsyncIterator[tuple[httpx.
     )
     serving = asyncio.create_task(server.serve())
     async with (
-        running_worker(
-            client, workflows=[AwaitsCallbacks, RoundsOnFixedCallback, WaitsForNothing], activities=[deliver_token]
-        ) as tq,
+        running_worker(client, workflows=WORKFLOWS, activities=[deliver_token]) as tq,
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http,
     ):
 

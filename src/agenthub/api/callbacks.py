@@ -56,9 +56,7 @@ async def _deliver(request: Request, token: str, data: Any | None, *, read_body:
         if read_body:
             data = await _read_json(request, state.max_body)
         completion = CallbackCompletion(claims.callback_id, claims.name, data, token_id(token))
-        await deliver_completion(
-            state.client, claims.workflow_id, completion, run_id=claims.run_id
-        )
+        await deliver_completion(state.client, claims.workflow_id, completion, run_id=claims.run_id)
     except CallbackError as err:
         return error_response(err.status, type(err).__name__, str(err))
     return JSONResponse(

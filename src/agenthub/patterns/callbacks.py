@@ -341,9 +341,7 @@ def _state() -> _Callbacks:
             return "revoked"
 
         workflow.set_update_handler(CALLBACK_UPDATE, complete, validator=validate)
-        workflow.set_update_handler(
-            CALLBACK_REVOKE_UPDATE, revoke, validator=validate_revocation
-        )
+        workflow.set_update_handler(CALLBACK_REVOKE_UPDATE, revoke, validator=validate_revocation)
     return state
 
 
