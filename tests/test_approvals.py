@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,8 +16,9 @@ from typer.testing import CliRunner
 
 from agenthub.api import create_app
 from agenthub.cli import app
-from agenthub.errors import CallbackNotFound, InvalidInput
+from agenthub.errors import CallbackNotFound, ConfigurationError, InvalidInput
 from agenthub.patterns.approvals import PendingApproval, decide, list_pending
+from agenthub.runtime import ApiTokenStore
 from agenthub.testing import eventually, running_worker
 
 from .approval_workflows import Ask, NeedsApproval
@@ -77,11 +79,13 @@ async def test_reject_from_the_cli(time_skipping_env, tq, monkeypatch) -> None:
     runner = CliRunner()
     listed = await asyncio.to_thread(runner.invoke, app, ["approvals", "list"])
     assert listed.exit_code == 0 and item.approval_id in listed.output
-    rejected = await asyncio.to_thread(
-        runner.invoke,
-        app,
-        ["approvals", "reject", item.approval_id, "--by", "ana", "--reason", "too risky"],
-    )
+    reject = ["approvals", "reject", item.approval_id, "--reason", "too risky"]
+    # The CLI decides as its configured identity, never as a name typed on the line.
+    monkeypatch.setenv("AGENTHUB_IDENTITY", "mallory")
+    refused = await asyncio.to_thread(runner.invoke, app, reject)
+    assert refused.exit_code == 1 and "'mallory' is not an approver" in refused.output
+    monkeypatch.setenv("AGENTHUB_IDENTITY", "ana")
+    rejected = await asyncio.to_thread(runner.invoke, app, reject)
     assert rejected.exit_code == 0, rejected.output
     decision = await handle.result()
     assert (decision.approved, decision.by, decision.reason) == (False, "ana", "too risky")
@@ -112,7 +116,10 @@ async def test_approvals_over_http_with_an_api_key(dev_server_env: WorkflowEnvir
                 assert (wrong.status_code, wrong.json()["error"]) == (403, "NotAnApprover")
                 bad = await http.post(url, json={"reason": 1}, headers=auth)
                 assert bad.status_code == 422 and bad.json()["error"] == "InvalidInput"
-                assert "body.by: Field required" in bad.json()["message"]  # readable, no repr
+                assert "body.reason: Input should be a valid string" in bad.json()["message"]
+                nobody = await http.post(url, json={"reason": "no name"}, headers=auth)
+                assert (nobody.status_code, nobody.json()["error"]) == (422, "InvalidInput")
+                assert "name the approver in 'by'" in nobody.json()["message"]
                 # Authentication comes before the body is looked at.
                 anonymous = await http.post(url, json={"reason": 1})
                 assert (anonymous.status_code, anonymous.json()["error"]) == (401, "Unauthorized")
@@ -134,6 +141,68 @@ async def test_approvals_over_http_with_an_api_key(dev_server_env: WorkflowEnvir
         finally:
             server.should_exit = True
             await serving
+
+
+async def test_api_tokens_decide_as_their_identity(
+    dev_server_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    client = dev_server_env.client
+    store = ApiTokenStore(tmp_path / "api-tokens.json")
+    ana, _ = store.create(identity="ana")
+    eve, _ = store.create(identity="eve")
+    gone, gone_record = store.create(identity="ana")
+    store.revoke(gone_record.token_id)
+    port = free_port()
+    async with running_worker(client, workflows=[NeedsApproval]) as tq:
+        api = create_app(client, secrets=[SECRET], task_queue=tq, tokens=store)
+        server = uvicorn.Server(uvicorn.Config(api, port=port, log_level="warning"))
+        serving = asyncio.create_task(server.serve())
+        try:
+            handle = await start(client, tq, Ask("Pay invoice 12", ["ana"]))
+            item = await pending_for(client, tq, handle.id)
+            url = f"/approvals/{item.approval_id}/approve"
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+
+                async def up() -> bool:
+                    return server.started
+
+                await eventually(up, what="API start")
+
+                def as_(token: str) -> dict[str, str]:
+                    return {"authorization": f"Bearer {token}".encode()}  # type: ignore[dict-item]
+
+                for headers in ({}, as_(gone), as_(ana + "x"), as_("ahk_é_ü")):
+                    r = await http.post(url, json={}, headers=headers)
+                    assert (r.status_code, r.json()["error"]) == (401, "Unauthorized"), headers
+                # eve cannot claim to be ana, and as herself she is not an approver.
+                claimed = await http.post(url, json={"by": "ana"}, headers=as_(eve))
+                assert (claimed.status_code, claimed.json()["error"]) == (403, "IdentityMismatch")
+                herself = await http.post(url, json={}, headers=as_(eve))
+                assert (herself.status_code, herself.json()["error"]) == (403, "NotAnApprover")
+                ok = await http.post(url, json={"reason": "checked"}, headers=as_(ana))
+                assert ok.status_code == 200, ok.text
+                assert ok.json()["by"] == "ana"
+            decision = await handle.result()
+            assert (decision.approved, decision.by, decision.reason) == (True, "ana", "checked")
+        finally:
+            server.should_exit = True
+            await serving
+
+
+def test_the_token_store_keeps_hashes_and_refuses_odd_names(tmp_path: Path) -> None:
+    store = ApiTokenStore(tmp_path / "api-tokens.json")
+    token, record = store.create(identity="ana@example.com", tenant="acme")
+    assert store.authenticate(token) == record
+    text = (tmp_path / "api-tokens.json").read_text()
+    assert token.split("_", 2)[2] not in text, "only the hash is stored"
+    assert ((tmp_path / "api-tokens.json").stat().st_mode & 0o777) == 0o600
+    for name in ("", " ana", "ana\n", "é", "x" * 200, "../x"):
+        with pytest.raises(ConfigurationError, match="is not a valid name"):
+            store.create(identity=name)
+    assert store.revoke(record.token_id).revoked_at
+    assert store.authenticate(token) is None and not store.has_tokens()
+    with pytest.raises(ConfigurationError, match="no API token 'nope'"):
+        store.revoke("nope")
 
 
 async def test_listing_an_inbox_whose_workers_are_gone_is_a_clear_error(

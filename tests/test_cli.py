@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from agenthub import __version__
 from agenthub.cli import app
+from agenthub.runtime import ApiTokenStore
 from agenthub.runtime.server import probe_temporal
 from agenthub.testing import eventually
 
@@ -150,5 +151,27 @@ def test_bad_app_and_empty_inbox_are_one_line_errors(tmp_path: Path) -> None:
 def test_up_refuses_an_open_api_beyond_this_machine(tmp_path: Path) -> None:
     result = runner.invoke(app, ["up", "--ip", "0.0.0.0", "--data-dir", str(tmp_path)])
     assert result.exit_code == 1
-    assert "refusing to serve the HTTP API on 0.0.0.0 without an API key" in result.output
+    assert "refusing to serve the HTTP API on 0.0.0.0 without authentication" in result.output
     assert not (tmp_path / "temporal.db").exists()  # nothing was started
+
+
+def test_token_commands_create_list_and_revoke(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("AGENTHUB_DATA_DIR", str(tmp_path))
+    created = runner.invoke(app, ["token", "create", "--identity", "ana", "--tenant", "acme"])
+    assert created.exit_code == 0, created.output
+    token = created.stdout.strip().splitlines()[0]
+    assert token.startswith("ahk_")
+    record = ApiTokenStore(tmp_path / "api-tokens.json").authenticate(token)
+    assert record is not None and (record.identity, record.tenant) == ("ana", "acme")
+    listed = runner.invoke(app, ["token", "list"])
+    assert listed.exit_code == 0 and f"{record.token_id}\tana\tacme" in listed.stdout
+    assert token not in listed.output
+    assert runner.invoke(app, ["token", "revoke", record.token_id]).exit_code == 0
+    assert "revoked" in runner.invoke(app, ["token", "list"]).stdout
+    unknown = runner.invoke(app, ["token", "revoke", "nope"])
+    assert unknown.exit_code == 1 and "no API token 'nope'" in unknown.output
+    odd = runner.invoke(app, ["token", "create", "--identity", "é" * 3])
+    assert odd.exit_code == 2 and "is not a valid name" in odd.output
+    # A revoked token is no authentication: up still refuses to serve beyond loopback.
+    up = runner.invoke(app, ["up", "--ip", "0.0.0.0", "--port", "1"])
+    assert "refusing to serve the HTTP API" in up.output, "the only token is revoked"

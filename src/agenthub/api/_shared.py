@@ -1,4 +1,4 @@
-"""What the routers share: the hub's state on the app, the error shape, the API key check."""
+"""What the routers share: the hub's state on the app, the error shape, authentication."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
+
+from agenthub.runtime.tokens import ApiTokenStore
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,27 @@ class HubState:
     api_key: str
     max_body: int = 1024 * 1024
     """Largest request body read, in bytes."""
+    tokens: ApiTokenStore | None = None
+    """API tokens, each acting as its identity."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who sent a request, as authentication established it.
+
+    ``via`` is ``"token"`` (an API token: ``identity`` and ``tenant`` are the token's),
+    ``"api-key"`` (the shared service key: a trusted front end that names the person it
+    acts for) or ``"open"`` (no authentication configured: loopback only, see SECURITY.md).
+    """
+
+    via: str
+    identity: str = ""
+    tenant: str = "default"
+
+    @property
+    def names_its_identity(self) -> bool:
+        """Whether the request itself may say who decides (not bound to a token)."""
+        return self.via != "token"
 
 
 def hub(request: Request) -> HubState:
@@ -34,13 +57,35 @@ def error_response(status: int, error: str, message: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": error, "message": message})
 
 
-async def require_api_key(request: Request) -> None:
-    """A dependency: 401 unless the request presents the API key (when one is set).
+def principal(request: Request) -> Principal:
+    """The principal :func:`authenticate` established for ``request``."""
+    found: Principal = request.state.principal
+    return found
 
-    As a dependency it runs before the body is read or validated.
+
+async def authenticate(request: Request) -> None:
+    """A dependency: establish the request's :class:`Principal`, or answer 401.
+
+    Authentication is required once an API key is set or any API token exists. As a
+    dependency it runs before the body is read or validated.
     """
-    api_key = hub(request).api_key
-    # Bytes, not str: compare_digest refuses non-ASCII text, and a header may carry any.
-    presented = request.headers.get("authorization", "").encode("utf-8", "surrogateescape")
-    if api_key and not hmac.compare_digest(presented, f"Bearer {api_key}".encode()):
-        raise HTTPException(401, "send Authorization: Bearer <AGENTHUB_API_KEY>")
+    state = hub(request)
+    tokens_exist = state.tokens is not None and state.tokens.has_tokens()
+    if not state.api_key and not tokens_exist:
+        request.state.principal = Principal("open")
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() == "bearer" and presented:
+        # Bytes, not str: compare_digest refuses non-ASCII text, and a header may carry any.
+        raw = presented.strip().encode("utf-8", "surrogateescape")
+        if state.api_key and hmac.compare_digest(raw, state.api_key.encode()):
+            request.state.principal = Principal("api-key")
+            return
+        record = state.tokens.authenticate(presented.strip()) if state.tokens else None
+        if record is not None:
+            request.state.principal = Principal("token", record.identity, record.tenant)
+            return
+    raise HTTPException(
+        401, "send Authorization: Bearer <token> (agenthub token create) or the AGENTHUB_API_KEY"
+    )

@@ -24,6 +24,7 @@ from agenthub._version import __version__
 from agenthub.api import approvals, callbacks, health
 from agenthub.api._shared import HubState, error_response
 from agenthub.errors import InvalidInput, WorkerUnavailable
+from agenthub.runtime.tokens import ApiTokenStore
 
 __all__ = ["create_app"]
 
@@ -35,12 +36,15 @@ def create_app(
     task_queue: str = "agenthub",
     api_key: str = "",
     max_body: int = 1024 * 1024,
+    tokens: ApiTokenStore | None = None,
 ) -> FastAPI:
     """The API, talking to Temporal through ``client``; ``secrets`` verify callback tokens;
-    ``api_key`` (when set) guards the approval endpoints; ``task_queue`` is the default
-    queue whose approval inbox is listed; ``max_body`` caps the bytes read of a body."""
+    ``api_key`` (a shared service key) and ``tokens`` (API tokens, each acting as its
+    identity) guard the approval endpoints once either is set; ``task_queue`` is the
+    default queue whose approval inbox is listed; ``max_body`` caps the bytes read of a
+    body."""
     app = FastAPI(title="agenthub", version=__version__)
-    app.state.hub = HubState(client, list(secrets), task_queue, api_key, max_body)
+    app.state.hub = HubState(client, list(secrets), task_queue, api_key, max_body, tokens)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:

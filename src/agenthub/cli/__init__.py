@@ -15,6 +15,7 @@ from agenthub.cli import determinism, serve
 from agenthub.cli.approvals import approvals_app
 from agenthub.cli.callbacks import callback_app
 from agenthub.cli.fanout import fanout_app
+from agenthub.cli.tokens import token_app
 
 __all__ = ["app"]
 
@@ -46,4 +47,5 @@ serve.register(app)
 app.add_typer(callback_app, name="callback")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(fanout_app, name="fanout")
+app.add_typer(token_app, name="token")
 determinism.register(app)

@@ -23,7 +23,6 @@ from agenthub.runtime.config import Settings, connect
 approvals_app = typer.Typer(help="List and decide human approvals.", no_args_is_help=True)
 
 InboxOption = Annotated[str, typer.Option("--inbox", help="Inbox name.")]
-ByOption = Annotated[str, typer.Option("--by", help="Who decides (must be an approver).")]
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why.")]
 
 
@@ -83,11 +82,13 @@ def approvals_list(inbox: InboxOption = "default", task_queue: TaskQueueOption =
 
 
 def _decide(
-    approval_id: str, approved: bool, by: str, reason: str, inbox: str, task_queue: str | None
+    approval_id: str, approved: bool, reason: str, inbox: str, task_queue: str | None
 ) -> None:
     from agenthub.patterns.approvals import decide, list_pending
 
     settings = _checked_settings(task_queue, inbox)
+    # The CLI holds Temporal credentials; it decides as its configured identity.
+    by = settings.effective_identity
 
     async def main(stop: asyncio.Event) -> Any:
         client = await connect(settings)
@@ -107,22 +108,20 @@ def _decide(
 @approvals_app.command("approve")
 def approvals_approve(
     approval_id: str,
-    by: ByOption,
     reason: ReasonOption = "",
     inbox: InboxOption = "default",
     task_queue: TaskQueueOption = None,
 ) -> None:
-    """Approve a pending approval."""
-    _decide(approval_id, True, by, reason, inbox, task_queue)
+    """Approve a pending approval, as AGENTHUB_IDENTITY (default: your login name)."""
+    _decide(approval_id, True, reason, inbox, task_queue)
 
 
 @approvals_app.command("reject")
 def approvals_reject(
     approval_id: str,
-    by: ByOption,
     reason: ReasonOption = "",
     inbox: InboxOption = "default",
     task_queue: TaskQueueOption = None,
 ) -> None:
-    """Reject a pending approval."""
-    _decide(approval_id, False, by, reason, inbox, task_queue)
+    """Reject a pending approval, as AGENTHUB_IDENTITY (default: your login name)."""
+    _decide(approval_id, False, reason, inbox, task_queue)

@@ -126,6 +126,7 @@ async def _serve_api(client: Any, settings: Settings, stop: asyncio.Event) -> No
         task_queue=settings.task_queue,
         api_key=settings.api_key,
         max_body=settings.api_max_body,
+        tokens=settings.api_tokens(),
     )
     config = uvicorn.Config(
         app, host=settings.server_ip, port=settings.effective_api_port, log_level="warning"
@@ -147,7 +148,7 @@ async def _serve_api(client: Any, settings: Settings, stop: asyncio.Event) -> No
 
 def _check_api_exposure(settings: Settings) -> None:
     """The approval routes decide things: never open beyond this machine without a key."""
-    if settings.api_key:
+    if settings.api_key or settings.api_tokens().has_tokens():
         return
     try:
         loopback = ipaddress.ip_address(settings.server_ip).is_loopback
@@ -155,8 +156,9 @@ def _check_api_exposure(settings: Settings) -> None:
         loopback = settings.server_ip == "localhost"
     if not loopback:
         raise ConfigurationError(
-            f"refusing to serve the HTTP API on {settings.server_ip} without an API key: set "
-            "AGENTHUB_API_KEY, or bind to 127.0.0.1 (--ip)"
+            f"refusing to serve the HTTP API on {settings.server_ip} without authentication: "
+            "create a token (agenthub token create --identity NAME), set AGENTHUB_API_KEY, "
+            "or bind to 127.0.0.1 (--ip)"
         )
 
 
@@ -196,10 +198,10 @@ def up(
             "AGENTHUB_API_PORT (or --api-port)",
         )  # fmt: skip
         load_apps(apps)
-        if not settings.api_key:
+        if not settings.api_key and not settings.api_tokens().has_tokens():
             console.print(
-                "[yellow]warning:[/] no AGENTHUB_API_KEY: anyone on this machine can decide "
-                "approvals through the HTTP API"
+                "[yellow]warning:[/] no API token and no AGENTHUB_API_KEY: anyone on this "
+                "machine can decide approvals through the HTTP API (agenthub token create)"
             )
         srv = await _start_server(settings)
         try:

@@ -437,6 +437,7 @@ async def _send(
     update_id: str,
     timeout: float,
     what: str,
+    noun: str,
 ) -> None:
     """Send a callback update, turning refusals into :class:`CallbackError`."""
     handle = client.get_workflow_handle(workflow_id, run_id=run_id or None)
@@ -452,9 +453,9 @@ async def _send(
         ) from None
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         raise WorkerUnavailable(
-            f"workflow {workflow_id!r} did not confirm the {update} update within "
-            f"{timeout:.0f}s: is a worker running on its task queue? The server keeps it "
-            "until a worker takes it; send the same request again to see the outcome."
+            f"workflow {workflow_id!r} did not confirm the {noun} within {timeout:.0f}s: is a "
+            "worker running on its task queue? The server keeps it until a worker takes it; "
+            f"send the same {noun} again to see the outcome."
         ) from None
     except WorkflowUpdateFailedError as err:
         cause = err.cause
@@ -503,6 +504,7 @@ async def deliver_completion(
         update_id=completion_update_id(completion),
         timeout=timeout,
         what=f"callback {completion.name!r}",
+        noun="completion",
     )
 
 
@@ -547,5 +549,6 @@ async def revoke_callback_token(
         update_id=f"{CALLBACK_REVOKE_UPDATE}:{tid}",
         timeout=timeout,
         what=f"callback {claims.name!r}",
+        noun="revocation",
     )
     return claims

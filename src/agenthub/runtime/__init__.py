@@ -5,10 +5,13 @@ from agenthub.runtime.converter import LocalFileStorageDriver
 from agenthub.runtime.health import HealthCheckResult, check_worker
 from agenthub.runtime.plugin import AgentHubPlugin
 from agenthub.runtime.server import EmbeddedServer, find_binary
+from agenthub.runtime.tokens import ApiToken, ApiTokenStore
 from agenthub.runtime.worker import AppRegistrations, build_worker, load_apps, run_worker
 
 __all__ = [
     "AgentHubPlugin",
+    "ApiToken",
+    "ApiTokenStore",
     "AppRegistrations",
     "EmbeddedServer",
     "HealthCheckResult",

@@ -31,6 +31,7 @@ from temporalio.envconfig import ClientConfigProfile, ClientConnectConfig
 from agenthub.errors import ConfigurationError, ConnectionFailedError
 from agenthub.patterns.callbacks import load_callback_secrets
 from agenthub.runtime.converter import DEFAULT_PAYLOAD_LIMIT, data_converter
+from agenthub.runtime.tokens import ApiTokenStore
 
 __all__ = ["ENV_PREFIX", "Settings", "connect", "find_data_dir", "load_connect_config"]
 
@@ -75,7 +76,11 @@ class Settings:
     api_port: int = 0
     """Port of agenthub's HTTP API (``agenthub up``); 0 means ``server_port + 2000``."""
     api_key: str = ""
-    """When set, the API's approval endpoints require ``Authorization: Bearer <api_key>``."""
+    """A shared service key: when set, the API requires ``Authorization: Bearer <api_key>``
+    or an API token (``agenthub token create``). A request with the shared key acts for a
+    trusted front end and names the approver in the body; a token acts as its identity."""
+    identity: str = ""
+    """Who the CLI acts as (approval decisions); empty: the login name of the OS user."""
     api_max_body: int = 1024 * 1024
     """Largest request body the HTTP API reads, in bytes (a larger one answers 413)."""
     temporal_profile: str | None = None
@@ -148,6 +153,22 @@ class Settings:
         if self.callback_secret:
             return f"{ENV_PREFIX}CALLBACK_SECRET"
         return str(self.data_dir / "callback-secret")
+
+    def api_tokens(self) -> ApiTokenStore:
+        """The HTTP API's tokens (``<data_dir>/api-tokens.json``)."""
+        return ApiTokenStore(self.data_dir / "api-tokens.json")
+
+    @property
+    def effective_identity(self) -> str:
+        """:attr:`identity`, or the OS login name."""
+        if self.identity.strip():
+            return self.identity.strip()
+        import getpass
+
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):  # a container user with no passwd entry
+            return f"uid-{os.getuid()}"
 
     def callback_secrets(self) -> list[str]:
         """Callback signing secrets, current first (creating ``<data_dir>/callback-secret``
