@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 from temporalio import activity, workflow
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowFailureError
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 
@@ -299,3 +300,71 @@ async def test_clients_reaching_one_server_by_other_names_read_each_others_paylo
             JoinParts.run, 400_000, id=f"join-{uuid.uuid4()}", task_queue=tq
         )
     assert total == 1_200_000
+
+
+async def test_gc_deletes_only_payloads_no_history_references(
+    clients: tuple[Client, Client], tmp_path: Path
+) -> None:
+    """A payload stored for a start the server refused is named by no history: gc deletes
+    it once it is older than the grace, and keeps every payload a history names."""
+    from temporalio.exceptions import WorkflowAlreadyStartedError
+
+    from agenthub.runtime.gc import collect_payload_garbage
+
+    client, _ = clients
+    payloads = tmp_path / "payloads"
+
+    def files() -> set[str]:
+        return {p.name for p in payloads.glob("??/*") if not p.name.startswith(".")}
+
+    async with running_worker(client, workflows=[JoinParts], activities=[join_parts]) as tq:
+        wid = f"gc-{uuid.uuid4()}"
+        kept = await client.start_workflow(JoinParts.run, 400_321, id=wid, task_queue=tq)
+        assert await kept.result() == 3 * 400_321
+        referenced = files()
+        with pytest.raises(WorkflowAlreadyStartedError):
+            await client.start_workflow(
+                Echo.run, "z" * 300_017, id=wid, task_queue=tq,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )  # fmt: skip
+    orphans = files() - referenced
+    assert referenced and len(orphans) == 1, "the refused start left its argument behind"
+    young = await collect_payload_garbage(client, payloads)  # default grace: 1 hour
+    assert young.deleted == 0 and young.kept_young == len(referenced | orphans)
+    dry = await collect_payload_garbage(client, payloads, grace=timedelta(0), dry_run=True)
+    assert set(dry.deleted_hashes) == orphans and files() == referenced | orphans
+    swept = await collect_payload_garbage(client, payloads, grace=timedelta(0))
+    assert set(swept.deleted_hashes) == orphans and swept.kept_referenced == len(referenced)
+    assert files() == referenced and swept.workflows >= 1
+    # What is kept still reads back.
+    assert await client.get_workflow_handle_for(JoinParts.run, wid).result() == 3 * 400_321
+
+
+@workflow.defn
+class Echo:
+    @workflow.run
+    async def run(self, text: str) -> str:
+        return text
+
+
+async def test_gc_command_reports_in_one_line(
+    dev_server_env: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from agenthub.cli import app
+    from agenthub.runtime import LocalFileStorageDriver
+
+    orphan = LocalFileStorageDriver(tmp_path / "payloads")
+    (claim,) = await orphan.store(None, [Payload(data=b"left behind")])  # type: ignore[arg-type]
+    monkeypatch.setenv("TEMPORAL_ADDRESS", dev_server_env.client.service_client.config.target_host)
+    monkeypatch.setenv("AGENTHUB_DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+    dry = await asyncio.to_thread(runner.invoke, app, ["gc", "--dry-run", "--grace", "0"])
+    assert dry.exit_code == 0, dry.output
+    assert "would delete 1 of 1 payload files" in dry.output
+    swept = await asyncio.to_thread(runner.invoke, app, ["gc", "--grace", "0"])
+    assert swept.exit_code == 0 and "deleted 1 of 1 payload files" in swept.output
+    assert not list((tmp_path / "payloads").glob("??/*")), claim
+    bad = await asyncio.to_thread(runner.invoke, app, ["gc", "--grace", "-1"])
+    assert bad.exit_code == 2

@@ -103,6 +103,8 @@ async def _serve_worker(
         graceful = []
         if api:
             graceful.append(_serve_api(client, settings, stop))
+            if settings.payload_gc_interval:
+                extra = (*extra, _sweep_periodically(client, settings))
             url = f"http://{settings.server_ip}:{settings.effective_api_port}"
             console.print(f"[green]HTTP API[/] {url}")
         user = f" and {', '.join(apps)}" if apps else " (agenthub's own workflows only)"
@@ -112,6 +114,22 @@ async def _serve_worker(
             f"{result.round_trip_ms:.0f} ms); press Ctrl-C to stop"
         )
         await until(stop, *extra, graceful=graceful)
+
+
+async def _sweep_periodically(client: Any, settings: Settings) -> None:
+    """``agenthub gc`` every ``payload_gc_interval`` seconds; a failed sweep is reported
+    and the next one tried, never a reason to stop serving."""
+    from agenthub.cli.maintenance import describe_gc, sweep_payloads
+
+    while True:
+        await asyncio.sleep(settings.payload_gc_interval)
+        try:
+            report = await sweep_payloads(client, settings)
+        except Exception as err:  # reported; the hub keeps serving
+            console.print(f"[yellow]warning:[/] payload sweep failed: {err}")
+            continue
+        if report.deleted:
+            console.print(f"payload sweep: {describe_gc(report)}")
 
 
 async def _serve_api(client: Any, settings: Settings, stop: asyncio.Event) -> None:

@@ -93,6 +93,11 @@ class Settings:
     fail with a clear error; ``auto``: ``true`` when talking to the embedded server."""
     payload_limit: int = DEFAULT_PAYLOAD_LIMIT
     """Largest payload, in bytes, sent inline when offloading is off."""
+    payload_gc_interval: int = 6 * 3600
+    """Seconds between ``agenthub up``'s sweeps of offloaded payloads no history names any
+    more (``agenthub gc``); 0 turns them off."""
+    payload_gc_grace: int = 3600
+    """Offloaded payloads stored within this many seconds are never swept."""
     ledger: str = ""
     """Idempotency ledger: a ``postgresql://`` DSN, or a SQLite path (default
     ``<data_dir>/ledger.db``)."""
@@ -117,6 +122,11 @@ class Settings:
             )
         if self.api_max_body <= 0:
             raise ConfigurationError(f"{ENV_PREFIX}API_MAX_BODY must be > 0 bytes")
+        if self.payload_gc_interval < 0 or self.payload_gc_grace < 0:
+            raise ConfigurationError(
+                f"{ENV_PREFIX}PAYLOAD_GC_INTERVAL and {ENV_PREFIX}PAYLOAD_GC_GRACE are seconds "
+                ">= 0 (0 turns the sweeps off)"
+            )
         if self.payload_limit <= 0:
             raise ConfigurationError(f"{ENV_PREFIX}PAYLOAD_LIMIT must be > 0 bytes")
         if not self.task_queue.strip():

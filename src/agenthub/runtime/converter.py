@@ -155,7 +155,10 @@ class LocalFileStorageDriver(StorageDriver):
         data = payload.SerializeToString()
         digest = hashlib.sha256(data).hexdigest()
         path = self.directory / digest[:2] / digest
-        if not path.exists():
+        try:
+            # Stored again: a fresh mtime tells `agenthub gc` a new reference is coming.
+            os.utime(path)
+        except FileNotFoundError:
             # Payloads are workflow data: readable by the owner only (mkstemp makes 0600).
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
