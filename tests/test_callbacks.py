@@ -375,3 +375,22 @@ async def test_a_token_naming_a_workflow_without_callbacks_is_a_404(dev_server_e
     ):
         assert (response.status_code, response.json()["error"]) == (404, "CallbackNotFound")
     await handle.terminate()
+
+
+async def test_data_nested_past_the_workers_decoder_is_a_422(dev_server_env, api) -> None:
+    http, tq = api
+    handle, tokens = await start(dev_server_env.client, tq, Wait(["deep"]))
+    url = f"/callbacks/{tokens['deep']}"
+    for depth in (129, 199, 250, 900):  # the API parses these; the worker's decoder would not
+        body = b"[" * depth + b"]" * depth
+        response = await http.post(url, content=body)
+        assert (response.status_code, response.json()["error"]) == (422, "InvalidCallbackData")
+        assert "nests more than 128 levels" in response.json()["message"]
+    ok = b"[" * 128 + b"]" * 128
+    assert (await http.post(url, content=ok)).status_code == 200
+    result = await handle.result()
+    depth = 0
+    value = result[0]
+    while isinstance(value, list):
+        depth, value = depth + 1, value[0] if value else None
+    assert depth == 128

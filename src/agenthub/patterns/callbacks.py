@@ -416,6 +416,25 @@ _ERRORS: dict[str, type[CallbackError]] = {
 }
 
 
+MAX_DATA_DEPTH = 128
+"""Deepest nesting of a completion's data: the workers' JSON decoder stops at 200 levels
+for the whole update, so deeper data would be refused only after it was sent."""
+
+
+def _nesting_depth(value: Any, limit: int) -> int:
+    """How deeply lists and dicts nest in ``value`` (iterative; stops past ``limit``)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list | tuple):
+            deepest = max(deepest, depth)
+            if depth > limit:
+                return depth
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def completion_update_id(completion: CallbackCompletion) -> str:
     """The update id of a completion: the same completion sent twice is one update, so a
     resend (after a timeout, or a webhook retried by its sender) reports the first outcome
@@ -461,6 +480,9 @@ async def _send(
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type in _ERRORS:
             raise _ERRORS[cause.type](f"{what}: {cause.message}") from None
+        if isinstance(cause, ApplicationError) and "Failed decoding arguments" in cause.message:
+            # The worker could not read what the client could write: refused, not recorded.
+            raise InvalidCallbackData(f"{what}: the worker cannot decode the data") from None
         if isinstance(cause, ApplicationError) and "expected but not found" in cause.message:
             # The id names a workflow that is not waiting on any callback (another type).
             raise CallbackNotFound(
@@ -495,6 +517,11 @@ async def deliver_completion(
             it (unless the server restarts first); sending the same completion again is
             safe and reports the outcome.
     """
+    if _nesting_depth(completion.data, MAX_DATA_DEPTH) > MAX_DATA_DEPTH:
+        raise InvalidCallbackData(
+            f"callback {completion.name!r}: the data nests more than {MAX_DATA_DEPTH} levels "
+            "deep; send flatter JSON"
+        )
     await _send(
         client,
         workflow_id,

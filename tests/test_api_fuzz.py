@@ -1,0 +1,158 @@
+"""Property-based fuzz of every HTTP route against the real dev server: whatever arrives,
+the answer is a 2xx, or a 4xx in the one JSON error shape; never a 5xx.
+
+Hypothesis generates the requests (odd paths, non-ASCII, huge and deeply nested bodies,
+forged and real tokens, real and made-up approval ids); they are then sent in order to the
+app, which talks to a real Temporal dev server with real workers behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import httpx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from agenthub.api import create_app
+from agenthub.runtime import ApiTokenStore
+from agenthub.testing import running_worker
+
+from .approval_workflows import Ask, NeedsApproval
+from .callback_workflows import DELIVERED, SECRET, TOKENS, AwaitsCallbacks, Wait, deliver_token
+from .test_approvals import pending_for
+
+REQUESTS = 1200
+
+
+@dataclass
+class Fuzzed:
+    method: str
+    path: str
+    headers: dict[str, bytes]
+    body: bytes | None
+
+
+# Text that can be percent-encoded (no lone surrogates), including non-ASCII.
+TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def _bodies() -> st.SearchStrategy[bytes | None]:
+    nested = st.integers(1, 5000).map(lambda n: b"[" * n + b"]" * n)
+    huge = st.integers(900_000, 1_300_000).map(lambda n: b'"' + b"x" * n + b'"')
+    as_json = JSON.map(lambda v: json.dumps(v, ensure_ascii=False).encode())
+    return st.one_of(
+        st.none(), as_json, as_json, nested, st.binary(max_size=200), huge,
+        st.just(b'"\\ud800"'), st.just(b"{"),
+    )  # fmt: skip
+
+
+@st.composite
+def requests(draw: st.DrawFn, tokens: list[str], approvals: list[str], auth: str) -> Fuzzed:
+    segment = draw(st.one_of(TEXT, st.sampled_from(tokens), st.sampled_from(approvals)))
+    query = {k: draw(TEXT) for k in draw(st.sets(st.sampled_from(["inbox", "task_queue", "x"])))}
+    template = draw(
+        st.sampled_from(
+            [
+                ("GET", "/health"),
+                ("GET", "/approvals"),
+                ("POST", "/approvals/{}/approve"),
+                ("POST", "/approvals/{}/reject"),
+                ("POST", "/callbacks/{}"),
+                ("POST", "/callbacks"),
+                ("DELETE", "/callbacks"),
+                ("GET", "/callbacks/{}"),
+                (draw(st.sampled_from(["PUT", "PATCH", "GET", "POST"])), "/{}"),
+            ]
+        )
+    )
+    method, path = template
+    path = path.format(quote(segment, safe=""))
+    if query:
+        path += "?" + urlencode(query)
+    headers: dict[str, bytes] = {}
+    credential = draw(st.one_of(st.none(), st.just(auth), TEXT))
+    if credential is not None:
+        headers["authorization"] = f"Bearer {credential}".encode()
+    if draw(st.booleans()):
+        headers["x-callback-token"] = draw(st.one_of(st.sampled_from(tokens), TEXT)).encode()
+    if draw(st.booleans()):
+        headers["content-type"] = draw(st.sampled_from([b"application/json", b"text/plain"]))
+    body = draw(_bodies())
+    if path.startswith("/approvals/") and draw(st.booleans()):
+        decision = {"by": draw(st.one_of(st.just("ana"), TEXT)), "reason": draw(TEXT)}
+        body = json.dumps(decision).encode()
+    return Fuzzed(method, path, headers, body)
+
+
+def generate(tokens: list[str], approvals: list[str], auth: str) -> list[Fuzzed]:
+    found: list[Fuzzed] = []
+
+    @settings(
+        max_examples=REQUESTS, database=None, deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )  # fmt: skip
+    @given(requests(tokens, approvals, auth))
+    def collect(request: Fuzzed) -> None:
+        found.append(request)
+
+    collect()
+    return found
+
+
+async def test_no_route_answers_5xx_to_generated_requests(
+    dev_server_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    client = dev_server_env.client
+    store = ApiTokenStore(tmp_path / "api-tokens.json")
+    auth, _ = store.create(identity="ana")
+    async with running_worker(
+        client, workflows=[AwaitsCallbacks, NeedsApproval], activities=[deliver_token]
+    ) as tq:
+        wid = f"fuzz-{uuid.uuid4().hex[:8]}"
+        names = [f"cb{i}" for i in range(5)]
+        await client.start_workflow(AwaitsCallbacks.run, Wait(names), id=wid, task_queue=tq)
+        await asyncio.wait_for(DELIVERED[wid].wait(), 30)
+        asks = [
+            await client.start_workflow(
+                NeedsApproval.run, Ask(f"fuzz {i}", ["ana"]), id=f"{wid}-a{i}", task_queue=tq
+            )
+            for i in range(3)
+        ]
+        approvals = [(await pending_for(client, tq, a.id)).approval_id for a in asks]
+        fuzzed = generate(list(TOKENS[wid].values()), approvals, auth)
+        app = create_app(client, secrets=[SECRET], task_queue=tq, tokens=store)
+        transport = httpx.ASGITransport(app=app)
+        statuses: dict[int, int] = {}
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub") as http:
+            for request in fuzzed:
+                response = await http.request(
+                    request.method, request.path, headers=request.headers, content=request.body
+                )
+                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+                where = f"{request.method} {request.path[:200]} -> {response.status_code}"
+                assert response.status_code < 500, f"{where}: {response.text[:500]}"
+                if response.status_code >= 400:
+                    error = response.json()
+                    assert set(error) == {"error", "message"}, where
+                    assert error["error"] and error["message"], where
+        for handle in [*asks, client.get_workflow_handle(wid)]:
+            with contextlib.suppress(RPCError):  # decided or completed by the fuzz
+                await handle.terminate()
+    assert len(fuzzed) >= 1000
+    # The fuzz reached past authentication and validation, not only the 401/404 paths.
+    assert statuses.get(200, 0) > 10 and len(statuses) >= 5, statuses
+    print(f"{len(fuzzed)} requests: {dict(sorted(statuses.items()))}")
