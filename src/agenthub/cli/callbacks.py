@@ -35,10 +35,12 @@ def _with_token(
     token = _read_token(token)
 
     async def main(stop: asyncio.Event) -> CallbackClaims:
+        from agenthub.patterns.callbacks import verify_token
+
         secrets = settings.callback_secrets()
-        client = await connect(settings)
         try:
-            return await action(client, token, secrets)
+            verify_token(token, secrets)  # a bad token is told before any connection
+            return await action(await connect(settings), token, secrets)
         except InvalidCallbackToken as err:
             raise type(err)(
                 f"{err} (checked against the secret from {settings.callback_secret_source})"
