@@ -12,8 +12,15 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "agenthub"
 # A layer and the agenthub packages it must never import (those below it).
 FORBIDDEN = {
     "errors.py": ("agenthub.patterns", "agenthub.runtime", "agenthub.api", "agenthub.cli"),
-    "patterns": ("agenthub.runtime", "agenthub.api", "agenthub.cli", "agenthub.determinism"),
-    "runtime": ("agenthub.api", "agenthub.cli"),
+    "patterns": (
+        "agenthub.runtime",
+        "agenthub.api",
+        "agenthub.cli",
+        "agenthub.determinism",
+        "agenthub.agents",
+    ),
+    "runtime": ("agenthub.api", "agenthub.cli", "agenthub.agents"),
+    "agents": ("agenthub.api", "agenthub.cli"),
 }
 
 

@@ -336,13 +336,13 @@ async def test_after_a_crashed_attempt_the_default_preset_waits_out_the_lease(
     """An attempt that died holding the claim blocks the key until its lease ends; the next
     attempt is scheduled for then (not on the preset's backoff, which could run out first),
     and the charge happens once."""
-    from agenthub.patterns.ledger import _fingerprint
+    from agenthub.patterns.ledger import fingerprint_call
 
     LEDGER_PATH["path"] = tmp_path / "ledger.db"
     client = dev_server_env.client
     wid, order = f"charge-{uuid.uuid4()}", "o-77"
     # The claim a crashed first attempt left behind, with 3 s of lease left.
-    key = f"{wid}/charge_card/{_fingerprint((order,), {})}"
+    key = f"{wid}/charge_card/{fingerprint_call((order,), {})}"
     assert await SqliteLedger(LEDGER_PATH["path"]).claim(key, timedelta(seconds=3)) == (True, None)
     async with running_worker(
         client, workflows=[ChargeWithDefaults], activities=[charge_card]

@@ -184,8 +184,12 @@ async def request_approval(
     approvers: list[str],
     timeout: timedelta,
     inbox: str = "default",
+    approval_id: str | None = None,
 ) -> ApprovalDecision:
     """Ask for a human decision (workflow code); a timeout gives ``timed_out=True``.
+
+    ``approval_id`` names the request (unique in the workflow; default a fresh id), e.g. to
+    bind it to what it approves: agents use ``<tool call id>.<digest of the arguments>``.
 
     Raises:
         InvalidInput: no approvers or an empty summary.
@@ -193,7 +197,7 @@ async def request_approval(
     if not summary.strip() or not approvers:
         raise InvalidInput("request_approval needs a summary and at least one approver")
     info = workflow.info()
-    approval_id = str(workflow.uuid4())
+    approval_id = approval_id or str(workflow.uuid4())
     payload = {
         "workflow_id": info.workflow_id,
         "summary": summary,

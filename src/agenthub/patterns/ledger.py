@@ -62,6 +62,8 @@ __all__ = [
     "LedgerRecord",
     "PostgresLedger",
     "SqliteLedger",
+    "act_once",
+    "fingerprint_call",
     "idempotency_key",
     "idempotent",
     "open_ledger",
@@ -106,7 +108,7 @@ def _adapter(hint: Any) -> TypeAdapter[Any]:
     return TypeAdapter(hint)
 
 
-def _fingerprint(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+def fingerprint_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     """A digest of a call's arguments (canonical JSON)."""
     canonical = json.dumps(
         to_jsonable_python([list(args), kwargs], fallback=repr), sort_keys=True
@@ -412,27 +414,43 @@ def idempotent(
 
         @functools.wraps(fn)
         async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-            fingerprint = _fingerprint(args, kwargs)
+            fingerprint = fingerprint_call(args, kwargs)
             business = key(*args, **kwargs) if key is not None else fingerprint
             full_key = activity_idempotency_key(name, str(business))
-            book = get_ledger()
-            may_act, recorded = await book.claim(full_key, lease or _default_lease())
-            if not may_act:
-                return _recorded_result(recorded, fingerprint, full_key, fn)  # type: ignore[no-any-return]
-            token = _current_key.set(full_key)
-            try:
-                result = await fn(*args, **kwargs)
-            except BaseException:
-                await asyncio.shield(book.release(full_key))
-                raise
-            finally:
-                _current_key.reset(token)
-            await book.complete(full_key, {"arguments": fingerprint, "result": result})
-            return result
+            return await act_once(
+                get_ledger(), full_key, fingerprint, lambda: fn(*args, **kwargs), fn, lease=lease
+            )
 
         return wrapper
 
     return decorate
+
+
+async def act_once(
+    book: IdempotencyLedger,
+    full_key: str,
+    fingerprint: str,
+    call: Callable[[], Awaitable[T]],
+    fn: Callable[..., Any],
+    *,
+    lease: timedelta | None = None,
+) -> T:
+    """Run ``call`` once for ``full_key`` (claim, act, record), or return the recorded result
+    decoded as ``fn``'s return type. :func:`idempotency_key` is ``full_key`` meanwhile.
+    Shared by :func:`idempotent` and agent tools with side effects (activity code)."""
+    may_act, recorded = await book.claim(full_key, lease or _default_lease())
+    if not may_act:
+        return _recorded_result(recorded, fingerprint, full_key, fn)  # type: ignore[no-any-return]
+    token = _current_key.set(full_key)
+    try:
+        result = await call()
+    except BaseException:
+        await asyncio.shield(book.release(full_key))
+        raise
+    finally:
+        _current_key.reset(token)
+    await book.complete(full_key, {"arguments": fingerprint, "result": result})
+    return result
 
 
 def _default_lease() -> timedelta:

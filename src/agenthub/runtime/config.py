@@ -108,6 +108,13 @@ class Settings:
     """Callback token signing secret; empty: one is created in ``<data_dir>/callback-secret``."""
     callback_old_secrets: str = ""
     """Comma-separated former secrets, still accepted when verifying (rotation)."""
+    openai_base_url: str = ""
+    """Base URL for ``openai:`` models: OpenAI itself when empty, or any OpenAI-compatible
+    server (a local one needs no key)."""
+    openai_api_key: str = ""
+    """Key for ``openai:`` models; empty: ``OPENAI_API_KEY``."""
+    anthropic_api_key: str = ""
+    """Key for ``anthropic:`` models; empty: ``ANTHROPIC_API_KEY``."""
 
     def __post_init__(self) -> None:
         for name in ("server_port", "ui_port", "api_port"):

@@ -128,6 +128,7 @@ def guarded_payload_converter(
             return payloads
 
     GuardedPayloadConverter.__name__ = f"Guarded{base.__name__}"
+    GuardedPayloadConverter.agenthub_limit = limit  # read to rebuild it on another base
     return GuardedPayloadConverter
 
 

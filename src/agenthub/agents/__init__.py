@@ -1,0 +1,49 @@
+"""Durable agents: pydantic-ai agents as agenthub tasks, with tools that act once, undo and
+wait for approval.
+
+Example::
+
+    from agenthub.agents import AgentSpec, AgentsPlugin, run_agent, tool
+
+    @tool(side_effect=True, compensate=cancel_hotel, requires_approval=True)
+    async def book_hotel(city: str, nights: int) -> str:
+        \"\"\"Book a hotel room.\"\"\"
+        ...
+
+    trip = AgentSpec(name="trip", instructions="Plan trips.", tools=[book_hotel], approvers=["ana"])
+    client = await connect(settings, plugins=[AgentsPlugin(trip)])
+    result = await run_agent(client, "trip", "Two nights in Lisbon", task_queue="agenthub")
+"""
+
+from agenthub.agents.capability import TaskProgress, TranscriptEntry
+from agenthub.agents.plugin import AgentsPlugin
+from agenthub.agents.spec import AgentLimits, AgentSpec
+from agenthub.agents.task import (
+    AgentTask,
+    AgentTaskRequest,
+    AgentTaskResult,
+    AgentUsage,
+    agent_task_status,
+    run_agent,
+    start_agent_task,
+)
+from agenthub.agents.tools import AgentTool, tool
+from agenthub.patterns.ledger import idempotency_key
+
+__all__ = [
+    "AgentLimits",
+    "AgentSpec",
+    "AgentTask",
+    "AgentTaskRequest",
+    "AgentTaskResult",
+    "AgentTool",
+    "AgentUsage",
+    "AgentsPlugin",
+    "TaskProgress",
+    "TranscriptEntry",
+    "agent_task_status",
+    "idempotency_key",
+    "run_agent",
+    "start_agent_task",
+    "tool",
+]

@@ -1,0 +1,188 @@
+"""agenthub's pydantic-ai capability: what runs in workflow code around model requests and
+tool calls of an agent task.
+
+* A tool with ``requires_approval`` waits for a human decision through agenthub's approval
+  inbox. The approval id is ``<tool call id>.<digest of the arguments>``, so a decision
+  binds to exactly that call; several calls wait and resolve independently; a rejection or
+  a timeout goes back to the model as the tool's result (a denial), not as a crash.
+* A tool with ``compensate`` registers its undo in the task's Saga before the call runs.
+* Each step is recorded for the task's status query (step, usage, a bounded transcript).
+* An agent run outside a workflow is refused: agenthub agents are durable or do not run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic_ai.capabilities import AbstractCapability
+from pydantic_ai.exceptions import UserError
+from pydantic_core import to_jsonable_python
+from temporalio import workflow
+
+from agenthub.agents.tools import AgentTool, arguments_digest
+
+__all__ = ["UNDO_ACTIVITY", "AgentHubCapability", "TaskProgress", "TranscriptEntry", "UndoCall"]
+
+UNDO_ACTIVITY = "agenthub.agents.undo"
+"""The activity that runs a tool's compensation (registered by ``AgentsPlugin``)."""
+
+TRANSCRIPT_LIMIT = 50
+"""Entries the status query keeps (the newest); the full conversation stays in history."""
+
+_PREVIEW = 200
+
+
+def _preview(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(to_jsonable_python(value, fallback=repr))
+    return text if len(text) <= _PREVIEW else text[: _PREVIEW - 1] + "…"
+
+
+@dataclass
+class TranscriptEntry:
+    """One step of a task, shortened for display."""
+
+    kind: str
+    """``goal``, ``model``, ``tool_call``, ``tool_result``, ``approval`` or ``answer``."""
+    text: str
+
+
+@dataclass
+class UndoCall:
+    """Argument of :data:`UNDO_ACTIVITY`: which tool's undo, with the call's arguments."""
+
+    agent: str
+    tool: str
+    arguments: dict[str, Any]
+    tool_call_id: str = ""
+
+
+@dataclass
+class TaskProgress:
+    """What an agent task is doing, for its status query (kept in the workflow)."""
+
+    agent: str
+    state: str = "running"
+    """``running``, ``waiting_for_approval``, ``compensating``, ``succeeded``, ``failed``
+    or ``cancelled``."""
+    step: str = "starting"
+    requests: int = 0
+    tool_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    waiting_approvals: list[str] = field(default_factory=list)
+    transcript: list[TranscriptEntry] = field(default_factory=list)
+
+    def record(self, kind: str, value: Any) -> None:
+        self.transcript.append(TranscriptEntry(kind, _preview(value)))
+        del self.transcript[:-TRANSCRIPT_LIMIT]
+
+
+def current_task() -> Any:
+    """The running ``AgentTask`` (its ``progress`` and ``saga``), or ``None``."""
+    if not workflow.in_workflow():
+        return None
+    instance = workflow.instance()
+    return instance if hasattr(instance, "agent_progress") else None
+
+
+class AgentHubCapability(AbstractCapability[Any]):
+    """See the module docstring; added by :meth:`AgentSpec.build`."""
+
+    def __init__(self, agent: str, tools: dict[str, AgentTool], approvers: Sequence[str]) -> None:
+        self.agent = agent
+        self.tools = tools
+        self.approvers = list(approvers)
+
+    async def before_run(self, ctx: Any) -> None:
+        if not workflow.in_workflow():
+            raise UserError(
+                f"agent {self.agent!r} runs only durably, in a workflow: start it with "
+                "agenthub.agents.run_agent(client, ...) or the AgentTask workflow on a worker "
+                "with AgentsPlugin"
+            )
+
+    async def before_model_request(self, ctx: Any, request_context: Any) -> Any:
+        task = current_task()
+        if task is not None:
+            task.agent_progress.step = f"model request {task.agent_progress.requests + 1}"
+        return request_context
+
+    async def after_model_request(self, ctx: Any, *, request_context: Any, response: Any) -> Any:
+        task = current_task()
+        if task is not None:
+            progress: TaskProgress = task.agent_progress
+            progress.requests += 1
+            progress.input_tokens += response.usage.input_tokens
+            progress.output_tokens += response.usage.output_tokens
+            text = "".join(
+                getattr(p, "content", "") for p in response.parts if p.part_kind == "text"
+            )
+            calls = [p.tool_name for p in response.parts if p.part_kind == "tool-call"]
+            progress.record("model", text or f"calls {', '.join(calls)}")
+        return response
+
+    async def wrap_tool_execute(
+        self, ctx: Any, *, call: Any, tool_def: Any, args: dict[str, Any], handler: Any
+    ) -> Any:
+        spec = self.tools.get(call.tool_name)
+        task = current_task()
+        progress: TaskProgress | None = task.agent_progress if task is not None else None
+        if progress is not None:
+            progress.step = f"tool {call.tool_name} ({call.tool_call_id})"
+            progress.tool_calls += 1
+            progress.record("tool_call", f"{call.tool_name}({_preview(args)})")
+        if spec is not None and spec.requires_approval:
+            denial = await self._ask(spec, call, args, progress)
+            if denial is not None:
+                return denial
+        if spec is not None and spec.compensate is not None:
+            if task is None or getattr(task, "saga", None) is None:
+                raise UserError(
+                    f"tool {spec.name!r} has compensate=, which needs the task's Saga: run the "
+                    "agent as an AgentTask (agenthub.agents.run_agent)"
+                )
+            # Before the call: a call that times out or crashes halfway may have acted.
+            undo = UndoCall(self.agent, spec.name, to_jsonable_python(args), call.tool_call_id)
+            task.saga.add_compensation(UNDO_ACTIVITY, undo)
+        result = await handler(args)
+        if progress is not None:
+            progress.record("tool_result", result)
+        return result
+
+    async def _ask(
+        self, spec: AgentTool, call: Any, args: dict[str, Any], progress: TaskProgress | None
+    ) -> str | None:
+        """Wait for the decision on this call; ``None`` if approved, else the denial."""
+        from agenthub.patterns.approvals import request_approval
+
+        approval_id = f"{call.tool_call_id}.{arguments_digest(args)}"
+        summary = f"{self.agent}: {spec.name}({_preview(args)})"
+        if progress is not None:
+            progress.waiting_approvals.append(approval_id)
+            progress.state = "waiting_for_approval"
+        try:
+            decision = await request_approval(
+                summary,
+                approvers=list(spec.approvers or self.approvers),
+                timeout=spec.approval_timeout,
+                approval_id=approval_id,
+            )
+        finally:
+            if progress is not None:
+                progress.waiting_approvals.remove(approval_id)
+                if not progress.waiting_approvals:
+                    progress.state = "running"
+        if progress is not None:
+            verdict = "approved" if decision.approved else "denied"
+            progress.record("approval", f"{spec.name}: {verdict} by {decision.by or 'nobody'}")
+        if decision.approved:
+            return None
+        if decision.timed_out:
+            return (
+                f"The call {spec.name} was not approved within {spec.approval_timeout}; it was "
+                "not made. Do not retry it unless asked."
+            )
+        reason = f": {decision.reason}" if decision.reason else ""
+        return f"The call {spec.name} was denied by {decision.by}{reason}. It was not made."

@@ -1,0 +1,129 @@
+"""``AgentsPlugin``: agents on a worker in one line.
+
+It builds each :class:`~agenthub.agents.AgentSpec` into a durable pydantic-ai agent and
+registers, on every worker of the client it is given to: the :class:`AgentTask` workflow,
+each agent's model and tool activities (pydantic-ai's ``TemporalDurability``), the undo
+activity of compensated tools, and pydantic-ai's sandbox and failure settings. On the client
+it keeps agenthub's converter (offload or size guard) and gives it pydantic-ai's message
+decoding.
+
+Example::
+
+    client = await connect(settings, plugins=[AgentsPlugin(trip, researcher)])
+    worker = build_worker(client, settings)   # runs agents too
+    result = await run_agent(client, "trip", "Two nights in Lisbon", task_queue=settings.task_queue)
+
+With ``agenthub up --app myapp.agents``, a module-level ``AgentsPlugin`` is picked up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from temporalio.client import ClientConfig
+from temporalio.converter import DataConverter
+from temporalio.plugin import SimplePlugin
+from temporalio.worker import ReplayerConfig, WorkerConfig
+
+from agenthub.agents.spec import AgentSpec
+from agenthub.agents.task import _REGISTRY, AgentTask, undo_tool_call
+from agenthub.errors import ConfigurationError
+from agenthub.patterns.ledger import IdempotencyLedger, open_ledger
+from agenthub.runtime.config import Settings
+
+__all__ = ["AgentsPlugin"]
+
+
+def _ai_converter(converter: DataConverter) -> DataConverter:
+    """agenthub's converter with pydantic-ai's payload converter as its base."""
+    from pydantic_ai.durable_exec.temporal import PydanticAIPayloadConverter
+
+    from agenthub.runtime.converter import guarded_payload_converter
+
+    current = converter.payload_converter_class
+    if issubclass(current, PydanticAIPayloadConverter):
+        return converter
+    limit = getattr(current, "agenthub_limit", None)
+    base = (
+        guarded_payload_converter(limit, base=PydanticAIPayloadConverter)
+        if isinstance(limit, int)
+        else PydanticAIPayloadConverter
+    )
+    return dataclasses.replace(converter, payload_converter_class=base)
+
+
+class AgentsPlugin(SimplePlugin):
+    """Agents as agenthub tasks (see the module docstring).
+
+    Args:
+        agents: the agents this worker runs; names must be unique.
+        settings: model keys, the ledger of side-effect tools; default ``Settings.from_env()``.
+
+    Raises:
+        ConfigurationError: two agents share a name, or a model cannot be resolved.
+    """
+
+    def __init__(self, *agents: AgentSpec, settings: Settings | None = None) -> None:
+        from pydantic_ai.durable_exec.temporal import AgentPlugin, PydanticAIPlugin
+
+        self.settings = settings or Settings.from_env()
+        self.specs = list(agents)
+        names = [a.name for a in agents]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigurationError(f"agents named twice: {duplicates}")
+        ledgers: list[IdempotencyLedger] = []
+
+        def ledger() -> IdempotencyLedger:
+            if not ledgers:  # opened on the first side-effect call, in the worker
+                ledgers.append(open_ledger(self.settings.ledger_location))
+            return ledgers[0]
+
+        activities: list[Callable[..., Any]] = [undo_tool_call]
+        workflows: list[type] = [AgentTask]
+        self._agent_plugins: list[SimplePlugin] = []
+        self.agents: dict[str, Any] = {}
+        for spec in agents:
+            agent = spec.build(self.settings, ledger=ledger)
+            # pydantic-ai's own plugin registers the agent's model and tool activities.
+            self._agent_plugins.append(AgentPlugin(agent))
+            self.agents[spec.name] = agent
+            registered = _REGISTRY.get(spec.name)
+            if registered is not None and registered[1] is not spec:
+                raise ConfigurationError(
+                    f"another AgentsPlugin in this process already runs an agent named "
+                    f"{spec.name!r}; agent names must be unique"
+                )
+            _REGISTRY[spec.name] = (agent, spec)
+        self._pydantic_ai = PydanticAIPlugin()
+        super().__init__(
+            "agenthub.agents",
+            workflows=lambda existing: list(dict.fromkeys([*(existing or ()), *workflows])),
+            activities=lambda existing: list(dict.fromkeys([*(existing or ()), *activities])),
+        )
+
+    def configure_client(self, config: ClientConfig) -> ClientConfig:
+        """See base class; gives agenthub's converter pydantic-ai's payload decoding."""
+        config = self._pydantic_ai.configure_client(super().configure_client(config))
+        config["data_converter"] = _ai_converter(config["data_converter"])
+        return config
+
+    def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
+        """See base class; adds the agents' activities, pydantic-ai's sandbox passthrough and
+        its failure types."""
+        config = super().configure_worker(config)
+        for plugin in self._agent_plugins:
+            config = plugin.configure_worker(config)
+        return self._pydantic_ai.configure_worker(config)
+
+    def configure_replayer(self, config: ReplayerConfig) -> ReplayerConfig:
+        """See base class; replays with pydantic-ai's decoding and sandbox settings."""
+        config = super().configure_replayer(config)
+        for plugin in self._agent_plugins:
+            config = plugin.configure_replayer(config)
+        config = self._pydantic_ai.configure_replayer(config)
+        if config.get("data_converter") is not None:
+            config["data_converter"] = _ai_converter(config["data_converter"])
+        return config

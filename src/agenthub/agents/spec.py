@@ -1,0 +1,206 @@
+"""Agent definitions: a small declarative :class:`AgentSpec` that builds a durable pydantic-ai
+``Agent``.
+
+The same definition can come from Python or, later, a config file: a name, instructions, a
+model string, tools (:func:`~agenthub.agents.tool`), limits and approvers. :meth:`build`
+attaches pydantic-ai's ``TemporalDurability`` (model requests and tool calls become
+activities) and agenthub's capability (approvals, compensation, progress, never running
+silently outside a workflow).
+
+Model strings resolve through settings: ``openai:<model>`` (``AGENTHUB_OPENAI_BASE_URL`` /
+``AGENTHUB_OPENAI_API_KEY``, which also serve OpenAI-compatible local servers),
+``anthropic:<model>`` (``AGENTHUB_ANTHROPIC_API_KEY``), and ``offline`` (the default when no
+model is named): pydantic-ai's ``TestModel``, which calls every tool once and answers, so
+everything runs with no network. A ``pydantic_ai.models.Model`` instance is used as given
+(e.g. ``FunctionModel`` for scripted tests).
+
+Example::
+
+    trip = AgentSpec(
+        name="trip",
+        instructions="Plan trips. Book only what the user asked for.",
+        model="openai:gpt-4o-mini",
+        tools=[book_hotel, book_car],
+        approvers=["ana"],
+        limits=AgentLimits(max_requests=20, deadline=timedelta(minutes=10)),
+    )
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from agenthub.agents.tools import AgentTool, activity_config, activity_function
+from agenthub.errors import ConfigurationError
+from agenthub.patterns.ledger import IdempotencyLedger
+from agenthub.runtime.config import Settings
+
+__all__ = ["AgentLimits", "AgentSpec", "resolve_model"]
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+OFFLINE_MODEL = "offline"
+
+
+@dataclass(frozen=True)
+class AgentLimits:
+    """Limits of one agent task; ``None`` means no limit of that kind."""
+
+    max_requests: int | None = 50
+    """Model requests (turns) per task."""
+    max_tool_calls: int | None = None
+    max_total_tokens: int | None = None
+    deadline: timedelta | None = None
+    """Wall-clock (durable) time the task may take; past it, it fails and compensates."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_requests", "max_tool_calls", "max_total_tokens"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigurationError(f"AgentLimits.{name} must be > 0 or None, got {value}")
+        if self.deadline is not None and self.deadline <= timedelta(0):
+            raise ConfigurationError(f"AgentLimits.deadline must be positive, got {self.deadline}")
+
+
+@dataclass
+class AgentSpec:
+    """One agent: what it is told, which model it uses, what it may do.
+
+    Args:
+        name: unique and stable (it names the agent's activities; changing it breaks
+            running tasks): letters, digits, ``_`` and ``-``.
+        instructions: the system instructions.
+        model: a model string (see the module docstring) or a pydantic-ai ``Model``.
+        tools: functions or :func:`~agenthub.agents.tool` declarations.
+        approvers: who may approve tools that require approval (unless a tool names its own).
+        limits: requests, tool calls, tokens and deadline of one task.
+        output_type: the type of the answer (``str`` by default; a dataclass or pydantic
+            model for structured output).
+    """
+
+    name: str
+    instructions: str = ""
+    model: Any = OFFLINE_MODEL
+    tools: Sequence[AgentTool | Callable[..., Any]] = ()
+    approvers: Sequence[str] = ()
+    limits: AgentLimits = field(default_factory=AgentLimits)
+    output_type: Any = str
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not _NAME.fullmatch(self.name):
+            raise ConfigurationError(
+                f"agent name {self.name!r} is not valid: start with a letter, then up to 63 "
+                "letters, digits, '_' or '-'"
+            )
+        names = [t.name for t in self.agent_tools()]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigurationError(f"agent {self.name!r} has tools named twice: {duplicates}")
+        needing = [t.name for t in self.agent_tools() if t.requires_approval and not t.approvers]
+        if needing and not self.approvers:
+            raise ConfigurationError(
+                f"agent {self.name!r}: tools {needing} require approval but nobody may approve: "
+                "give the agent approvers=[...] or the tool approvers=[...]"
+            )
+
+    def agent_tools(self) -> list[AgentTool]:
+        """The tools as :class:`AgentTool` (plain functions get the defaults)."""
+        from agenthub.agents.tools import tool
+
+        return [t if isinstance(t, AgentTool) else tool(t) for t in self.tools]
+
+    def build(
+        self, settings: Settings | None = None, *, ledger: Callable[[], IdempotencyLedger]
+    ) -> Any:
+        """The durable pydantic-ai ``Agent`` of this spec (worker side)."""
+        from pydantic_ai import Agent
+        from pydantic_ai.durable_exec.temporal import TemporalDurability
+        from pydantic_ai.toolsets import FunctionToolset
+        from temporalio import workflow
+
+        from agenthub.agents.capability import AgentHubCapability
+        from agenthub.patterns.retry import preset
+
+        settings = settings or Settings.from_env()
+        tools = self.agent_tools()
+        toolset: FunctionToolset[Any] = FunctionToolset(id=f"{self.name}-tools")
+        for spec in tools:
+            toolset.add_function(
+                activity_function(spec, self.name, ledger),
+                name=spec.name,
+                description=spec.description,
+                metadata={"temporal": activity_config(spec)},
+            )
+        model_config = workflow.ActivityConfig(
+            start_to_close_timeout=timedelta(minutes=5),
+            # Provider retries are off (see resolve_model): Temporal retries, durably.
+            retry_policy=preset("EXTERNAL_API", maximum_attempts=8),
+        )
+        return Agent(
+            resolve_model(self.model, settings),
+            name=self.name,
+            instructions=self.instructions or None,
+            output_type=self.output_type,
+            toolsets=[toolset] if tools else None,
+            description=self.description or None,
+            capabilities=[
+                AgentHubCapability(self.name, {t.name: t for t in tools}, tuple(self.approvers)),
+                TemporalDurability(model_activity_config=model_config),
+            ],
+        )
+
+
+def resolve_model(model: Any, settings: Settings) -> Any:
+    """A pydantic-ai ``Model`` for ``model`` (a string, or a ``Model`` returned as is).
+
+    Raises:
+        ConfigurationError: an unknown provider prefix, or a hosted model with no key.
+    """
+    from pydantic_ai.models import Model
+
+    if isinstance(model, Model):
+        return model
+    if not isinstance(model, str) or not model.strip() or model == OFFLINE_MODEL:
+        from pydantic_ai.models.test import TestModel
+
+        return TestModel()
+    provider, _, name = model.partition(":")
+    if provider == "openai" and name:
+        from openai import AsyncOpenAI
+        from pydantic_ai.models.openai import OpenAIChatModel
+        from pydantic_ai.providers.openai import OpenAIProvider
+
+        # A local OpenAI-compatible server needs a base URL and usually no key.
+        key = settings.openai_api_key or os.environ.get("OPENAI_API_KEY")
+        if not key and not settings.openai_base_url:
+            raise ConfigurationError(
+                f"model {model!r} needs AGENTHUB_OPENAI_API_KEY (or OPENAI_API_KEY), or "
+                "AGENTHUB_OPENAI_BASE_URL for a local OpenAI-compatible server"
+            )
+        client = AsyncOpenAI(
+            base_url=settings.openai_base_url or None,
+            api_key=key or "none",
+            max_retries=0,  # Temporal retries the activity instead
+        )
+        return OpenAIChatModel(name, provider=OpenAIProvider(openai_client=client))
+    if provider == "anthropic" and name:
+        from anthropic import AsyncAnthropic
+        from pydantic_ai.models.anthropic import AnthropicModel
+        from pydantic_ai.providers.anthropic import AnthropicProvider
+
+        key = settings.anthropic_api_key or None
+        if key is None and not os.environ.get("ANTHROPIC_API_KEY"):
+            raise ConfigurationError(
+                f"model {model!r} needs AGENTHUB_ANTHROPIC_API_KEY (or ANTHROPIC_API_KEY)"
+            )
+        anthropic_client = AsyncAnthropic(api_key=key, max_retries=0)
+        return AnthropicModel(name, provider=AnthropicProvider(anthropic_client=anthropic_client))
+    raise ConfigurationError(
+        f"model {model!r} is not known: use 'offline', 'openai:<model>' (also for "
+        "OpenAI-compatible servers via AGENTHUB_OPENAI_BASE_URL) or 'anthropic:<model>'"
+    )

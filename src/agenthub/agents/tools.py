@@ -1,0 +1,196 @@
+"""Agent tools: typed functions the model may call, each run as an activity.
+
+:func:`tool` declares what agenthub adds to a pydantic-ai tool: its activity timeout and
+retry preset (agenthub's error taxonomy), ``side_effect=True`` (the call acts once: it gets
+an idempotency key and a ledger entry, and a retry returns the recorded result),
+``compensate=undo`` (the undo is registered in the task's Saga *before* the call, and runs
+newest first if the task fails or is cancelled) and ``requires_approval=True`` (the call
+waits for a human decision in agenthub's approval inbox; a rejection goes back to the model
+as a denial).
+
+Example::
+
+    async def cancel_hotel(city: str, nights: int) -> None:
+        await hotels.cancel(city, nights, idempotency_key=idempotency_key())
+
+    @tool(side_effect=True, compensate=cancel_hotel, requires_approval=True)
+    async def book_hotel(city: str, nights: int) -> str:
+        \"\"\"Book a hotel room.\"\"\"
+        return await hotels.book(city, nights, idempotency_key=idempotency_key())
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, overload
+
+from pydantic_core import to_jsonable_python
+from temporalio import activity, workflow
+
+from agenthub.errors import ConfigurationError, classify_http_status
+from agenthub.patterns.ledger import IdempotencyLedger, act_once, fingerprint_call
+from agenthub.patterns.retry import PresetName
+from agenthub.patterns.retry import preset as retry_preset
+
+__all__ = ["AgentTool", "arguments_digest", "tool"]
+
+
+@dataclass(frozen=True)
+class AgentTool:
+    """A tool with agenthub's options (made by :func:`tool`)."""
+
+    function: Callable[..., Any]
+    name: str
+    side_effect: bool = False
+    compensate: Callable[..., Any] | None = None
+    requires_approval: bool = False
+    approvers: tuple[str, ...] = ()
+    """Who may approve; empty: the agent's approvers."""
+    approval_timeout: timedelta = timedelta(days=1)
+    timeout: timedelta = timedelta(minutes=1)
+    """Start-to-close timeout of one attempt of the tool's activity."""
+    retry: PresetName = "EXTERNAL_API"
+    """Retry preset (:mod:`agenthub.patterns.retry`): 429/5xx retried, 4xx not."""
+    description: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@overload
+def tool(function: Callable[..., Any], /) -> AgentTool: ...
+
+
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    side_effect: bool = False,
+    compensate: Callable[..., Any] | None = None,
+    requires_approval: bool = False,
+    approvers: tuple[str, ...] | list[str] = (),
+    approval_timeout: timedelta = timedelta(days=1),
+    timeout: timedelta = timedelta(minutes=1),
+    retry: PresetName = "EXTERNAL_API",
+    description: str | None = None,
+) -> Callable[[Callable[..., Any]], AgentTool]: ...
+
+
+def tool(
+    function: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    side_effect: bool = False,
+    compensate: Callable[..., Any] | None = None,
+    requires_approval: bool = False,
+    approvers: tuple[str, ...] | list[str] = (),
+    approval_timeout: timedelta = timedelta(days=1),
+    timeout: timedelta = timedelta(minutes=1),
+    retry: PresetName = "EXTERNAL_API",
+    description: str | None = None,
+) -> AgentTool | Callable[[Callable[..., Any]], AgentTool]:
+    """Declare an agent tool (see the module docstring); usable bare or with options.
+
+    The function's parameters and docstring are the schema the model sees (pydantic-ai).
+    ``compensate`` takes the same arguments as the tool (without a ``RunContext``).
+
+    Raises:
+        ConfigurationError: an unknown retry preset, a non-positive timeout, or a
+            compensation that is not callable.
+    """
+
+    def make(fn: Callable[..., Any]) -> AgentTool:
+        retry_preset(retry)  # an unknown preset fails here, at import, not in a workflow
+        if timeout <= timedelta(0) or approval_timeout <= timedelta(0):
+            raise ConfigurationError(f"tool {fn.__name__!r}: timeouts must be positive")
+        if compensate is not None and not callable(compensate):
+            raise ConfigurationError(f"tool {fn.__name__!r}: compensate must be a function")
+        return AgentTool(
+            function=fn,
+            name=name or fn.__name__,
+            side_effect=side_effect,
+            compensate=compensate,
+            requires_approval=requires_approval,
+            approvers=tuple(approvers),
+            approval_timeout=approval_timeout,
+            timeout=timeout,
+            retry=retry,
+            description=description,
+        )
+
+    return make(function) if function is not None else make
+
+
+def arguments_digest(args: dict[str, Any]) -> str:
+    """A short digest of a tool call's arguments (canonical JSON), binding an approval to
+    exactly what was asked."""
+    canonical = json.dumps(to_jsonable_python(args, fallback=repr), sort_keys=True)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _takes_context(fn: Callable[..., Any]) -> bool:
+    from pydantic_ai import RunContext
+
+    params = list(inspect.signature(fn).parameters.values())
+    if not params:
+        return False
+    hints = getattr(fn, "__annotations__", {})
+    annotation = hints.get(params[0].name, params[0].annotation)
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    return annotation is RunContext or str(text).startswith("RunContext")
+
+
+def activity_function(
+    spec: AgentTool, agent: str, ledger: Callable[[], IdempotencyLedger]
+) -> Callable[..., Awaitable[Any]]:
+    """The function pydantic-ai runs in the tool's activity: the tool itself, with HTTP
+    errors classified (429/5xx retryable with ``Retry-After``, other 4xx not) and, for a
+    side effect, acting once per call (``<workflow>/<run>/<agent>.<tool>/<activity id>``:
+    a retried attempt keeps its activity id, another call gets another)."""
+    fn = spec.function
+    is_async = inspect.iscoroutinefunction(fn)
+
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        result = fn(*args, **kwargs)
+        return await result if is_async else result
+
+    @functools.wraps(fn)
+    async def run_tool(*args: Any, **kwargs: Any) -> Any:
+        try:
+            if not spec.side_effect or not activity.in_activity():
+                return await call(*args, **kwargs)
+            info = activity.info()
+            key = (
+                f"{info.workflow_id}/{info.workflow_run_id}/{agent}.{spec.name}/{info.activity_id}"
+            )
+            plain = args[1:] if _takes_context(fn) else args
+            fingerprint = fingerprint_call(tuple(plain), kwargs)
+            return await act_once(ledger(), key, fingerprint, lambda: call(*args, **kwargs), fn)
+        except Exception as err:
+            response = getattr(err, "response", None)
+            status = getattr(response, "status_code", None)
+            if type(err).__name__ == "HTTPStatusError" and isinstance(status, int):
+                headers = getattr(response, "headers", {}) or {}
+                raise classify_http_status(
+                    status, str(getattr(response, "text", ""))[:300],
+                    retry_after=headers.get("Retry-After"),
+                ) from err  # fmt: skip
+            raise
+
+    return run_tool
+
+
+def activity_config(spec: AgentTool) -> workflow.ActivityConfig:
+    """The tool's activity options; a compensated tool's cancellation waits for the attempt
+    to end, so its undo never runs before its effect has landed."""
+    config = workflow.ActivityConfig(
+        start_to_close_timeout=spec.timeout, retry_policy=retry_preset(spec.retry)
+    )
+    if spec.compensate is not None:
+        config["cancellation_type"] = workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+    return config

@@ -1,0 +1,122 @@
+"""Agents for the agent tests: scripted offline models (pydantic-ai's FunctionModel) and
+tools that record what they did."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelResponse,
+    TextPart,
+    ToolCallPart,
+    ToolReturnPart,
+)
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+from temporalio import activity
+
+from agenthub.agents import AgentLimits, AgentSpec, idempotency_key, tool
+from agenthub.errors import BusinessRuleViolation, TransientFailure
+
+EFFECTS: list[str] = []
+UNDONE: list[str] = []
+KEYS: dict[str, list[str]] = defaultdict(list)
+RELEASE = asyncio.Event()
+STARTED = asyncio.Event()
+
+
+def scripted(*turns: list[tuple[str, dict[str, Any]]] | str) -> FunctionModel:
+    """A model that plays ``turns`` in order: a list of tool calls, or the final text. The
+    final text may use ``{returns}``: the tool results it has seen."""
+
+    def play(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        done = sum(isinstance(m, ModelResponse) for m in messages)
+        turn = turns[min(done, len(turns) - 1)]
+        if isinstance(turn, str):
+            returns = [
+                str(p.content)
+                for m in messages
+                for p in getattr(m, "parts", [])
+                if isinstance(p, ToolReturnPart)
+            ]
+            return ModelResponse(parts=[TextPart(turn.format(returns=" | ".join(returns)))])
+        return ModelResponse(
+            parts=[
+                ToolCallPart(name, args, tool_call_id=f"call-{done}-{i}")
+                for i, (name, args) in enumerate(turn)
+            ]
+        )
+
+    return FunctionModel(play)
+
+
+async def cancel_hotel(city: str, nights: int) -> None:
+    UNDONE.append(f"hotel {city}")
+
+
+async def cancel_car(city: str) -> None:
+    UNDONE.append(f"car {city}")
+
+
+@tool(side_effect=True, compensate=cancel_hotel)
+async def book_hotel(city: str, nights: int) -> str:
+    """Book a hotel room."""
+    KEYS["book_hotel"].append(idempotency_key())
+    if activity.info().attempt == 1 and city == "Flaky":
+        raise TransientFailure("the hotel API hiccupped")
+    EFFECTS.append(f"hotel {city} x{nights}")
+    return f"hotel booked in {city}"
+
+
+@tool(compensate=cancel_car)
+async def book_car(city: str) -> str:
+    """Book a rental car."""
+    if city == "Slow":
+        STARTED.set()
+        await RELEASE.wait()
+    EFFECTS.append(f"car {city}")
+    return f"car booked in {city}"
+
+
+@tool(retry="EXTERNAL_API")
+async def book_flight(city: str) -> str:
+    """Book a flight."""
+    raise BusinessRuleViolation(f"no flights to {city}")
+
+
+@tool(requires_approval=True, timeout=timedelta(seconds=30))
+async def pay(amount: int) -> str:
+    """Pay for the trip."""
+    EFFECTS.append(f"paid {amount}")
+    return f"paid {amount}"
+
+
+def booker(name: str, *turns: list[tuple[str, dict[str, Any]]] | str, **options: Any) -> AgentSpec:
+    return AgentSpec(
+        name=name,
+        instructions="Book what the user asks for.",
+        model=scripted(*turns),
+        tools=[book_hotel, book_car, book_flight, pay],
+        approvers=["ana"],
+        **options,
+    )
+
+
+HOTEL = ("book_hotel", {"city": "Lisbon", "nights": 2})
+CAR = ("book_car", {"city": "Lisbon"})
+
+AGENTS: list[AgentSpec] = [
+    booker("happy", [HOTEL, CAR], "done: {returns}"),
+    booker("fails", [HOTEL], [CAR], [("book_flight", {"city": "Lisbon"})], "unreachable"),
+    booker("approves", [HOTEL, ("pay", {"amount": 420})], "result: {returns}"),
+    booker("approves_two", [("pay", {"amount": 1}), ("pay", {"amount": 2})], "{returns}"),
+    booker("flaky", [("book_hotel", {"city": "Flaky", "nights": 1})], "{returns}"),
+    booker("chatty", [HOTEL], [CAR], "done", limits=AgentLimits(max_requests=1)),
+    booker("slow", [HOTEL], [("book_car", {"city": "Slow"})], "done"),
+]
+
+AGENT_NAMES: Callable[[], list[str]] = lambda: [a.name for a in AGENTS]  # noqa: E731

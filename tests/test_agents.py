@@ -1,0 +1,185 @@
+"""Durable agents on the real dev server: pydantic-ai agents as AgentTask workflows, their
+tools as activities, with compensation, approvals bound to the call, acting once, limits."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from agenthub.agents import (
+    AgentsPlugin,
+    agent_task_status,
+    run_agent,
+    start_agent_task,
+)
+from agenthub.patterns.approvals import decide, list_pending
+from agenthub.patterns.ledger import open_ledger
+from agenthub.runtime import AgentHubPlugin, Settings
+from agenthub.testing import eventually, running_worker
+
+from . import agent_apps
+from .agent_apps import AGENTS, EFFECTS, KEYS, RELEASE, STARTED, UNDONE
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def agents(
+    dev_server_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[tuple[Client, str]]:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("agents"), payload_offload="false")
+    address = dev_server_env.client.service_client.config.target_host
+    plugin = AgentsPlugin(*AGENTS, settings=settings)
+    client = await Client.connect(address, plugins=[AgentHubPlugin(settings), plugin])
+    async with running_worker(client) as tq:
+        yield client, tq
+
+
+@pytest.fixture(autouse=True)
+def _clean() -> None:
+    EFFECTS.clear()
+    UNDONE.clear()
+    KEYS.clear()
+
+
+async def test_an_agent_task_calls_its_tools_as_activities_and_answers(agents) -> None:
+    client, tq = agents
+    handle = await start_agent_task(client, "happy", "Two nights in Lisbon", task_queue=tq)
+    result = await handle.result()
+    assert result.output == "done: hotel booked in Lisbon | car booked in Lisbon"
+    assert sorted(EFFECTS) == ["car Lisbon", "hotel Lisbon x2"] and UNDONE == []
+    assert (result.usage.requests, result.usage.tool_calls) == (2, 2)
+    kinds = [e.kind for e in result.transcript]
+    assert kinds[0] == "goal" and kinds[-1] == "answer" and kinds.count("tool_call") == 2
+    status = await agent_task_status(handle)
+    assert (status.state, status.step, status.requests) == ("succeeded", "done", 2)
+    # The tools ran as activities of the task's own history.
+    events = (await handle.fetch_history()).events
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert any("happy" in name and "tool" in name for name in scheduled), scheduled
+
+
+async def test_a_failing_task_undoes_its_tool_calls_newest_first(agents) -> None:
+    client, tq = agents
+    with pytest.raises(WorkflowFailureError):
+        await run_agent(client, "fails", "Book it all", task_queue=tq)
+    assert EFFECTS == ["hotel Lisbon x2", "car Lisbon"]
+    assert UNDONE == ["car Lisbon", "hotel Lisbon"], "LIFO"
+
+
+async def test_a_tool_needing_approval_waits_for_a_decision_bound_to_the_call(agents) -> None:
+    client, tq = agents
+    handle = await start_agent_task(client, "approves", "Book and pay", task_queue=tq)
+
+    async def asked():
+        pending = await list_pending(client, task_queue=tq)
+        return next((p for p in pending if p.workflow_id == handle.id), None)
+
+    approval = await eventually(asked, what="approval asked")
+    assert approval.approval_id.startswith("call-0-1.") and "pay" in approval.summary
+    assert "420" in approval.summary and approval.approvers == ["ana"]
+    assert "paid 420" not in EFFECTS, "nothing paid before the decision"
+    status = await agent_task_status(handle)
+    assert status.state == "waiting_for_approval"
+    assert status.waiting_approvals == [approval.approval_id]
+    await decide(client, approval, approved=True, by="ana")
+    result = await handle.result()
+    assert "paid 420" in EFFECTS and "paid 420" in result.output
+
+
+async def test_a_rejection_returns_to_the_model_as_a_denial(agents) -> None:
+    client, tq = agents
+    handle = await start_agent_task(client, "approves_two", "Pay twice", task_queue=tq)
+
+    async def both_asked():
+        pending = [
+            p for p in await list_pending(client, task_queue=tq) if p.workflow_id == handle.id
+        ]
+        return pending if len(pending) == 2 else None
+
+    first, second = sorted(
+        await eventually(both_asked, what="two approvals"), key=lambda p: p.summary
+    )
+    assert first.approval_id != second.approval_id
+    await decide(client, second, approved=False, by="ana", reason="too much")
+    await decide(client, first, approved=True, by="ana")
+    result = await handle.result()
+    assert EFFECTS == ["paid 1"]
+    assert "paid 1" in result.output and "denied by ana: too much" in result.output
+    # A resolved approval never fires again.
+    assert not [p for p in await list_pending(client, task_queue=tq) if p.workflow_id == handle.id]
+
+
+async def test_a_side_effect_tool_keeps_its_key_across_retries_and_records_it(agents) -> None:
+    client, tq = agents
+    plugin = next(p for p in client.config()["plugins"] if isinstance(p, AgentsPlugin))
+    ledger = open_ledger(plugin.settings.ledger_location)
+    handle = await start_agent_task(client, "flaky", "One night", task_queue=tq)
+    result = await handle.result()
+    assert "hotel booked in Flaky" in result.output and EFFECTS == ["hotel Flaky x1"]
+    first, second = KEYS["book_hotel"]
+    assert first == second and first.startswith(f"{handle.id}/") and "flaky.book_hotel/" in first
+    record = await ledger.get(first)
+    assert record is not None and record.status == "done"
+    assert record.result["result"] == "hotel booked in Flaky"
+
+
+async def test_limits_fail_the_task_clearly(agents) -> None:
+    client, tq = agents
+    with pytest.raises(WorkflowFailureError) as info:
+        await run_agent(client, "chatty", "Book", task_queue=tq)
+    cause = info.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "UsageLimitExceeded"
+    assert cause.non_retryable and "chatty" in cause.message
+    assert UNDONE == ["hotel Lisbon"], "what it did is undone"
+
+
+async def test_cancelling_mid_tool_waits_for_the_call_then_undoes(agents) -> None:
+    client, tq = agents
+    STARTED.clear()
+    RELEASE.clear()
+    handle = await start_agent_task(client, "slow", "Book slowly", task_queue=tq)
+    await asyncio.wait_for(STARTED.wait(), 30)
+    await handle.cancel()
+
+    async def cancel_reached_the_call() -> bool:
+        events = (await handle.fetch_history()).events
+        return any(e.HasField("activity_task_cancel_requested_event_attributes") for e in events)
+
+    await eventually(cancel_reached_the_call, what="cancel requested of the car call")
+    assert UNDONE == [], "the car call is still in flight: no undo may run before it ends"
+    RELEASE.set()
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    assert EFFECTS == ["hotel Lisbon x2", "car Slow"]
+    assert UNDONE == ["car Slow", "hotel Lisbon"]
+
+
+async def test_an_agent_never_runs_outside_a_workflow(agents) -> None:
+    from pydantic_ai.exceptions import UserError
+
+    plugin_agents = [p for p in agents[0].config()["plugins"] if isinstance(p, AgentsPlugin)]
+    agent = plugin_agents[0].agents["happy"]
+    with pytest.raises(UserError, match="runs only durably"):
+        await agent.run("Book outside")
+    assert EFFECTS == []
+
+
+def test_agent_specs_are_checked_when_declared() -> None:
+    from agenthub.agents import AgentSpec
+    from agenthub.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="not valid"):
+        AgentSpec(name="bad name")
+    with pytest.raises(ConfigurationError, match="nobody may approve"):
+        AgentSpec(name="x", tools=[agent_apps.pay])
+    with pytest.raises(ConfigurationError, match="tools named twice"):
+        AgentSpec(name="x", tools=[agent_apps.book_car, agent_apps.book_car])
