@@ -17,7 +17,7 @@ Example::
 
 from agenthub.agents.capability import TaskProgress, TranscriptEntry
 from agenthub.agents.plugin import AgentsPlugin
-from agenthub.agents.spec import AgentLimits, AgentSpec
+from agenthub.agents.spec import AgentLimits, AgentSpec, MCPServerSpec
 from agenthub.agents.task import (
     AgentTask,
     AgentTaskRequest,
@@ -28,6 +28,7 @@ from agenthub.agents.task import (
     start_agent_task,
 )
 from agenthub.agents.tools import AgentTool, tool
+from agenthub.agents.web import web_fetch_tool
 from agenthub.patterns.ledger import idempotency_key
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "AgentTool",
     "AgentUsage",
     "AgentsPlugin",
+    "MCPServerSpec",
     "TaskProgress",
     "TranscriptEntry",
     "agent_task_status",
@@ -46,4 +48,5 @@ __all__ = [
     "run_agent",
     "start_agent_task",
     "tool",
+    "web_fetch_tool",
 ]

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -40,7 +40,7 @@ from agenthub.errors import ConfigurationError
 from agenthub.patterns.ledger import IdempotencyLedger
 from agenthub.runtime.config import Settings
 
-__all__ = ["AgentLimits", "AgentSpec", "resolve_model"]
+__all__ = ["AgentLimits", "AgentSpec", "MCPServerSpec", "resolve_model"]
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 OFFLINE_MODEL = "offline"
@@ -66,6 +66,57 @@ class AgentLimits:
             raise ConfigurationError(f"AgentLimits.deadline must be positive, got {self.deadline}")
 
 
+@dataclass(frozen=True)
+class MCPServerSpec:
+    """An MCP server whose tools the agent may call (through pydantic-ai's MCP toolset;
+    listing and calling its tools are activities).
+
+    Give ``command`` (and ``args``, ``env``) for a server over stdio, or ``url`` for one over
+    streamable HTTP. ``id`` must stay stable: it names the toolset's activities.
+    """
+
+    id: str
+    command: str = ""
+    args: Sequence[str] = ()
+    env: Mapping[str, str] | None = None
+    url: str = ""
+    timeout: timedelta = timedelta(minutes=1)
+    """Start-to-close timeout of each MCP activity."""
+    tool_prefix: str = ""
+    """Prefix of this server's tool names as the model sees them (``<prefix>_<tool>``), for
+    servers whose tool names collide."""
+
+    def __post_init__(self) -> None:
+        if not _NAME.fullmatch(self.id):
+            raise ConfigurationError(
+                f"MCP server id {self.id!r} is not valid: letters, digits, '_' or '-'"
+            )
+        if bool(self.command) == bool(self.url):
+            raise ConfigurationError(
+                f"MCP server {self.id!r}: give either command= (stdio) or url= (streamable HTTP)"
+            )
+        if self.url and not self.url.startswith(("http://", "https://")):
+            raise ConfigurationError(f"MCP server {self.id!r}: url must be http(s)://...")
+
+    def toolset(self, agent: str) -> Any:
+        """pydantic-ai's ``MCPToolset`` for this server, with a stable id."""
+        from pydantic_ai.mcp import MCPToolset
+
+        if self.url:
+            toolset = MCPToolset(self.url, id=self.toolset_id(agent))
+        else:
+            from fastmcp.client.transports import StdioTransport
+
+            transport = StdioTransport(
+                command=self.command, args=list(self.args), env=dict(self.env or {}) or None
+            )
+            toolset = MCPToolset(transport, id=self.toolset_id(agent))
+        return toolset.prefixed(self.tool_prefix) if self.tool_prefix else toolset
+
+    def toolset_id(self, agent: str) -> str:
+        return f"{agent}-mcp-{self.id}"
+
+
 @dataclass
 class AgentSpec:
     """One agent: what it is told, which model it uses, what it may do.
@@ -76,6 +127,7 @@ class AgentSpec:
         instructions: the system instructions.
         model: a model string (see the module docstring) or a pydantic-ai ``Model``.
         tools: functions or :func:`~agenthub.agents.tool` declarations.
+        mcp_servers: MCP servers (stdio or streamable HTTP) whose tools it may call.
         approvers: who may approve tools that require approval (unless a tool names its own).
         limits: requests, tool calls, tokens and deadline of one task.
         output_type: the type of the answer (``str`` by default; a dataclass or pydantic
@@ -90,6 +142,7 @@ class AgentSpec:
     limits: AgentLimits = field(default_factory=AgentLimits)
     output_type: Any = str
     description: str = ""
+    mcp_servers: Sequence[MCPServerSpec] = ()
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
@@ -101,6 +154,9 @@ class AgentSpec:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ConfigurationError(f"agent {self.name!r} has tools named twice: {duplicates}")
+        servers = [m.id for m in self.mcp_servers]
+        if len(set(servers)) != len(servers):
+            raise ConfigurationError(f"agent {self.name!r} has MCP servers with one id: {servers}")
         needing = [t.name for t in self.agent_tools() if t.requires_approval and not t.approvers]
         if needing and not self.approvers:
             raise ConfigurationError(
@@ -141,16 +197,25 @@ class AgentSpec:
             # Provider retries are off (see resolve_model): Temporal retries, durably.
             retry_policy=preset("EXTERNAL_API", maximum_attempts=8),
         )
+        toolsets: list[Any] = [toolset] if tools else []
+        mcp_configs: dict[str, workflow.ActivityConfig] = {}
+        for server in self.mcp_servers:
+            toolsets.append(server.toolset(self.name))
+            mcp_configs[server.toolset_id(self.name)] = workflow.ActivityConfig(
+                start_to_close_timeout=server.timeout, retry_policy=preset("EXTERNAL_API")
+            )
         return Agent(
             resolve_model(self.model, settings),
             name=self.name,
             instructions=self.instructions or None,
             output_type=self.output_type,
-            toolsets=[toolset] if tools else None,
+            toolsets=toolsets or None,
             description=self.description or None,
             capabilities=[
                 AgentHubCapability(self.name, {t.name: t for t in tools}, tuple(self.approvers)),
-                TemporalDurability(model_activity_config=model_config),
+                TemporalDurability(
+                    model_activity_config=model_config, toolset_activity_config=mcp_configs
+                ),
             ],
         )
 

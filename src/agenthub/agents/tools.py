@@ -176,10 +176,13 @@ def activity_function(
             status = getattr(response, "status_code", None)
             if type(err).__name__ == "HTTPStatusError" and isinstance(status, int):
                 headers = getattr(response, "headers", {}) or {}
+                try:
+                    body = str(response.text)[:300]
+                except Exception:  # a streamed body that was not read
+                    body = ""
                 raise classify_http_status(
-                    status, str(getattr(response, "text", ""))[:300],
-                    retry_after=headers.get("Retry-After"),
-                ) from err  # fmt: skip
+                    status, body, retry_after=headers.get("Retry-After")
+                ) from err
             raise
 
     return run_tool

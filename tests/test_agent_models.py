@@ -1,0 +1,188 @@
+"""Agents against a local OpenAI-compatible model server (real HTTP): model errors follow
+agenthub's taxonomy (429 waits for Retry-After, 401 fails at once), tools over MCP (stdio
+and streamable HTTP), the built-in web_fetch, tool HTTP errors, transcripts by reference."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+from temporalio import activity
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+
+from agenthub.agents import AgentSpec, AgentsPlugin, MCPServerSpec, run_agent, tool, web_fetch_tool
+from agenthub.runtime import AgentHubPlugin, Settings
+from agenthub.testing import running_worker
+
+from .conftest import free_port
+from .model_server import ModelServer, call_tools, serving
+
+MCP_SERVER = Path(__file__).parent / "mcp_server.py"
+MODEL = ModelServer()
+CALLS: list[int] = []
+
+
+@tool(retry="EXTERNAL_API")
+async def flaky_api() -> str:
+    """Call an API that is rate limited on the first attempt and refuses a bad request."""
+    attempt = activity.info().attempt
+    CALLS.append(attempt)
+    request = httpx.Request("GET", "https://api.example/x")
+    if attempt == 1:
+        response = httpx.Response(429, headers={"Retry-After": "1"}, request=request)
+        raise httpx.HTTPStatusError("rate limited", request=request, response=response)
+    return "api ok"
+
+
+@tool(retry="EXTERNAL_API")
+async def forbidden_api() -> str:
+    """Call an API that refuses us."""
+    CALLS.append(activity.info().attempt)
+    request = httpx.Request("GET", "https://api.example/y")
+    response = httpx.Response(403, text="no access for this key", request=request)
+    raise httpx.HTTPStatusError("forbidden", request=request, response=response)
+
+
+def specs(mcp_url: str) -> list[AgentSpec]:
+    remote = "openai:test-model"
+    return [
+        AgentSpec(name="remote", model=remote, instructions="Answer."),
+        AgentSpec(
+            name="remote-mcp",
+            model=remote,
+            mcp_servers=[
+                MCPServerSpec(id="stdio", command=sys.executable, args=[str(MCP_SERVER)]),
+                MCPServerSpec(id="http", url=mcp_url, tool_prefix="remote"),
+            ],
+        ),
+        AgentSpec(
+            name="remote-web",
+            model=remote,
+            tools=[web_fetch_tool(allow_private_networks=True, max_bytes=1000)],
+        ),
+        AgentSpec(name="remote-public", model=remote, tools=[web_fetch_tool()]),
+        AgentSpec(name="remote-flaky", model=remote, tools=[flaky_api]),
+        AgentSpec(name="remote-forbidden", model=remote, tools=[forbidden_api]),
+    ]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def remote(
+    dev_server_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[tuple[Client, str, str]]:
+    port = free_port()
+    mcp_http = subprocess.Popen(
+        [sys.executable, str(MCP_SERVER), str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    mcp_url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        async with serving(MODEL) as model:
+            settings = Settings(
+                data_dir=tmp_path_factory.mktemp("remote"), payload_offload="false",
+                openai_base_url=model.url,
+            )  # fmt: skip
+            address = dev_server_env.client.service_client.config.target_host
+            plugin = AgentsPlugin(*specs(mcp_url), settings=settings)
+            client = await Client.connect(address, plugins=[AgentHubPlugin(settings), plugin])
+            async with running_worker(client) as tq:
+                yield client, tq, f"http://127.0.0.1:{port}"
+    finally:
+        mcp_http.terminate()
+        mcp_http.wait(10)
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> None:
+    MODEL.failures.clear()
+    MODEL.reply = __import__("tests.model_server", fromlist=["x"]).tools_then_answer
+    MODEL.requests = 0
+    MODEL.times.clear()
+    CALLS.clear()
+
+
+async def test_a_rate_limited_model_request_waits_for_retry_after(remote) -> None:
+    client, tq, _ = remote
+    MODEL.failures.append((429, {"Retry-After": "2"}))
+    result = await run_agent(client, "remote", "Hello", task_queue=tq)
+    assert result.output.startswith("answer:") and MODEL.requests == 2
+    assert MODEL.times[1] - MODEL.times[0] >= 1.5, "the retry waited for Retry-After"
+
+
+async def test_a_refused_model_request_fails_the_task_at_once(remote) -> None:
+    client, tq, _ = remote
+    MODEL.failures.extend([(401, {})] * 5)
+    with pytest.raises(WorkflowFailureError) as info:
+        await run_agent(client, "remote", "Hello", task_queue=tq)
+    assert MODEL.requests == 1, "a 401 is not retried"
+    assert "401" in str(info.value.cause) or "401" in str(info.value.cause.__cause__)
+
+
+async def test_mcp_tools_over_stdio_and_streamable_http(remote) -> None:
+    client, tq, _ = remote
+
+    def reply(body):
+        names = sorted(t["function"]["name"] for t in body.get("tools", []))
+        results = [m["content"] for m in body["messages"] if m.get("role") == "tool"]
+        if results:
+            return {"role": "assistant", "content": "answer: " + " | ".join(sorted(results))}
+        assert names == ["remote_weather", "weather"], names
+        return call_tools(*[(n, {"city": "Lisbon"}) for n in names])
+
+    MODEL.reply = reply
+    result = await run_agent(client, "remote-mcp", "Weather?", task_queue=tq)
+    assert result.output.count("sunny in Lisbon") == 2, result.output
+
+
+async def test_web_fetch_reads_pages_with_a_cap_and_refuses_private_addresses(remote) -> None:
+    client, tq, mcp_base = remote
+    page_url = mcp_base + "/no-such-page"
+
+    def fetch(url: str):
+        def reply(body):
+            results = [m["content"] for m in body["messages"] if m.get("role") == "tool"]
+            if results:
+                return {"role": "assistant", "content": "answer: " + " | ".join(results)}
+            return call_tools(("web_fetch", {"url": url}))
+
+        return reply
+
+    MODEL.reply = fetch("file:///etc/passwd")
+    with pytest.raises(WorkflowFailureError) as info:
+        await run_agent(client, "remote-web", "Read it", task_queue=tq)
+    assert "needs an http(s) URL" in str(info.value.cause.cause)
+    MODEL.reply = fetch(page_url)
+    with pytest.raises(WorkflowFailureError) as info:
+        await run_agent(client, "remote-public", "Read it", task_queue=tq)
+    assert "private or local address" in str(info.value.cause.cause)
+    MODEL.reply = fetch(MODEL.url.removesuffix("/v1") + "/page?size=50")
+    small = await run_agent(client, "remote-web", "Read it", task_queue=tq)
+    assert small.output == "answer: " + "x" * 50
+    MODEL.reply = fetch(MODEL.url.removesuffix("/v1") + "/page?size=5000")
+    big = await run_agent(client, "remote-web", "Read it", task_queue=tq)
+    assert big.output == "answer: " + "x" * 1000 + "\n[cut at 1000 bytes]"
+    MODEL.reply = fetch(MODEL.url + "/models")  # the model server answers 405/404: a 4xx
+    with pytest.raises(WorkflowFailureError) as info:
+        await run_agent(client, "remote-web", "Read it", task_queue=tq)
+    cause = info.value.cause.cause
+    assert isinstance(cause, ApplicationError) and cause.non_retryable
+
+
+async def test_tool_http_errors_follow_the_taxonomy(remote) -> None:
+    client, tq, _ = remote
+    result = await run_agent(client, "remote-flaky", "Go", task_queue=tq)
+    assert "api ok" in result.output and CALLS == [1, 2], "429 retried"
+    CALLS.clear()
+    with pytest.raises(WorkflowFailureError) as info:
+        await run_agent(client, "remote-forbidden", "Go", task_queue=tq)
+    assert CALLS == [1], "403 not retried"
+    cause = info.value.cause.cause
+    assert isinstance(cause, ApplicationError) and "403" in cause.message
+    assert "no access for this key" in cause.message
