@@ -78,11 +78,11 @@ class ModelServer:
                 message = self.reply(body)
             finally:
                 self.in_flight -= 1
+            finish = "tool_calls" if message.get("tool_calls") else "stop"
             return {
                 "id": f"chatcmpl-{self.requests}", "object": "chat.completion", "created": 0,
                 "model": body.get("model", "test"),
-                "choices": [{"index": 0, "message": message,
-                             "finish_reason": "tool_calls" if message.get("tool_calls") else "stop"}],
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
                 "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
             }  # fmt: skip
 

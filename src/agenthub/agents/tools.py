@@ -177,7 +177,7 @@ def activity_function(
             if type(err).__name__ == "HTTPStatusError" and isinstance(status, int):
                 headers = getattr(response, "headers", {}) or {}
                 try:
-                    body = str(response.text)[:300]
+                    body = str(getattr(response, "text", ""))[:300]
                 except Exception:  # a streamed body that was not read
                     body = ""
                 raise classify_http_status(
