@@ -113,7 +113,11 @@ AGENTS: list[AgentSpec] = [
     booker("happy", [HOTEL, CAR], "done: {returns}"),
     booker("fails", [HOTEL], [CAR], [("book_flight", {"city": "Lisbon"})], "unreachable"),
     booker("approves", [HOTEL, ("pay", {"amount": 420})], "result: {returns}"),
-    booker("approves_two", [("pay", {"amount": 1}), ("pay", {"amount": 2})], "{returns}"),
+    booker(
+        "approves_three",
+        [("pay", {"amount": 1}), ("pay", {"amount": 2}), ("pay", {"amount": 3})],
+        "{returns}",
+    ),
     booker("flaky", [("book_hotel", {"city": "Flaky", "nights": 1})], "{returns}"),
     booker("chatty", [HOTEL], [CAR], "done", limits=AgentLimits(max_requests=1)),
     booker("slow", [HOTEL], [("book_car", {"city": "Slow"})], "done"),

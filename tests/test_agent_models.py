@@ -125,6 +125,18 @@ async def test_a_refused_model_request_fails_the_task_at_once(remote) -> None:
     assert "401" in str(info.value.cause) or "401" in str(info.value.cause.__cause__)
 
 
+async def test_a_burst_of_server_errors_is_retried_and_a_bad_request_is_not(remote) -> None:
+    client, tq, _ = remote
+    MODEL.failures.extend([(500, {}), (502, {}), (503, {})])
+    result = await run_agent(client, "remote", "Hello", task_queue=tq)
+    assert result.output.startswith("answer:") and MODEL.requests == 4
+    MODEL.requests = 0
+    MODEL.failures.extend([(400, {})] * 3)
+    with pytest.raises(WorkflowFailureError):
+        await run_agent(client, "remote", "Hello", task_queue=tq)
+    assert MODEL.requests == 1, "a 400 is not retried"
+
+
 async def test_mcp_tools_over_stdio_and_streamable_http(remote) -> None:
     client, tq, _ = remote
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 import pytest_asyncio
@@ -18,6 +19,8 @@ from agenthub.agents import (
     run_agent,
     start_agent_task,
 )
+from agenthub.agents.tools import arguments_digest
+from agenthub.errors import CallbackNotFound
 from agenthub.patterns.approvals import decide, list_pending
 from agenthub.patterns.ledger import open_ledger
 from agenthub.runtime import AgentHubPlugin, Settings
@@ -95,25 +98,33 @@ async def test_a_tool_needing_approval_waits_for_a_decision_bound_to_the_call(ag
     assert "paid 420" in EFFECTS and "paid 420" in result.output
 
 
-async def test_a_rejection_returns_to_the_model_as_a_denial(agents) -> None:
+async def test_three_approvals_resolve_independently_and_a_rejection_is_a_denial(agents) -> None:
     client, tq = agents
-    handle = await start_agent_task(client, "approves_two", "Pay twice", task_queue=tq)
+    handle = await start_agent_task(client, "approves_three", "Pay thrice", task_queue=tq)
 
-    async def both_asked():
-        pending = [
-            p for p in await list_pending(client, task_queue=tq) if p.workflow_id == handle.id
-        ]
-        return pending if len(pending) == 2 else None
+    async def all_asked():
+        pending = await list_pending(client, task_queue=tq)
+        mine = [p for p in pending if p.workflow_id == handle.id]
+        return mine if len(mine) == 3 else None
 
-    first, second = sorted(
-        await eventually(both_asked, what="two approvals"), key=lambda p: p.summary
+    one, two, three = sorted(
+        await eventually(all_asked, what="3 approvals"), key=lambda p: p.summary
     )
-    assert first.approval_id != second.approval_id
-    await decide(client, second, approved=False, by="ana", reason="too much")
-    await decide(client, first, approved=True, by="ana")
+    assert len({one.approval_id, two.approval_id, three.approval_id}) == 3
+    # A decision for other arguments than those asked about is refused: the approval id
+    # carries the digest of the call's arguments.
+    call_id = two.approval_id.partition(".")[0]
+    assert two.approval_id == f"{call_id}.{arguments_digest({'amount': 2})}"
+    forged = replace(two, approval_id=f"{call_id}.{arguments_digest({'amount': 2000})}")
+    with pytest.raises(CallbackNotFound):
+        await decide(client, forged, approved=True, by="ana")
+    await decide(client, three, approved=True, by="ana")
+    await decide(client, two, approved=False, by="ana", reason="too much")
+    await decide(client, one, approved=True, by="ana")
     result = await handle.result()
-    assert EFFECTS == ["paid 1"]
-    assert "paid 1" in result.output and "denied by ana: too much" in result.output
+    assert sorted(EFFECTS) == ["paid 1", "paid 3"]
+    assert "paid 1" in result.output and "paid 3" in result.output
+    assert "denied by ana: too much" in result.output
     # A resolved approval never fires again.
     assert not [p for p in await list_pending(client, task_queue=tq) if p.workflow_id == handle.id]
 
