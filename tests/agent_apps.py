@@ -124,3 +124,32 @@ AGENTS: list[AgentSpec] = [
 ]
 
 AGENT_NAMES: Callable[[], list[str]] = lambda: [a.name for a in AGENTS]  # noqa: E731
+
+
+@tool
+async def chunk(index: int) -> str:
+    """Read one chunk of a long document."""
+    return f"[{index}]" + "lorem ipsum " * 330  # ~4 kB, ~1,000 tokens
+
+
+WIDE = AgentSpec(
+    name="wide",
+    model=scripted([("chunk", {"index": i}) for i in range(200)], "read {returns}"),
+    tools=[chunk],
+    limits=AgentLimits(max_requests=5),
+)
+
+
+@tool(requires_approval=True, approval_timeout=timedelta(days=3))
+async def pay_later(amount: int) -> str:
+    """Pay, once a person agrees (they have three days)."""
+    EFFECTS.append(f"paid later {amount}")
+    return f"paid later {amount}"
+
+
+PATIENT = AgentSpec(
+    name="patient",
+    model=scripted([("pay_later", {"amount": 99})], "{returns}"),
+    tools=[pay_later],
+    approvers=["ana"],
+)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 import pytest_asyncio
@@ -194,3 +195,50 @@ def test_agent_specs_are_checked_when_declared() -> None:
         AgentSpec(name="x", tools=[agent_apps.pay])
     with pytest.raises(ConfigurationError, match="tools named twice"):
         AgentSpec(name="x", tools=[agent_apps.book_car, agent_apps.book_car])
+
+
+async def test_a_200_call_turn_over_a_long_transcript_keeps_the_history_small(
+    dev_server_env: WorkflowEnvironment, tmp_path
+) -> None:
+    """200 parallel tool calls, ~200k tokens of results: with offload (the embedded default)
+    every payload past 256 KiB travels by reference, so the history stays small."""
+    settings = Settings(data_dir=tmp_path, payload_offload="true")
+    address = dev_server_env.client.service_client.config.target_host
+    client = await Client.connect(
+        address,
+        plugins=[AgentHubPlugin(settings), AgentsPlugin(agent_apps.WIDE, settings=settings)],
+    )
+    async with running_worker(client) as tq:
+        handle = await start_agent_task(client, "wide", "Read it all", task_queue=tq)
+        result = await handle.result()
+    assert result.usage.tool_calls == 200 and result.output.count("lorem") > 60_000
+    events = (await handle.fetch_history()).events
+    total = sum(e.ByteSize() for e in events)
+    assert total < 10_000_000, f"history is {total} bytes"
+    assert max(e.ByteSize() for e in events) < 300_000
+    print(f"200-call turn: {len(events)} events, {total / 1e6:.2f} MB of history")
+
+
+async def test_an_approval_gated_tool_waits_days_and_runs_only_after_approval(
+    time_skipping_env: WorkflowEnvironment, tmp_path
+) -> None:
+    settings = Settings(data_dir=tmp_path, payload_offload="false")
+    address = time_skipping_env.client.service_client.config.target_host
+    client = await Client.connect(
+        address,
+        plugins=[AgentHubPlugin(settings), AgentsPlugin(agent_apps.PATIENT, settings=settings)],
+    )
+    async with running_worker(client) as tq:
+        handle = await start_agent_task(client, "patient", "Pay when agreed", task_queue=tq)
+
+        async def asked():
+            pending = await list_pending(client, task_queue=tq)
+            return next((p for p in pending if p.workflow_id == handle.id), None)
+
+        approval = await eventually(asked, what="approval asked")
+        await time_skipping_env.sleep(timedelta(days=2))
+        assert (await agent_task_status(handle)).state == "waiting_for_approval"
+        assert EFFECTS == [], "two days later, still nothing paid"
+        await decide(client, approval, approved=True, by="ana")
+        result = await handle.result()
+    assert result.output == "paid later 99" and EFFECTS == ["paid later 99"]
