@@ -1,0 +1,68 @@
+"""A worker process for the agent crash test:
+``python -m tests.agent_crash_worker ADDRESS TASK_QUEUE MODEL_URL DATA_DIR [hold]``.
+
+The agent's model is the test's local OpenAI-compatible server. Its tool ``charge`` has a
+side effect: it appends a line to ``<DATA_DIR>/effects``. With ``hold``, the worker hangs
+right after the tool has acted and its ledger record is written, before the activity's
+completion reaches the server (it prints ``TOOL_RECORDED``): the test SIGKILLs it there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+)
+
+from agenthub.agents import AgentSpec, AgentsPlugin, tool
+from agenthub.runtime import AgentHubPlugin, Settings, build_worker
+
+ADDRESS, TASK_QUEUE, MODEL_URL, DATA_DIR = sys.argv[1:5]
+HOLD = sys.argv[5:] == ["hold"]
+
+
+@tool(side_effect=True, timeout=timedelta(seconds=3))
+async def charge(amount: int) -> str:
+    """Charge the customer."""
+    with (Path(DATA_DIR) / "effects").open("a") as f:
+        f.write(f"charged {amount}\n")
+    return f"charged {amount}"
+
+
+class _HoldAfterTool(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        result = await self.next.execute_activity(input)
+        if HOLD and "call_tool" in activity.info().activity_type:
+            print("TOOL_RECORDED", flush=True)
+            await asyncio.Event().wait()  # the test SIGKILLs this process now
+        return result
+
+
+class Hold(Interceptor):
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _HoldAfterTool(next)
+
+
+CRASHY = AgentSpec(name="crashy", model="openai:test-model", tools=[charge])
+
+
+async def main() -> None:
+    settings = Settings(data_dir=Path(DATA_DIR), payload_offload="false", openai_base_url=MODEL_URL)
+    plugins = [AgentHubPlugin(settings), AgentsPlugin(CRASHY, settings=settings)]
+    client = await Client.connect(ADDRESS, plugins=plugins)
+    async with build_worker(client, settings, task_queue=TASK_QUEUE, interceptors=[Hold()]):
+        print("READY", flush=True)
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
