@@ -18,6 +18,19 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 ARGS = {"fan_out.py": ["--items", "2000"]}
 
 EXPECTED = {
+    "agents/trip_agent.py": [
+        "waiting for approval: trip-planner: pay({'amount_eur': 420}) (task is "
+        "waiting_for_approval)",
+        "answer: Booked: hotel, car, paid 420 EUR.",
+        "usage: 3 model requests, 3 tool calls",
+        "task failed: PermanentFailure: no seats to Lisbon",
+        "bookings compensated: 2 undone newest first",
+        "  undo: car in Lisbon cancelled\n  undo: hotel in Lisbon cancelled",
+    ],
+    "agents/research_agent.py": [
+        "answer: Lisbon: sunny, 24 C; Oslo: snow, -3 C.",
+        "  tool_result sunny, 24 C",
+    ],
     "fan_out.py": ["scored 2000 items (0 failed), total score 99914,"],
     "bank_account.py": [
         "deposit 100 -> 100",
