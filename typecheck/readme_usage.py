@@ -14,6 +14,20 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from agenthub import AgentHubPlugin, Settings, connect
+from agenthub.agents import (
+    AgentLimits,
+    AgentSpec,
+    AgentsPlugin,
+    AgentTaskResult,
+    MCPServerSpec,
+    TaskProgress,
+    agent_task_status,
+    run_agent,
+    start_agent_task,
+    web_fetch_tool,
+)
+from agenthub.agents import idempotency_key as agent_idempotency_key
+from agenthub.agents import tool as agent_tool
 from agenthub.errors import BusinessRuleViolation, InvalidInput, classify_http_status
 from agenthub.patterns import (
     CallbackRequest,
@@ -205,3 +219,41 @@ async def main() -> None:
     async with worker:
         error = classify_http_status(429, "slow down", retry_after="3")
         print(error.type)
+
+
+# --- agents ------------------------------------------------------------------------------
+
+
+async def cancel_room(city: str, nights: int) -> None:
+    print("cancelled", city, nights)
+
+
+@agent_tool(side_effect=True, compensate=cancel_room)
+async def book_room(city: str, nights: int) -> str:
+    """Book a hotel room."""
+    return f"{city} x{nights} ({agent_idempotency_key()})"
+
+
+@agent_tool(requires_approval=True)
+async def pay(amount_eur: int) -> str:
+    """Pay for the trip."""
+    return f"paid {amount_eur}"
+
+
+async def run_trip_agent(settings: Settings) -> None:
+    trip = AgentSpec(
+        name="trip",
+        instructions="Plan trips.",
+        model="openai:gpt-4o-mini",
+        tools=[book_room, pay, web_fetch_tool()],
+        approvers=["ana"],
+        limits=AgentLimits(max_requests=20, deadline=timedelta(minutes=10)),
+        mcp_servers=[MCPServerSpec(id="weather", command="python", args=["weather_mcp.py"])],
+    )
+    client = await connect(settings, plugins=[AgentsPlugin(trip)])
+    result: AgentTaskResult = await run_agent(
+        client, "trip", "Two nights in Lisbon", task_queue="agenthub"
+    )
+    handle = await start_agent_task(client, "trip", "Again", task_queue="agenthub")
+    status: TaskProgress = await agent_task_status(handle)
+    print(result.output, result.usage.requests, status.state, status.step)
