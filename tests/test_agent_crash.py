@@ -12,8 +12,8 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from agenthub.agents import start_agent_task
+from agenthub.agents.testing import ModelServer, call_tools, serving
 
-from .model_server import ModelServer, call_tools, serving
 from .procs import read_lines, worker_process
 
 pytestmark = pytest.mark.slow

@@ -18,11 +18,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from agenthub.agents import AgentSpec, AgentsPlugin, MCPServerSpec, run_agent, tool, web_fetch_tool
+from agenthub.agents.testing import ModelServer, call_tools, serving, tools_then_answer
 from agenthub.runtime import AgentHubPlugin, Settings
 from agenthub.testing import running_worker
 
 from .conftest import free_port
-from .model_server import ModelServer, call_tools, serving
 
 MCP_SERVER = Path(__file__).parent / "mcp_server.py"
 MODEL = ModelServer()
@@ -102,7 +102,7 @@ async def remote(
 @pytest.fixture(autouse=True)
 def _reset() -> None:
     MODEL.failures.clear()
-    MODEL.reply = __import__("tests.model_server", fromlist=["x"]).tools_then_answer
+    MODEL.reply = tools_then_answer
     MODEL.requests = 0
     MODEL.times.clear()
     CALLS.clear()

@@ -1,5 +1,15 @@
-"""A local OpenAI-compatible model server for tests: scripted answers, injected failures,
-and counts of what it was asked (requests, the most in flight at once)."""
+"""A local OpenAI-compatible model server for testing agents over real HTTP, offline:
+scripted answers (tool calls, then text), injected failures (429 with ``Retry-After``,
+5xx bursts, 4xx), and counts of what it was asked (requests, the most in flight at once).
+
+Example::
+
+    async with serving(ModelServer()) as model:
+        settings = Settings(openai_base_url=model.url)
+        spec = AgentSpec(name="t", model="openai:test", tools=[lookup])
+        ...
+        assert model.requests == 2
+"""
 
 from __future__ import annotations
 
@@ -17,7 +27,15 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from agenthub.testing import eventually
 
-from .conftest import free_port
+__all__ = ["ModelServer", "answer", "call_tools", "serving", "tools_then_answer"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def answer(text: str) -> dict[str, Any]:
@@ -96,7 +114,7 @@ class ModelServer:
 @asynccontextmanager
 async def serving(model: ModelServer) -> AsyncIterator[ModelServer]:
     """Serve ``model`` on a free loopback port; ``model.url`` is its OpenAI base URL."""
-    port = free_port()
+    port = _free_port()
     server = uvicorn.Server(uvicorn.Config(model.app(), port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())
 
