@@ -16,6 +16,7 @@ Example::
 """
 
 from agenthub.agents.capability import TaskProgress, TranscriptEntry
+from agenthub.agents.limiter import LimiterSpec, LimiterStats, limiter_stats
 from agenthub.agents.plugin import AgentsPlugin
 from agenthub.agents.spec import AgentLimits, AgentSpec, MCPServerSpec
 from agenthub.agents.task import (
@@ -40,11 +41,14 @@ __all__ = [
     "AgentTool",
     "AgentUsage",
     "AgentsPlugin",
+    "LimiterSpec",
+    "LimiterStats",
     "MCPServerSpec",
     "TaskProgress",
     "TranscriptEntry",
     "agent_task_status",
     "idempotency_key",
+    "limiter_stats",
     "run_agent",
     "start_agent_task",
     "tool",

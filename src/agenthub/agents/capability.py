@@ -21,6 +21,7 @@ from pydantic_ai.exceptions import UserError
 from pydantic_core import to_jsonable_python
 from temporalio import workflow
 
+from agenthub.agents.limiter import LimiterSpec, tokens_of
 from agenthub.agents.tools import AgentTool, arguments_digest
 
 __all__ = ["UNDO_ACTIVITY", "AgentHubCapability", "TaskProgress", "TranscriptEntry", "UndoCall"]
@@ -90,10 +91,17 @@ def current_task() -> Any:
 class AgentHubCapability(AbstractCapability[Any]):
     """See the module docstring; added by :meth:`AgentSpec.build`."""
 
-    def __init__(self, agent: str, tools: dict[str, AgentTool], approvers: Sequence[str]) -> None:
+    def __init__(
+        self,
+        agent: str,
+        tools: dict[str, AgentTool],
+        approvers: Sequence[str],
+        limiter: LimiterSpec | None = None,
+    ) -> None:
         self.agent = agent
         self.tools = tools
         self.approvers = list(approvers)
+        self.limiter = limiter
 
     async def before_run(self, ctx: Any) -> None:
         if not workflow.in_workflow():
@@ -108,6 +116,25 @@ class AgentHubCapability(AbstractCapability[Any]):
         if task is not None:
             task.agent_progress.step = f"model request {task.agent_progress.requests + 1}"
         return request_context
+
+    async def wrap_model_request(self, ctx: Any, *, request_context: Any, handler: Any) -> Any:
+        task = current_task()
+        if self.limiter is None or task is None:
+            return await handler(request_context)
+        # A permit from the shared limiter first; the id is deterministic (replay-safe).
+        task.permit_count += 1
+        permit_id = f"{workflow.info().workflow_id}/{workflow.info().run_id}/{task.permit_count}"
+        progress: TaskProgress = task.agent_progress
+        progress.step = f"waiting for a {self.limiter.name} permit"
+        await task.permits.acquire(self.limiter, permit_id)
+        progress.step = f"model request {progress.requests + 1}"
+        tokens = 0
+        try:
+            response = await handler(request_context)
+            tokens = tokens_of(response)
+            return response
+        finally:
+            await task.permits.release(self.limiter, permit_id, tokens)
 
     async def after_model_request(self, ctx: Any, *, request_context: Any, response: Any) -> Any:
         task = current_task()

@@ -18,15 +18,32 @@ With ``agenthub up --app myapp.agents``, a module-level ``AgentsPlugin`` is pick
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import re
 from collections.abc import Callable
 from typing import Any
 
-from temporalio.client import ClientConfig
+from temporalio import activity
+from temporalio.client import Client, ClientConfig
 from temporalio.converter import DataConverter
 from temporalio.plugin import SimplePlugin
-from temporalio.worker import ReplayerConfig, WorkerConfig
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+    ReplayerConfig,
+    WorkerConfig,
+)
 
+from agenthub.agents.limiter import (
+    Limiter,
+    LimiterSpec,
+    ask_for_permit,
+    pause_limiter,
+    retry_after_of,
+    set_worker_client,
+)
 from agenthub.agents.spec import AgentSpec
 from agenthub.agents.task import _REGISTRY, AgentTask, undo_tool_call
 from agenthub.errors import ConfigurationError
@@ -34,6 +51,39 @@ from agenthub.patterns.ledger import IdempotencyLedger, open_ledger
 from agenthub.runtime.config import Settings
 
 __all__ = ["AgentsPlugin"]
+
+
+_MODEL_ACTIVITY = re.compile(r"agent__(?P<agent>.+)__model_request(_stream)?")
+
+
+class _RateLimitReports(Interceptor):
+    """Tells an agent's limiter when one of its model requests got a 429 (``Retry-After``),
+    so every holder of that limiter waits, not only the request that was refused."""
+
+    def __init__(self, client: Client, limits: dict[str, LimiterSpec]) -> None:
+        self.client = client
+        self.limits = limits
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _ReportingActivity(next, self)
+
+
+class _ReportingActivity(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, root: _RateLimitReports) -> None:
+        super().__init__(next)
+        self.root = root
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        try:
+            return await self.next.execute_activity(input)
+        except BaseException as err:
+            match = _MODEL_ACTIVITY.fullmatch(activity.info().activity_type)
+            spec = self.root.limits.get(match["agent"]) if match else None
+            wait = retry_after_of(err)
+            if spec is not None and wait > 0:
+                with contextlib.suppress(Exception):  # the report is advice; the error stands
+                    await pause_limiter(self.root.client, spec, wait)
+            raise
 
 
 def _ai_converter(converter: DataConverter) -> DataConverter:
@@ -81,8 +131,16 @@ class AgentsPlugin(SimplePlugin):
                 ledgers.append(open_ledger(self.settings.ledger_location))
             return ledgers[0]
 
-        activities: list[Callable[..., Any]] = [undo_tool_call]
-        workflows: list[type] = [AgentTask]
+        activities: list[Callable[..., Any]] = [undo_tool_call, ask_for_permit]
+        workflows: list[type] = [AgentTask, Limiter]
+        self.limits: dict[str, LimiterSpec] = {a.name: a.limiter for a in agents if a.limiter}
+        by_name: dict[str, LimiterSpec] = {}
+        for limit in self.limits.values():
+            if by_name.setdefault(limit.name, limit) != limit:
+                raise ConfigurationError(
+                    f"limiter {limit.name!r} is declared twice with different limits; "
+                    "declare it once and share the LimiterSpec"
+                )
         self._agent_plugins: list[SimplePlugin] = []
         self.agents: dict[str, Any] = {}
         for spec in agents:
@@ -116,6 +174,12 @@ class AgentsPlugin(SimplePlugin):
         config = super().configure_worker(config)
         for plugin in self._agent_plugins:
             config = plugin.configure_worker(config)
+        if self.limits:
+            set_worker_client(config["client"])
+            config["interceptors"] = [
+                *config.get("interceptors", ()),
+                _RateLimitReports(config["client"], self.limits),
+            ]
         return self._pydantic_ai.configure_worker(config)
 
     def configure_replayer(self, config: ReplayerConfig) -> ReplayerConfig:

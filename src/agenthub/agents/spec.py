@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from agenthub.agents.limiter import LimiterSpec
 from agenthub.agents.tools import AgentTool, activity_config, activity_function
 from agenthub.errors import ConfigurationError
 from agenthub.patterns.ledger import IdempotencyLedger
@@ -128,6 +129,8 @@ class AgentSpec:
         model: a model string (see the module docstring) or a pydantic-ai ``Model``.
         tools: functions or :func:`~agenthub.agents.tool` declarations.
         mcp_servers: MCP servers (stdio or streamable HTTP) whose tools it may call.
+        limiter: a shared limit on its model API (agents naming the same limiter share
+            it): every model request takes a permit first.
         approvers: who may approve tools that require approval (unless a tool names its own).
         limits: requests, tool calls, tokens and deadline of one task.
         output_type: the type of the answer (``str`` by default; a dataclass or pydantic
@@ -143,6 +146,7 @@ class AgentSpec:
     output_type: Any = str
     description: str = ""
     mcp_servers: Sequence[MCPServerSpec] = ()
+    limiter: LimiterSpec | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
@@ -212,7 +216,9 @@ class AgentSpec:
             toolsets=toolsets or None,
             description=self.description or None,
             capabilities=[
-                AgentHubCapability(self.name, {t.name: t for t in tools}, tuple(self.approvers)),
+                AgentHubCapability(
+                    self.name, {t.name: t for t in tools}, tuple(self.approvers), self.limiter
+                ),
                 TemporalDurability(
                     model_activity_config=model_config, toolset_activity_config=mcp_configs
                 ),

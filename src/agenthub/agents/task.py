@@ -25,6 +25,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
 from agenthub.agents.capability import TaskProgress, TranscriptEntry, UndoCall
+from agenthub.agents.limiter import GRANT_SIGNAL, PermitHolder
 from agenthub.agents.spec import AgentLimits
 from agenthub.patterns.saga import Saga
 
@@ -85,6 +86,12 @@ class AgentTask:
     def __init__(self) -> None:
         self.agent_progress = TaskProgress(agent="")
         self.saga: Saga | None = None
+        self.permits = PermitHolder()
+        self.permit_count = 0
+
+    @workflow.signal(name=GRANT_SIGNAL)
+    def _permit_granted(self, permit_id: str) -> None:
+        self.permits.granted_signal(permit_id)
 
     @workflow.run
     async def run(self, request: AgentTaskRequest) -> AgentTaskResult:
