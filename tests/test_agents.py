@@ -15,7 +15,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from agenthub.agents import (
+    AgentEventItem,
     AgentsPlugin,
+    agent_events,
     agent_task_status,
     run_agent,
     start_agent_task,
@@ -242,3 +244,24 @@ async def test_an_approval_gated_tool_waits_days_and_runs_only_after_approval(
         await decide(client, approval, approved=True, by="ana")
         result = await handle.result()
     assert result.output == "paid later 99" and EFFECTS == ["paid later 99"]
+
+
+async def test_event_readers_see_every_event_in_order_and_resume_without_gaps(agents) -> None:
+    client, tq = agents
+    handle = await start_agent_task(client, "happy", "Two nights", task_queue=tq)
+    everything = [item async for item in agent_events(client, handle.id)]
+    kinds = [item.event.kind for item in everything]
+    assert [item.offset for item in everything] == list(range(len(everything)))
+    assert kinds[0] == "goal" and kinds[-1] == "answer"
+    assert kinds.count("tool_call") == 2 and kinds.count("tool_result") == 2
+    assert kinds.index("tool_result") > kinds.index("tool_call") > kinds.index("model")
+    assert everything[-1].event.data == {"requests": 2, "tool_calls": 2}
+    # A reader that stops after 3 events and reconnects from the next offset.
+    first: list[AgentEventItem] = []
+    async for item in agent_events(client, handle.id):
+        first.append(item)
+        if len(first) == 3:
+            break
+    rest = [item async for item in agent_events(client, handle.id, from_offset=first[-1].offset + 1)]
+    assert [i.offset for i in first + rest] == [i.offset for i in everything]
+    assert [i.event for i in first + rest] == [i.event for i in everything]

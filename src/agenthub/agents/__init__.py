@@ -20,10 +20,13 @@ from agenthub.agents.limiter import LimiterSpec, LimiterStats, limiter_stats
 from agenthub.agents.plugin import AgentsPlugin
 from agenthub.agents.spec import AgentLimits, AgentSpec, MCPServerSpec
 from agenthub.agents.task import (
+    AgentEvent,
+    AgentEventItem,
     AgentTask,
     AgentTaskRequest,
     AgentTaskResult,
     AgentUsage,
+    agent_events,
     agent_task_status,
     run_agent,
     start_agent_task,
@@ -33,6 +36,8 @@ from agenthub.agents.web import web_fetch_tool
 from agenthub.patterns.ledger import idempotency_key
 
 __all__ = [
+    "AgentEvent",
+    "AgentEventItem",
     "AgentLimits",
     "AgentSpec",
     "AgentTask",
@@ -46,6 +51,7 @@ __all__ = [
     "MCPServerSpec",
     "TaskProgress",
     "TranscriptEntry",
+    "agent_events",
     "agent_task_status",
     "idempotency_key",
     "limiter_stats",

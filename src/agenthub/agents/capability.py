@@ -147,7 +147,12 @@ class AgentHubCapability(AbstractCapability[Any]):
                 getattr(p, "content", "") for p in response.parts if p.part_kind == "text"
             )
             calls = [p.tool_name for p in response.parts if p.part_kind == "tool-call"]
-            progress.record("model", text or f"calls {', '.join(calls)}")
+            task.record("model", text or f"calls {', '.join(calls)}")
+            task.record(
+                "usage", f"{progress.requests} requests",
+                requests=progress.requests, input_tokens=progress.input_tokens,
+                output_tokens=progress.output_tokens,
+            )  # fmt: skip
         return response
 
     async def wrap_tool_execute(
@@ -159,9 +164,9 @@ class AgentHubCapability(AbstractCapability[Any]):
         if progress is not None:
             progress.step = f"tool {call.tool_name} ({call.tool_call_id})"
             progress.tool_calls += 1
-            progress.record("tool_call", f"{call.tool_name}({_preview(args)})")
+            task.record("tool_call", f"{call.tool_name}({_preview(args)})", id=call.tool_call_id)
         if spec is not None and spec.requires_approval:
-            denial = await self._ask(spec, call, args, progress)
+            denial = await self._ask(spec, call, args, task)
             if denial is not None:
                 return denial
         if spec is not None and spec.compensate is not None:
@@ -174,21 +179,21 @@ class AgentHubCapability(AbstractCapability[Any]):
             undo = UndoCall(self.agent, spec.name, to_jsonable_python(args), call.tool_call_id)
             task.saga.add_compensation(UNDO_ACTIVITY, undo)
         result = await handler(args)
-        if progress is not None:
-            progress.record("tool_result", result)
+        if task is not None:
+            task.record("tool_result", result, id=call.tool_call_id)
         return result
 
-    async def _ask(
-        self, spec: AgentTool, call: Any, args: dict[str, Any], progress: TaskProgress | None
-    ) -> str | None:
+    async def _ask(self, spec: AgentTool, call: Any, args: dict[str, Any], task: Any) -> str | None:
         """Wait for the decision on this call; ``None`` if approved, else the denial."""
         from agenthub.patterns.approvals import request_approval
 
         approval_id = f"{call.tool_call_id}.{arguments_digest(args)}"
         summary = f"{self.agent}: {spec.name}({_preview(args)})"
+        progress: TaskProgress | None = task.agent_progress if task is not None else None
         if progress is not None:
             progress.waiting_approvals.append(approval_id)
             progress.state = "waiting_for_approval"
+            task.record("approval_asked", summary, approval_id=approval_id)
         try:
             decision = await request_approval(
                 summary,
@@ -201,9 +206,10 @@ class AgentHubCapability(AbstractCapability[Any]):
                 progress.waiting_approvals.remove(approval_id)
                 if not progress.waiting_approvals:
                     progress.state = "running"
-        if progress is not None:
+        if task is not None:
             verdict = "approved" if decision.approved else "denied"
-            progress.record("approval", f"{spec.name}: {verdict} by {decision.by or 'nobody'}")
+            who = decision.by or "nobody"
+            task.record("approval", f"{spec.name}: {verdict} by {who}", approval_id=approval_id)
         if decision.approved:
             return None
         if decision.timed_out:

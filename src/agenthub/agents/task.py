@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 from temporalio import activity, workflow
 from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.workflow_streams import WorkflowStream, WorkflowStreamClient
 from temporalio.exceptions import ApplicationError
 
 from agenthub.agents.capability import TaskProgress, TranscriptEntry, UndoCall
@@ -31,16 +33,44 @@ from agenthub.patterns.saga import Saga
 
 __all__ = [
     "AGENT_STATUS_QUERY",
+    "AgentEvent",
+    "AgentEventItem",
     "AgentTask",
     "AgentTaskRequest",
     "AgentTaskResult",
     "AgentUsage",
+    "agent_events",
     "agent_task_status",
     "run_agent",
     "start_agent_task",
 ]
 
 AGENT_STATUS_QUERY = "agenthub.agent.status"
+
+EVENT_TOPIC = "agent"
+EVENT_LIMIT = 1000
+"""Events a task keeps for readers; older ones are dropped (the status query and the
+history keep the rest)."""
+
+
+@dataclass
+class AgentEvent:
+    """One step of an agent task, as live readers see it (:func:`agent_events`)."""
+
+    kind: str
+    """``goal``, ``model``, ``tool_call``, ``tool_result``, ``approval_asked``, ``approval``,
+    ``usage``, ``answer``, ``failed`` or ``cancelled``."""
+    text: str
+    data: dict[str, Any] | None = None
+
+
+@dataclass
+class AgentEventItem:
+    """An event with its offset in the task's stream (resume from ``offset + 1``)."""
+
+    offset: int
+    event: AgentEvent
+
 
 _REGISTRY: dict[str, Any] = {}
 """Agents by name, filled by ``AgentsPlugin`` on the host (agenthub passes through the
@@ -83,11 +113,25 @@ class AgentTask:
     """See the module docstring. Cancelling the workflow cancels the agent, undoes its
     compensated tool calls and ends it cancelled."""
 
-    def __init__(self) -> None:
-        self.agent_progress = TaskProgress(agent="")
+    @workflow.init
+    def __init__(self, request: AgentTaskRequest) -> None:
+        self.agent_progress = TaskProgress(agent=request.agent)
         self.saga: Saga | None = None
         self.permits = PermitHolder()
         self.permit_count = 0
+        # Events for live readers (by offset), bounded to the newest EVENT_LIMIT.
+        self.events = WorkflowStream()
+        self._event_topic = self.events.topic(EVENT_TOPIC, type=AgentEvent)
+        self._published = 0
+
+    def record(self, kind: str, value: Any, **data: Any) -> None:
+        """Note a step in the transcript and publish it as an :class:`AgentEvent`."""
+        self.agent_progress.record(kind, value)
+        text = self.agent_progress.transcript[-1].text
+        self._event_topic.publish(AgentEvent(kind, text, data or None))
+        self._published += 1
+        if self._published > EVENT_LIMIT:
+            self.events.truncate(self._published - EVENT_LIMIT)
 
     @workflow.signal(name=GRANT_SIGNAL)
     def _permit_granted(self, permit_id: str) -> None:
@@ -107,8 +151,8 @@ class AgentTask:
             )
         agent, spec = entry
         limits: AgentLimits = request.limits or spec.limits
-        progress = self.agent_progress = TaskProgress(agent=request.agent)
-        progress.record("goal", request.goal)
+        progress = self.agent_progress
+        self.record("goal", request.goal)
         usage_limits = UsageLimits(
             request_limit=limits.max_requests,
             tool_calls_limit=limits.max_tool_calls,
@@ -123,22 +167,22 @@ class AgentTask:
                 else:
                     result = await running
         except UsageLimitExceeded as err:
-            progress.state = "failed"
+            self._finish("failed", f"usage limit: {err}")
             raise _refuse("UsageLimitExceeded", f"agent {request.agent!r}: {err}") from None
         except TimeoutError:
-            progress.state = "failed"
+            self._finish("failed", f"passed its deadline {limits.deadline}")
             raise _refuse(
                 "DeadlineExceeded", f"agent {request.agent!r} passed its deadline {limits.deadline}"
             ) from None
         except asyncio.CancelledError:
-            progress.state = "cancelled"
+            self._finish("cancelled", "cancelled")
             raise
-        except BaseException:
-            progress.state = "failed"
+        except BaseException as err:
+            self._finish("failed", f"{type(err).__name__}: {err}")
             raise
         usage = result.usage
         progress.state, progress.step = "succeeded", "done"
-        progress.record("answer", result.output)
+        self.record("answer", result.output, requests=usage.requests, tool_calls=usage.tool_calls)
         return AgentTaskResult(
             output=result.output,
             usage=AgentUsage(
@@ -149,6 +193,10 @@ class AgentTask:
             ),
             transcript=list(progress.transcript),
         )
+
+    def _finish(self, state: str, why: str) -> None:
+        self.agent_progress.state = state
+        self.record(state, why)
 
     @workflow.query(name=AGENT_STATUS_QUERY)
     def status(self) -> TaskProgress:
@@ -217,6 +265,26 @@ async def run_agent(
         client, agent, goal, task_queue=task_queue, task_id=task_id, limits=limits
     )
     return await handle.result()
+
+
+async def agent_events(
+    client: Client, task_id: str, *, from_offset: int = 0
+) -> AsyncIterator[AgentEventItem]:
+    """The task's events from ``from_offset`` on, live, in order, until the task ends.
+
+    A reader that reconnects with ``from_offset=<last offset + 1>`` gets no duplicates and no
+    gaps (while the task keeps them: the newest 1,000).
+
+    Example::
+
+        async for item in agent_events(client, handle.id):
+            print(item.offset, item.event.kind, item.event.text)
+    """
+    stream = WorkflowStreamClient.create(client, task_id)
+    async for item in stream.subscribe(
+        EVENT_TOPIC, from_offset, result_type=AgentEvent, poll_cooldown=timedelta(milliseconds=50)
+    ):
+        yield AgentEventItem(item.offset, item.data)
 
 
 async def agent_task_status(
