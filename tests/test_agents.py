@@ -262,6 +262,7 @@ async def test_event_readers_see_every_event_in_order_and_resume_without_gaps(ag
         first.append(item)
         if len(first) == 3:
             break
-    rest = [item async for item in agent_events(client, handle.id, from_offset=first[-1].offset + 1)]
+    resume = first[-1].offset + 1
+    rest = [item async for item in agent_events(client, handle.id, from_offset=resume)]
     assert [i.offset for i in first + rest] == [i.offset for i in everything]
     assert [i.event for i in first + rest] == [i.event for i in everything]
