@@ -19,7 +19,7 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from temporalio import activity
 
-from agenthub.agents import AgentLimits, AgentSpec, idempotency_key, tool
+from agenthub.agents import AgentLimits, AgentSpec, SessionBudget, idempotency_key, tool
 from agenthub.errors import BusinessRuleViolation, TransientFailure
 
 EFFECTS: list[str] = []
@@ -123,6 +123,7 @@ AGENTS: list[AgentSpec] = [
     booker("slow", [HOTEL], [("book_car", {"city": "Slow"})], "done"),
 ]
 
+
 AGENT_NAMES: Callable[[], list[str]] = lambda: [a.name for a in AGENTS]  # noqa: E731
 
 
@@ -152,4 +153,28 @@ PATIENT = AgentSpec(
     model=scripted([("pay_later", {"amount": 99})], "{returns}"),
     tools=[pay_later],
     approvers=["ana"],
+)
+
+
+def _remembering(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    """Says how many user messages it has seen in the conversation, and the first one."""
+    from pydantic_ai.messages import UserPromptPart
+
+    prompts = [
+        str(p.content) for m in messages for p in getattr(m, "parts", [])
+        if isinstance(p, UserPromptPart)
+    ]  # fmt: skip
+    return ModelResponse(parts=[TextPart(f"heard {len(prompts)}, first: {prompts[0]}")])
+
+
+CHATTER = AgentSpec(name="chatter", model=FunctionModel(_remembering))
+FORGETFUL = AgentSpec(
+    name="forgetful",
+    model=FunctionModel(_remembering),
+    session_budget=SessionBudget(max_messages=6, keep=4),
+)
+SUMMARIZING = AgentSpec(
+    name="summarizing",
+    model=FunctionModel(_remembering),
+    session_budget=SessionBudget(max_messages=6, keep=4, policy="summarize"),
 )

@@ -18,7 +18,14 @@ Example::
 from agenthub.agents.capability import TaskProgress, TranscriptEntry
 from agenthub.agents.limiter import LimiterSpec, LimiterStats, limiter_stats
 from agenthub.agents.plugin import AgentsPlugin
-from agenthub.agents.spec import AgentLimits, AgentSpec, MCPServerSpec
+from agenthub.agents.session import (
+    AgentSession,
+    SessionReply,
+    SessionTurn,
+    send_message,
+    session_transcript,
+)
+from agenthub.agents.spec import AgentLimits, AgentSpec, MCPServerSpec, SessionBudget
 from agenthub.agents.task import (
     AgentEvent,
     AgentEventItem,
@@ -39,6 +46,7 @@ __all__ = [
     "AgentEvent",
     "AgentEventItem",
     "AgentLimits",
+    "AgentSession",
     "AgentSpec",
     "AgentTask",
     "AgentTaskRequest",
@@ -49,6 +57,9 @@ __all__ = [
     "LimiterSpec",
     "LimiterStats",
     "MCPServerSpec",
+    "SessionBudget",
+    "SessionReply",
+    "SessionTurn",
     "TaskProgress",
     "TranscriptEntry",
     "agent_events",
@@ -56,6 +67,8 @@ __all__ = [
     "idempotency_key",
     "limiter_stats",
     "run_agent",
+    "send_message",
+    "session_transcript",
     "start_agent_task",
     "tool",
     "web_fetch_tool",

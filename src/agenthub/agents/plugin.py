@@ -44,6 +44,7 @@ from agenthub.agents.limiter import (
     retry_after_of,
     set_worker_client,
 )
+from agenthub.agents.session import AgentSession
 from agenthub.agents.spec import AgentSpec
 from agenthub.agents.task import _REGISTRY, AgentTask, undo_tool_call
 from agenthub.errors import ConfigurationError
@@ -132,7 +133,7 @@ class AgentsPlugin(SimplePlugin):
             return ledgers[0]
 
         activities: list[Callable[..., Any]] = [undo_tool_call, ask_for_permit]
-        workflows: list[type] = [AgentTask, Limiter]
+        workflows: list[type] = [AgentTask, Limiter, AgentSession]
         self.limits: dict[str, LimiterSpec] = {a.name: a.limiter for a in agents if a.limiter}
         by_name: dict[str, LimiterSpec] = {}
         for limit in self.limits.values():

@@ -33,7 +33,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from agenthub.agents.limiter import LimiterSpec
 from agenthub.agents.tools import AgentTool, activity_config, activity_function
@@ -41,7 +41,7 @@ from agenthub.errors import ConfigurationError
 from agenthub.patterns.ledger import IdempotencyLedger
 from agenthub.runtime.config import Settings
 
-__all__ = ["AgentLimits", "AgentSpec", "MCPServerSpec", "resolve_model"]
+__all__ = ["AgentLimits", "AgentSpec", "MCPServerSpec", "SessionBudget", "resolve_model"]
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 OFFLINE_MODEL = "offline"
@@ -65,6 +65,27 @@ class AgentLimits:
                 raise ConfigurationError(f"AgentLimits.{name} must be > 0 or None, got {value}")
         if self.deadline is not None and self.deadline <= timedelta(0):
             raise ConfigurationError(f"AgentLimits.deadline must be positive, got {self.deadline}")
+
+
+@dataclass(frozen=True)
+class SessionBudget:
+    """How long a session's history may grow before it is cut.
+
+    Args:
+        max_messages: messages (requests and responses) kept before compacting.
+        keep: messages kept after compacting (the newest, from a user message on).
+        policy: ``truncate`` drops the older ones; ``summarize`` replaces them with a
+            summary written by ``summarizer`` (default: the session's own agent).
+    """
+
+    max_messages: int = 200
+    keep: int = 40
+    policy: Literal["truncate", "summarize"] = "truncate"
+    summarizer: str = ""
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.keep < self.max_messages:
+            raise ConfigurationError("SessionBudget needs 2 <= keep < max_messages")
 
 
 @dataclass(frozen=True)
@@ -131,6 +152,7 @@ class AgentSpec:
         mcp_servers: MCP servers (stdio or streamable HTTP) whose tools it may call.
         limiter: a shared limit on its model API (agents naming the same limiter share
             it): every model request takes a permit first.
+        session_budget: how long a session's history may grow (:class:`SessionBudget`).
         approvers: who may approve tools that require approval (unless a tool names its own).
         limits: requests, tool calls, tokens and deadline of one task.
         output_type: the type of the answer (``str`` by default; a dataclass or pydantic
@@ -147,6 +169,7 @@ class AgentSpec:
     description: str = ""
     mcp_servers: Sequence[MCPServerSpec] = ()
     limiter: LimiterSpec | None = None
+    session_budget: SessionBudget = field(default_factory=SessionBudget)
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):

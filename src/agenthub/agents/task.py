@@ -85,6 +85,8 @@ class AgentTaskRequest:
     goal: str
     limits: AgentLimits | None = None
     """Overrides the agent's limits for this task."""
+    history: list[dict[str, Any]] | None = None
+    """Earlier messages of the conversation (pydantic-ai messages as JSON; sessions)."""
 
 
 @dataclass
@@ -102,6 +104,8 @@ class AgentTaskResult:
     output: Any
     usage: AgentUsage
     transcript: list[TranscriptEntry] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    """The messages this task added to the conversation (pydantic-ai messages as JSON)."""
 
 
 def _refuse(error_type: str, message: str) -> ApplicationError:
@@ -140,6 +144,7 @@ class AgentTask:
     @workflow.run
     async def run(self, request: AgentTaskRequest) -> AgentTaskResult:
         from pydantic_ai.exceptions import UsageLimitExceeded
+        from pydantic_ai.messages import ModelMessagesTypeAdapter
         from pydantic_ai.usage import UsageLimits
 
         entry = _REGISTRY.get(request.agent)
@@ -161,7 +166,14 @@ class AgentTask:
         try:
             async with Saga("agent") as saga:
                 self.saga = saga
-                running = agent.run(request.goal, usage_limits=usage_limits)
+                history = (
+                    ModelMessagesTypeAdapter.validate_python(request.history)
+                    if request.history
+                    else None
+                )
+                running = agent.run(
+                    request.goal, usage_limits=usage_limits, message_history=history
+                )
                 if limits.deadline is not None:
                     result = await asyncio.wait_for(running, limits.deadline.total_seconds())
                 else:
@@ -192,6 +204,7 @@ class AgentTask:
                 output_tokens=usage.output_tokens,
             ),
             transcript=list(progress.transcript),
+            messages=ModelMessagesTypeAdapter.dump_python(result.new_messages(), mode="json"),
         )
 
     def _finish(self, state: str, why: str) -> None:

@@ -1,0 +1,203 @@
+"""``AgentSession``: one entity workflow per conversation with an agent.
+
+User messages arrive as entity updates with a message id (a message sent twice is answered
+once); each runs an :class:`~agenthub.agents.AgentTask` child with the conversation so far,
+and its new messages join the session's history, which the entity carries across
+continue-as-new. When the history passes the agent's :class:`SessionBudget`, older
+messages are dropped (``truncate``) or replaced by a summary the agent writes
+(``summarize``).
+
+Example::
+
+    reply = await send_message(client, "trip", "chat-42", "Two nights in Lisbon?",
+                               message_id="m-1", task_queue="agenthub")
+    turns = await session_transcript(client, "chat-42", task_queue="agenthub")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from temporalio import workflow
+from temporalio.client import Client
+
+from agenthub.agents.spec import SessionBudget
+from agenthub.agents.task import _REGISTRY, AgentTask, AgentTaskRequest, AgentUsage
+from agenthub.errors import InvalidInput
+from agenthub.patterns.entity import Entity, EntityClient, EntityStart, entity_update
+
+__all__ = [
+    "AgentSession",
+    "SessionBudget",
+    "SessionMessage",
+    "SessionReply",
+    "SessionState",
+    "SessionTurn",
+    "send_message",
+    "session_transcript",
+]
+
+
+@dataclass
+class SessionState:
+    agent: str = ""
+    history: list[dict[str, Any]] = field(default_factory=list)
+    turns: list[SessionTurn] = field(default_factory=list)
+    """What was said (user and agent), shortened; the newest 500."""
+    task_count: int = 0
+    dropped: int = 0
+    """Messages cut from the history by the budget."""
+    summaries: int = 0
+
+
+@dataclass
+class SessionTurn:
+    role: Literal["user", "agent"]
+    text: str
+
+
+@dataclass
+class SessionMessage:
+    agent: str
+    text: str
+
+
+@dataclass
+class SessionReply:
+    output: Any
+    turn: int
+    usage: AgentUsage
+    history_messages: int
+    """Messages in the session's history after this turn (after any compaction)."""
+
+
+_TURNS_KEPT = 500
+
+
+def _is_user_request(message: dict[str, Any]) -> bool:
+    return message.get("kind") == "request" and any(
+        part.get("part_kind") == "user-prompt" for part in message.get("parts", [])
+    )
+
+
+def _text_of(messages: list[dict[str, Any]]) -> str:
+    lines = []
+    for message in messages:
+        for part in message.get("parts", []):
+            kind, content = part.get("part_kind"), part.get("content")
+            if kind == "user-prompt":
+                lines.append(f"user: {content}")
+            elif kind == "text":
+                lines.append(f"agent: {content}")
+    return "\n".join(lines)
+
+
+@workflow.defn(name="agenthub.AgentSession")
+class AgentSession(Entity[SessionState]):
+    """See the module docstring."""
+
+    state_type = SessionState
+
+    @workflow.run
+    async def run(self, start: EntityStart) -> SessionState:
+        return await self.run_entity(start)
+
+    @entity_update
+    async def send(self, message: SessionMessage) -> SessionReply:
+        """Answer a user message with the conversation so far."""
+        entry = _REGISTRY.get(message.agent)
+        if entry is None:
+            raise InvalidInput(f"no agent {message.agent!r} on this worker")
+        if self.state.agent and self.state.agent != message.agent:
+            raise InvalidInput(
+                f"session {self.entity_id!r} talks to {self.state.agent!r}, not {message.agent!r}"
+            )
+        if not message.text.strip():
+            raise InvalidInput("a message needs text")
+        self.state.agent = message.agent
+        self._note("user", message.text)
+        result = await self._task(message.agent, message.text, self.state.history)
+        self.state.history += result.messages
+        self._note("agent", str(result.output))
+        budget: SessionBudget = entry[1].session_budget
+        if len(self.state.history) > budget.max_messages:
+            await self._compact(budget)
+        return SessionReply(
+            result.output, len(self.state.turns) // 2, result.usage, len(self.state.history)
+        )
+
+    async def _task(self, agent: str, goal: str, history: list[dict[str, Any]]) -> Any:
+        self.state.task_count += 1
+        return await workflow.execute_child_workflow(
+            AgentTask.run,
+            AgentTaskRequest(agent, goal, history=history or None),
+            id=f"{workflow.info().workflow_id}/task-{self.state.task_count}",
+        )
+
+    async def _compact(self, budget: SessionBudget) -> None:
+        history = self.state.history
+        cut = len(history) - budget.keep
+        while cut < len(history) and not _is_user_request(history[cut]):
+            cut += 1  # never start at a tool result without its call
+        if cut >= len(history):
+            return
+        older, kept = history[:cut], history[cut:]
+        self.state.dropped += len(older)
+        if budget.policy == "summarize":
+            summarizer = budget.summarizer or self.state.agent
+            summary = await self._task(
+                summarizer,
+                "Summarise this conversation in a few sentences, keeping every fact a later "
+                "answer may need:\n\n" + _text_of(older),
+                [],
+            )
+            self.state.summaries += 1
+            kept = [_user_message(f"Summary of the earlier conversation: {summary.output}"), *kept]
+        self.state.history = kept
+
+    def _note(self, role: Literal["user", "agent"], text: str) -> None:
+        self.state.turns.append(SessionTurn(role, text if len(text) <= 2000 else text[:1999] + "…"))
+        del self.state.turns[:-_TURNS_KEPT]
+
+    @workflow.query
+    def transcript(self) -> list[SessionTurn]:
+        """What was said, oldest first (the newest 500 turns)."""
+        return list(self.state.turns)
+
+
+def _user_message(text: str) -> dict[str, Any]:
+    from pydantic_ai.messages import ModelMessagesTypeAdapter, ModelRequest, UserPromptPart
+
+    request = ModelRequest(parts=[UserPromptPart(content=text, timestamp=workflow.now())])
+    dumped: list[dict[str, Any]] = ModelMessagesTypeAdapter.dump_python([request], mode="json")
+    return dumped[0]
+
+
+async def send_message(
+    client: Client,
+    agent: str,
+    session_id: str,
+    text: str,
+    *,
+    task_queue: str,
+    message_id: str | None = None,
+) -> SessionReply:
+    """Send a user message to the session (started if new) and wait for the reply.
+
+    The same ``message_id`` sent again returns the first reply (nothing runs twice).
+    """
+    sessions = EntityClient(client, AgentSession, task_queue=task_queue)
+    reply: SessionReply = await sessions.update(
+        session_id, AgentSession.send, SessionMessage(agent, text), message_id=message_id
+    )
+    return reply
+
+
+async def session_transcript(
+    client: Client, session_id: str, *, task_queue: str
+) -> list[SessionTurn]:
+    """What was said in the session, oldest first."""
+    sessions = EntityClient(client, AgentSession, task_queue=task_queue)
+    turns: list[SessionTurn] = await sessions.query(session_id, AgentSession.transcript)
+    return turns

@@ -1,0 +1,104 @@
+"""Agent sessions on the real dev server: one entity per conversation, history kept across
+continue-as-new, resent messages answered once, budgets that truncate or summarise."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from agenthub.agents import AgentSession, AgentsPlugin, send_message, session_transcript
+from agenthub.agents.session import SessionState
+from agenthub.patterns.entity import EntityClient, EntityConfig, EntityStart
+from agenthub.runtime import AgentHubPlugin, Settings
+from agenthub.testing import running_worker
+
+from .agent_apps import CHATTER, FORGETFUL, SUMMARIZING
+
+
+@workflow.defn(name="tests.ShortSession")
+class ShortSession(AgentSession):
+    """A session whose runs are short: it continues as new every few messages."""
+
+    config = EntityConfig(max_history_events=100)
+
+    @workflow.run
+    async def run(self, start: EntityStart) -> SessionState:
+        return await self.run_entity(start)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def sessions(
+    dev_server_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[tuple[Client, str]]:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("sessions"), payload_offload="false")
+    address = dev_server_env.client.service_client.config.target_host
+    plugin = AgentsPlugin(CHATTER, FORGETFUL, SUMMARIZING, settings=settings)
+    client = await Client.connect(address, plugins=[AgentHubPlugin(settings), plugin])
+    async with running_worker(client, workflows=[ShortSession]) as tq:
+        yield client, tq
+
+
+async def test_fifty_messages_across_continue_as_new_keep_the_history(sessions) -> None:
+    client, tq = sessions
+    short = EntityClient(client, ShortSession, task_queue=tq)
+    chat = f"chat-{uuid.uuid4().hex[:8]}"
+    from agenthub.agents.session import SessionMessage
+
+    replies = []
+    for n in range(1, 51):
+        reply = await short.update(
+            chat, ShortSession.send, SessionMessage("chatter", f"message {n}"), message_id=f"m-{n}"
+        )
+        replies.append(reply)
+    assert replies[-1].output == "heard 50, first: message 1"
+    assert [r.turn for r in replies] == list(range(1, 51))
+    again = await short.update(
+        chat, ShortSession.send, SessionMessage("chatter", "message 10"), message_id="m-10"
+    )
+    assert again.output == "heard 10, first: message 1" and again.turn == 10, "answered once"
+    runs = 0
+    async for _ in client.list_workflows(f"WorkflowId = '{short.workflow_id(chat)}'"):
+        runs += 1
+    assert runs > 3, "the session continued as new several times"
+    turns = await short.query(chat, ShortSession.transcript)
+    assert len(turns) == 100 and turns[0].text == "message 1"
+
+
+async def test_a_session_over_budget_truncates(sessions) -> None:
+    client, tq = sessions
+    chat = f"forget-{uuid.uuid4().hex[:8]}"
+    for n in range(1, 7):
+        reply = await send_message(client, "forgetful", chat, f"note {n}", task_queue=tq)
+        assert reply.history_messages <= 6
+    # Only the newest messages are left: the model no longer sees the first ones.
+    assert reply.output.startswith("heard ") and "first: note 1" not in reply.output
+    turns = await session_transcript(client, chat, task_queue=tq)
+    assert [t.text for t in turns if t.role == "user"] == [f"note {n}" for n in range(1, 7)]
+
+
+async def test_a_session_over_budget_summarises(sessions) -> None:
+    client, tq = sessions
+    chat = f"summary-{uuid.uuid4().hex[:8]}"
+    for n in range(1, 6):
+        reply = await send_message(client, "summarizing", chat, f"fact {n}", task_queue=tq)
+    assert "first: Summary of the earlier conversation: " in reply.output
+    assert reply.history_messages <= 6
+
+
+async def test_a_session_refuses_another_agent_and_empty_messages(sessions) -> None:
+    from temporalio.client import WorkflowUpdateFailedError
+
+    client, tq = sessions
+    chat = f"strict-{uuid.uuid4().hex[:8]}"
+    await send_message(client, "chatter", chat, "hello", task_queue=tq)
+    with pytest.raises(WorkflowUpdateFailedError) as info:
+        await send_message(client, "forgetful", chat, "hello", task_queue=tq)
+    assert "talks to 'chatter'" in str(info.value.cause)
+    with pytest.raises(WorkflowUpdateFailedError):
+        await send_message(client, "chatter", chat, "   ", task_queue=tq)
