@@ -178,3 +178,54 @@ SUMMARIZING = AgentSpec(
     model=FunctionModel(_remembering),
     session_budget=SessionBudget(max_messages=6, keep=4, policy="summarize"),
 )
+
+
+def _role(messages: list[ModelMessage]) -> str:
+    from pydantic_ai.messages import UserPromptPart
+
+    prompt = next(
+        str(p.content) for m in messages for p in getattr(m, "parts", [])
+        if isinstance(p, UserPromptPart)
+    )  # fmt: skip
+    return prompt.removeprefix("You are the ").split(" of a team")[0]
+
+
+def _hotel_for(messages: list[ModelMessage]) -> dict[str, Any]:
+    return {"city": _role(messages), "nights": 1}
+
+
+def _teammate(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    if not any(isinstance(m, ModelResponse) for m in messages):
+        return ModelResponse(
+            parts=[ToolCallPart("book_hotel", {"city": _role(messages), "nights": 1})]
+        )
+    return ModelResponse(parts=[TextPart(f"{_role(messages)} done")])
+
+
+def _slowmate(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    done = sum(isinstance(m, ModelResponse) for m in messages)
+    if done == 0:
+        return ModelResponse(
+            parts=[ToolCallPart("book_hotel", {"city": _role(messages), "nights": 1})]
+        )
+    if done == 1:
+        return ModelResponse(parts=[ToolCallPart("book_car", {"city": "Slow"})])
+    return ModelResponse(parts=[TextPart("slow done")])
+
+
+def _merger(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    from pydantic_ai.messages import UserPromptPart
+
+    prompt = next(
+        str(p.content) for m in messages for p in getattr(m, "parts", [])
+        if isinstance(p, UserPromptPart)
+    )  # fmt: skip
+    answers = sorted(line[2:] for line in prompt.splitlines() if line.startswith("- "))
+    return ModelResponse(parts=[TextPart("merged: " + "; ".join(answers))])
+
+
+TEAM_TOOLS = [book_hotel, book_car, book_flight]
+TEAMMATE = AgentSpec(name="teammate", model=FunctionModel(_teammate), tools=TEAM_TOOLS)
+BROKEN = booker("broken", [("book_flight", {"city": "Nowhere"})], "unreachable")
+SLOWMATE = AgentSpec(name="slowmate", model=FunctionModel(_slowmate), tools=TEAM_TOOLS)
+MERGER = AgentSpec(name="merger", model=FunctionModel(_merger))

@@ -38,6 +38,15 @@ from agenthub.agents.task import (
     run_agent,
     start_agent_task,
 )
+from agenthub.agents.team import (
+    MemberOutcome,
+    Team,
+    TeamMember,
+    TeamResult,
+    TeamSpec,
+    run_team,
+    start_team,
+)
 from agenthub.agents.tools import AgentTool, tool
 from agenthub.agents.web import web_fetch_tool
 from agenthub.patterns.ledger import idempotency_key
@@ -57,19 +66,26 @@ __all__ = [
     "LimiterSpec",
     "LimiterStats",
     "MCPServerSpec",
+    "MemberOutcome",
     "SessionBudget",
     "SessionReply",
     "SessionTurn",
     "TaskProgress",
+    "Team",
+    "TeamMember",
+    "TeamResult",
+    "TeamSpec",
     "TranscriptEntry",
     "agent_events",
     "agent_task_status",
     "idempotency_key",
     "limiter_stats",
     "run_agent",
+    "run_team",
     "send_message",
     "session_transcript",
     "start_agent_task",
+    "start_team",
     "tool",
     "web_fetch_tool",
 ]

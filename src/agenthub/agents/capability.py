@@ -178,6 +178,7 @@ class AgentHubCapability(AbstractCapability[Any]):
             # Before the call: a call that times out or crashes halfway may have acted.
             undo = UndoCall(self.agent, spec.name, to_jsonable_python(args), call.tool_call_id)
             task.saga.add_compensation(UNDO_ACTIVITY, undo)
+            task.undos.append(undo)
         result = await handler(args)
         if task is not None:
             task.record("tool_result", result, id=call.tool_call_id)

@@ -29,6 +29,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
+from agenthub.agents._client import worker_client
 from agenthub.errors import ConfigurationError
 
 __all__ = [
@@ -231,20 +232,10 @@ class _AskInput:
     ask: PermitAsk
 
 
-_CLIENT: list[Client] = []
-
-
-def set_worker_client(client: Client) -> None:
-    """The client the ask activity signals with (``AgentsPlugin.configure_worker`` sets it)."""
-    _CLIENT[:] = [client]
-
-
 @activity.defn(name="agenthub.limiter.ask")
 async def ask_for_permit(request: _AskInput) -> None:
     """Signal-with-start the limiter: it queues the ask (and exists from now on)."""
-    if not _CLIENT:
-        raise RuntimeError("the limiter's ask activity runs on a worker with AgentsPlugin")
-    await _CLIENT[0].start_workflow(
+    await worker_client().start_workflow(
         Limiter.run,
         LimiterStart(request.spec),
         id=limiter_workflow_id(request.spec.name),

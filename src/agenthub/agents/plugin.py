@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from temporalio import activity
@@ -36,17 +36,18 @@ from temporalio.worker import (
     WorkerConfig,
 )
 
+from agenthub.agents._client import set_worker_client
 from agenthub.agents.limiter import (
     Limiter,
     LimiterSpec,
     ask_for_permit,
     pause_limiter,
     retry_after_of,
-    set_worker_client,
 )
 from agenthub.agents.session import AgentSession
 from agenthub.agents.spec import AgentSpec
 from agenthub.agents.task import _REGISTRY, AgentTask, undo_tool_call
+from agenthub.agents.team import _TEAMS, Team, TeamSpec, finished_member_undos
 from agenthub.errors import ConfigurationError
 from agenthub.patterns.ledger import IdempotencyLedger, open_ledger
 from agenthub.runtime.config import Settings
@@ -110,13 +111,19 @@ class AgentsPlugin(SimplePlugin):
 
     Args:
         agents: the agents this worker runs; names must be unique.
+        teams: teams of these agents (:class:`~agenthub.agents.TeamSpec`).
         settings: model keys, the ledger of side-effect tools; default ``Settings.from_env()``.
 
     Raises:
         ConfigurationError: two agents share a name, or a model cannot be resolved.
     """
 
-    def __init__(self, *agents: AgentSpec, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        *agents: AgentSpec,
+        teams: Sequence[TeamSpec] = (),
+        settings: Settings | None = None,
+    ) -> None:
         from pydantic_ai.durable_exec.temporal import AgentPlugin, PydanticAIPlugin
 
         self.settings = settings or Settings.from_env()
@@ -132,8 +139,10 @@ class AgentsPlugin(SimplePlugin):
                 ledgers.append(open_ledger(self.settings.ledger_location))
             return ledgers[0]
 
-        activities: list[Callable[..., Any]] = [undo_tool_call, ask_for_permit]
-        workflows: list[type] = [AgentTask, Limiter, AgentSession]
+        activities: list[Callable[..., Any]] = [
+            undo_tool_call, ask_for_permit, finished_member_undos,
+        ]  # fmt: skip
+        workflows: list[type] = [AgentTask, Limiter, AgentSession, Team]
         self.limits: dict[str, LimiterSpec] = {a.name: a.limiter for a in agents if a.limiter}
         by_name: dict[str, LimiterSpec] = {}
         for limit in self.limits.values():
@@ -156,6 +165,14 @@ class AgentsPlugin(SimplePlugin):
                     f"{spec.name!r}; agent names must be unique"
                 )
             _REGISTRY[spec.name] = (agent, spec)
+        for team in teams:
+            unknown = sorted(team.agents() - set(names))
+            if unknown:
+                raise ConfigurationError(
+                    f"team {team.name!r} names agents this plugin does not run: {unknown}"
+                )
+            _TEAMS[team.name] = team
+        self.teams = list(teams)
         self._pydantic_ai = PydanticAIPlugin()
         super().__init__(
             "agenthub.agents",
@@ -175,8 +192,8 @@ class AgentsPlugin(SimplePlugin):
         config = super().configure_worker(config)
         for plugin in self._agent_plugins:
             config = plugin.configure_worker(config)
+        set_worker_client(config["client"])
         if self.limits:
-            set_worker_client(config["client"])
             config["interceptors"] = [
                 *config.get("interceptors", ()),
                 _RateLimitReports(config["client"], self.limits),

@@ -106,6 +106,9 @@ class AgentTaskResult:
     transcript: list[TranscriptEntry] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     """The messages this task added to the conversation (pydantic-ai messages as JSON)."""
+    compensations: list[UndoCall] = field(default_factory=list)
+    """Undos of the compensated tool calls it made, oldest first (a team that fails later
+    runs them)."""
 
 
 def _refuse(error_type: str, message: str) -> ApplicationError:
@@ -123,6 +126,7 @@ class AgentTask:
         self.saga: Saga | None = None
         self.permits = PermitHolder()
         self.permit_count = 0
+        self.undos: list[UndoCall] = []
         # Events for live readers (by offset), bounded to the newest EVENT_LIMIT.
         self.events = WorkflowStream()
         self._event_topic = self.events.topic(EVENT_TOPIC, type=AgentEvent)
@@ -205,6 +209,7 @@ class AgentTask:
             ),
             transcript=list(progress.transcript),
             messages=ModelMessagesTypeAdapter.dump_python(result.new_messages(), mode="json"),
+            compensations=list(self.undos),
         )
 
     def _finish(self, state: str, why: str) -> None:
