@@ -27,6 +27,20 @@ EXPECTED = {
         "bookings compensated: 2 undone newest first",
         "  undo: car in Lisbon cancelled\n  undo: hotel in Lisbon cancelled",
     ],
+    "agents/chat_session.py": [
+        "turn 3: I remember 3: I land on Friday / I like museums / Plan Saturday",
+        "resent m-2, answered once: turn 2: I remember 2: I land on Friday / I like museums",
+        "transcript: 6 turns, 3 from you",
+    ],
+    "agents/team.py": [
+        "food     failed: PermanentFailure: the food guide of Lisbon is offline",
+        "Plan: flights: TAP at 9:05; hotels: Casa do Largo, 2 nights; food: (failed:",
+        "usage: 3 model requests",
+    ],
+    "agents/limited_agents.py": [
+        "12 tasks finished; the model saw 13 requests",
+        "most requests in flight at once: 2 (limit 2)",
+    ],
     "agents/research_agent.py": [
         "answer: Lisbon: sunny, 24 C; Oslo: snow, -3 C.",
         "  tool_result sunny, 24 C",
