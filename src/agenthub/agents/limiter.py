@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from dataclasses import dataclass, field
@@ -169,14 +170,15 @@ class Limiter:
         while True:
             now = self._now()
             self._sweep(now)
+            grants = []
             while self._may_grant(now):
                 ask = self.state.waiting.pop(0)
                 self.state.held[ask.permit_id] = now + self.spec.lease.total_seconds()
                 self.state.granted += 1
                 self.state.most_held = max(self.state.most_held, len(self.state.held))
-                holder = workflow.get_external_workflow_handle(ask.holder)
-                with contextlib.suppress(ApplicationError):  # a holder gone meanwhile
-                    await holder.signal(GRANT_SIGNAL, ask.permit_id)
+                grants.append(self._grant(ask))
+            # All grants of this round go out together, in one workflow task.
+            await asyncio.gather(*grants)
             info = workflow.info()
             if info.is_continue_as_new_suggested() or info.get_current_history_length() > (
                 _MAX_HISTORY
@@ -186,6 +188,11 @@ class Limiter:
             self.changed = False
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: self.changed, timeout=self._next_wake(now))
+
+    async def _grant(self, ask: PermitAsk) -> None:
+        holder = workflow.get_external_workflow_handle(ask.holder)
+        with contextlib.suppress(ApplicationError):  # a holder gone meanwhile
+            await holder.signal(GRANT_SIGNAL, ask.permit_id)
 
     @workflow.signal
     def ask(self, ask: PermitAsk) -> None:

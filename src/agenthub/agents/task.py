@@ -62,6 +62,8 @@ class AgentEvent:
     ``usage``, ``answer``, ``failed`` or ``cancelled``."""
     text: str
     data: dict[str, Any] | None = None
+    at: float = 0.0
+    """When it happened (workflow time, epoch seconds)."""
 
 
 @dataclass
@@ -136,7 +138,8 @@ class AgentTask:
         """Note a step in the transcript and publish it as an :class:`AgentEvent`."""
         self.agent_progress.record(kind, value)
         text = self.agent_progress.transcript[-1].text
-        self._event_topic.publish(AgentEvent(kind, text, data or None))
+        at = workflow.now().timestamp()
+        self._event_topic.publish(AgentEvent(kind, text, data or None, at))
         self._published += 1
         if self._published > EVENT_LIMIT:
             self.events.truncate(self._published - EVENT_LIMIT)
