@@ -18,9 +18,19 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from temporalio import activity
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
-from agenthub.agents import AgentLimits, AgentSpec, SessionBudget, idempotency_key, tool
+from agenthub.agents import (
+    AgentLimits,
+    AgentSpec,
+    AgentsPlugin,
+    SessionBudget,
+    idempotency_key,
+    tool,
+)
 from agenthub.errors import BusinessRuleViolation, TransientFailure
+from agenthub.runtime import AgentHubPlugin, Settings
 
 EFFECTS: list[str] = []
 UNDONE: list[str] = []
@@ -229,3 +239,12 @@ TEAMMATE = AgentSpec(name="teammate", model=FunctionModel(_teammate), tools=TEAM
 BROKEN = booker("broken", [("book_flight", {"city": "Nowhere"})], "unreachable")
 SLOWMATE = AgentSpec(name="slowmate", model=FunctionModel(_slowmate), tools=TEAM_TOOLS)
 MERGER = AgentSpec(name="merger", model=FunctionModel(_merger))
+
+
+async def agents_client(
+    env: WorkflowEnvironment, settings: Settings, *specs: AgentSpec, teams: Any = ()
+) -> Client:
+    """A client of ``env``'s server carrying agenthub's plugin and these agents."""
+    address = env.client.service_client.config.target_host
+    plugins = [AgentHubPlugin(settings), AgentsPlugin(*specs, teams=teams, settings=settings)]
+    return await Client.connect(address, plugins=plugins)

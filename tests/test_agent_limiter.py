@@ -16,11 +16,13 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from agenthub.agents import AgentSpec, AgentsPlugin, LimiterSpec, limiter_stats, run_agent
+from agenthub.agents import AgentSpec, LimiterSpec, limiter_stats, run_agent
 from agenthub.agents.limiter import Limiter, LimiterStart, PermitAsk, limiter_workflow_id
 from agenthub.agents.testing import ModelServer, serving
-from agenthub.runtime import AgentHubPlugin, Settings
+from agenthub.runtime import Settings
 from agenthub.testing import eventually, running_worker
+
+from .agent_apps import agents_client
 
 MODEL = ModelServer(delay=0.2)
 TWO = LimiterSpec("model-two", max_concurrent=2)
@@ -43,9 +45,7 @@ async def limited(
             AgentSpec(name="limited-pausing", model=remote, limiter=PAUSING),
             AgentSpec(name="limited-leased", model=remote, limiter=LEASED),
         ]
-        address = dev_server_env.client.service_client.config.target_host
-        plugins = [AgentHubPlugin(settings), AgentsPlugin(*specs, settings=settings)]
-        client = await Client.connect(address, plugins=plugins)
+        client = await agents_client(dev_server_env, settings, *specs)
         async with running_worker(
             client, max_concurrent_activities=50, max_concurrent_workflow_tasks=50
         ) as tq:

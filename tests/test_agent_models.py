@@ -17,11 +17,12 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
-from agenthub.agents import AgentSpec, AgentsPlugin, MCPServerSpec, run_agent, tool, web_fetch_tool
+from agenthub.agents import AgentSpec, MCPServerSpec, run_agent, tool, web_fetch_tool
 from agenthub.agents.testing import ModelServer, call_tools, serving, tools_then_answer
-from agenthub.runtime import AgentHubPlugin, Settings
+from agenthub.runtime import Settings
 from agenthub.testing import running_worker
 
+from .agent_apps import agents_client
 from .conftest import free_port
 
 MCP_SERVER = Path(__file__).parent / "mcp_server.py"
@@ -89,9 +90,7 @@ async def remote(
                 data_dir=tmp_path_factory.mktemp("remote"), payload_offload="false",
                 openai_base_url=model.url,
             )  # fmt: skip
-            address = dev_server_env.client.service_client.config.target_host
-            plugin = AgentsPlugin(*specs(mcp_url), settings=settings)
-            client = await Client.connect(address, plugins=[AgentHubPlugin(settings), plugin])
+            client = await agents_client(dev_server_env, settings, *specs(mcp_url))
             async with running_worker(client) as tq:
                 yield client, tq, f"http://127.0.0.1:{port}"
     finally:

@@ -12,13 +12,13 @@ from temporalio import workflow
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from agenthub.agents import AgentSession, AgentsPlugin, send_message, session_transcript
+from agenthub.agents import AgentSession, send_message, session_transcript
 from agenthub.agents.session import SessionState
 from agenthub.patterns.entity import EntityClient, EntityConfig, EntityStart
-from agenthub.runtime import AgentHubPlugin, Settings
+from agenthub.runtime import Settings
 from agenthub.testing import running_worker
 
-from .agent_apps import CHATTER, FORGETFUL, SUMMARIZING
+from .agent_apps import CHATTER, FORGETFUL, SUMMARIZING, agents_client
 
 
 @workflow.defn(name="tests.ShortSession")
@@ -37,9 +37,7 @@ async def sessions(
     dev_server_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[Client, str]]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("sessions"), payload_offload="false")
-    address = dev_server_env.client.service_client.config.target_host
-    plugin = AgentsPlugin(CHATTER, FORGETFUL, SUMMARIZING, settings=settings)
-    client = await Client.connect(address, plugins=[AgentHubPlugin(settings), plugin])
+    client = await agents_client(dev_server_env, settings, CHATTER, FORGETFUL, SUMMARIZING)
     async with running_worker(client, workflows=[ShortSession]) as tq:
         yield client, tq
 

@@ -11,12 +11,22 @@ import pytest_asyncio
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
-from agenthub.agents import AgentsPlugin, TeamMember, TeamSpec, run_team, start_team
+from agenthub.agents import TeamMember, TeamSpec, run_team, start_team
 from agenthub.patterns.fanout import CollectErrors, FailFast, Tolerate
-from agenthub.runtime import AgentHubPlugin, Settings
+from agenthub.runtime import Settings
 from agenthub.testing import eventually, running_worker
 
-from .agent_apps import BROKEN, EFFECTS, MERGER, RELEASE, SLOWMATE, STARTED, TEAMMATE, UNDONE
+from .agent_apps import (
+    BROKEN,
+    EFFECTS,
+    MERGER,
+    RELEASE,
+    SLOWMATE,
+    STARTED,
+    TEAMMATE,
+    UNDONE,
+    agents_client,
+)
 
 ROLES = ["flights", "hotels", "food", "museums", "weather"]
 
@@ -45,9 +55,8 @@ async def teams(
     dev_server_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[Client, str]]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("teams"), payload_offload="false")
-    plugin = AgentsPlugin(TEAMMATE, BROKEN, SLOWMATE, MERGER, teams=TEAMS, settings=settings)
-    address = dev_server_env.client.service_client.config.target_host
-    client = await Client.connect(address, plugins=[AgentHubPlugin(settings), plugin])
+    agents = (TEAMMATE, BROKEN, SLOWMATE, MERGER)
+    client = await agents_client(dev_server_env, settings, *agents, teams=TEAMS)
     async with running_worker(client) as tq:
         yield client, tq
 

@@ -26,11 +26,11 @@ from agenthub.agents.tools import arguments_digest
 from agenthub.errors import CallbackNotFound
 from agenthub.patterns.approvals import decide, list_pending
 from agenthub.patterns.ledger import open_ledger
-from agenthub.runtime import AgentHubPlugin, Settings
+from agenthub.runtime import Settings
 from agenthub.testing import eventually, running_worker
 
 from . import agent_apps
-from .agent_apps import AGENTS, EFFECTS, KEYS, RELEASE, STARTED, UNDONE
+from .agent_apps import AGENTS, EFFECTS, KEYS, RELEASE, STARTED, UNDONE, agents_client
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -38,9 +38,7 @@ async def agents(
     dev_server_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[tuple[Client, str]]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("agents"), payload_offload="false")
-    address = dev_server_env.client.service_client.config.target_host
-    plugin = AgentsPlugin(*AGENTS, settings=settings)
-    client = await Client.connect(address, plugins=[AgentHubPlugin(settings), plugin])
+    client = await agents_client(dev_server_env, settings, *AGENTS)
     async with running_worker(client) as tq:
         yield client, tq
 
@@ -205,11 +203,7 @@ async def test_a_200_call_turn_over_a_long_transcript_keeps_the_history_small(
     """200 parallel tool calls, ~200k tokens of results: with offload (the embedded default)
     every payload past 256 KiB travels by reference, so the history stays small."""
     settings = Settings(data_dir=tmp_path, payload_offload="true")
-    address = dev_server_env.client.service_client.config.target_host
-    client = await Client.connect(
-        address,
-        plugins=[AgentHubPlugin(settings), AgentsPlugin(agent_apps.WIDE, settings=settings)],
-    )
+    client = await agents_client(dev_server_env, settings, agent_apps.WIDE)
     async with running_worker(client) as tq:
         handle = await start_agent_task(client, "wide", "Read it all", task_queue=tq)
         result = await handle.result()
@@ -225,11 +219,7 @@ async def test_an_approval_gated_tool_waits_days_and_runs_only_after_approval(
     time_skipping_env: WorkflowEnvironment, tmp_path
 ) -> None:
     settings = Settings(data_dir=tmp_path, payload_offload="false")
-    address = time_skipping_env.client.service_client.config.target_host
-    client = await Client.connect(
-        address,
-        plugins=[AgentHubPlugin(settings), AgentsPlugin(agent_apps.PATIENT, settings=settings)],
-    )
+    client = await agents_client(time_skipping_env, settings, agent_apps.PATIENT)
     async with running_worker(client) as tq:
         handle = await start_agent_task(client, "patient", "Pay when agreed", task_queue=tq)
 
