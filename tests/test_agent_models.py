@@ -197,3 +197,25 @@ async def test_tool_http_errors_follow_the_taxonomy(remote) -> None:
     cause = info.value.cause.cause
     assert isinstance(cause, ApplicationError) and "403" in cause.message
     assert "no access for this key" in cause.message
+
+
+async def test_web_fetch_checks_every_redirect_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agenthub.agents import web
+    from agenthub.errors import InvalidInput
+
+    checked: list[str] = []
+
+    async def check(host: str, allow_private: bool) -> None:
+        checked.append(host)
+        if host == "localhost":  # stands for an internal name a public page redirects to
+            raise InvalidInput(f"{host!r} is a private or local address")
+
+    monkeypatch.setattr(web, "_check_address", check)
+    fetch = web_fetch_tool(max_bytes=100).function
+    async with serving(ModelServer()) as model:
+        base = model.url.removesuffix("/v1")
+        port = base.rpartition(":")[2]
+        assert await fetch(f"{base}/redirect?to=/page%3Fsize%3D5") == "xxxxx"
+        with pytest.raises(InvalidInput, match="'localhost'"):
+            await fetch(f"{base}/redirect?to=http://localhost:{port}/page")
+    assert checked == ["127.0.0.1", "127.0.0.1", "127.0.0.1", "localhost"]

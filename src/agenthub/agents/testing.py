@@ -23,7 +23,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 
 from agenthub.testing import eventually
 
@@ -107,6 +107,10 @@ class ModelServer:
         @app.get("/page")
         async def page(size: int = 100) -> Any:
             return PlainTextResponse("x" * size)
+
+        @app.get("/redirect")
+        async def redirect(to: str) -> Any:
+            return RedirectResponse(to, status_code=302)
 
         return app
 
