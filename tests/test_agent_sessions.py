@@ -12,7 +12,13 @@ from temporalio import workflow
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from agenthub.agents import AgentSession, send_message, session_transcript
+from agenthub.agents import (
+    AgentSession,
+    SessionEvent,
+    send_message,
+    session_events,
+    session_transcript,
+)
 from agenthub.agents.session import SessionState
 from agenthub.patterns.entity import EntityClient, EntityConfig, EntityStart
 from agenthub.runtime import Settings
@@ -78,6 +84,12 @@ async def test_a_session_over_budget_truncates(sessions) -> None:
     assert reply.output.startswith("heard ") and "first: note 1" not in reply.output
     turns = await session_transcript(client, chat, task_queue=tq)
     assert [t.text for t in turns if t.role == "user"] == [f"note {n}" for n in range(1, 7)]
+    kinds = []
+    async for item in session_events(client, chat, task_queue=tq):
+        kinds.append(item.event.kind)
+        if len(kinds) == 12 + kinds.count("compacted") and kinds[-1] == "agent":
+            break
+    assert kinds.count("user") == 6 and kinds.count("compacted") >= 1
 
 
 async def test_a_session_over_budget_summarises(sessions) -> None:
@@ -100,3 +112,35 @@ async def test_a_session_refuses_another_agent_and_empty_messages(sessions) -> N
     assert "talks to 'chatter'" in str(info.value.cause)
     with pytest.raises(WorkflowUpdateFailedError):
         await send_message(client, "chatter", chat, "   ", task_queue=tq)
+
+
+async def test_session_events_follow_continue_as_new_without_gaps(sessions) -> None:
+    from temporalio.contrib.workflow_streams import WorkflowStreamClient
+
+    from agenthub.agents import SessionEventItem
+    from agenthub.agents.session import SessionMessage
+    from agenthub.patterns.entity import EntityClient
+
+    client, tq = sessions
+    short = EntityClient(client, ShortSession, task_queue=tq)
+    chat = f"events-{uuid.uuid4().hex[:8]}"
+    for n in range(1, 21):
+        await short.update(chat, ShortSession.send, SessionMessage("chatter", f"m{n}"))
+    runs = [r async for r in client.list_workflows(f"WorkflowId = '{short.workflow_id(chat)}'")]
+    assert len(runs) > 1, "the session continued as new"
+
+    async def read(from_offset: int, count: int) -> list[SessionEventItem]:
+        stream = WorkflowStreamClient.create(client, short.workflow_id(chat))
+        items: list[SessionEventItem] = []
+        async for item in stream.subscribe("session", from_offset, result_type=SessionEvent):
+            items.append(SessionEventItem(item.offset, item.data))
+            if len(items) == count:
+                break
+        return items
+
+    everything = await read(0, 40)
+    assert [i.offset for i in everything] == list(range(40))
+    assert [i.event.text for i in everything[::2]] == [f"m{n}" for n in range(1, 21)]
+    assert all(i.event.kind == "agent" for i in everything[1::2])
+    first, rest = await read(0, 15), await read(15, 25)
+    assert [i.event for i in first + rest] == [i.event for i in everything]

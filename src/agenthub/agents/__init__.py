@@ -20,9 +20,12 @@ from agenthub.agents.limiter import LimiterSpec, LimiterStats, limiter_stats
 from agenthub.agents.plugin import AgentsPlugin
 from agenthub.agents.session import (
     AgentSession,
+    SessionEvent,
+    SessionEventItem,
     SessionReply,
     SessionTurn,
     send_message,
+    session_events,
     session_transcript,
 )
 from agenthub.agents.spec import AgentLimits, AgentSpec, MCPServerSpec, SessionBudget
@@ -68,6 +71,8 @@ __all__ = [
     "MCPServerSpec",
     "MemberOutcome",
     "SessionBudget",
+    "SessionEvent",
+    "SessionEventItem",
     "SessionReply",
     "SessionTurn",
     "TaskProgress",
@@ -83,6 +88,7 @@ __all__ = [
     "run_agent",
     "run_team",
     "send_message",
+    "session_events",
     "session_transcript",
     "start_agent_task",
     "start_team",

@@ -16,11 +16,19 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal
 
+from pydantic import TypeAdapter
 from temporalio import workflow
 from temporalio.client import Client
+from temporalio.contrib.workflow_streams import (
+    WorkflowStream,
+    WorkflowStreamClient,
+    WorkflowStreamState,
+)
 
 from agenthub.agents.spec import SessionBudget
 from agenthub.agents.task import _REGISTRY, AgentTask, AgentTaskRequest, AgentUsage
@@ -30,11 +38,14 @@ from agenthub.patterns.entity import Entity, EntityClient, EntityStart, entity_u
 __all__ = [
     "AgentSession",
     "SessionBudget",
+    "SessionEvent",
+    "SessionEventItem",
     "SessionMessage",
     "SessionReply",
     "SessionState",
     "SessionTurn",
     "send_message",
+    "session_events",
     "session_transcript",
 ]
 
@@ -49,6 +60,18 @@ class SessionState:
     dropped: int = 0
     """Messages cut from the history by the budget."""
     summaries: int = 0
+    stream: WorkflowStreamState | None = None
+    """The event stream, carried across continue-as-new."""
+
+
+@dataclass
+class SessionEvent:
+    """What happened in a session, as live readers see it (:func:`session_events`)."""
+
+    kind: Literal["user", "agent", "compacted"]
+    text: str
+    task_id: str = ""
+    at: float = 0.0
 
 
 @dataclass
@@ -73,6 +96,7 @@ class SessionReply:
 
 
 _TURNS_KEPT = 500
+SESSION_TOPIC = "session"
 
 
 def _is_user_request(message: dict[str, Any]) -> bool:
@@ -98,6 +122,18 @@ class AgentSession(Entity[SessionState]):
     """See the module docstring."""
 
     state_type = SessionState
+
+    @workflow.init
+    def __init__(self, start: EntityStart) -> None:
+        prior = start.state.get("stream") if isinstance(start.state, dict) else None
+        adapter: TypeAdapter[WorkflowStreamState | None] = TypeAdapter(WorkflowStreamState | None)
+        self.events = WorkflowStream(prior_state=adapter.validate_python(prior))
+        self._event_topic = self.events.topic(SESSION_TOPIC, type=SessionEvent)
+
+    def before_continue_as_new(self) -> None:
+        # Readers follow the stream into the next run, from where they were.
+        self.events.detach_pollers()
+        self.state.stream = self.events.get_state()
 
     @workflow.run
     async def run(self, start: EntityStart) -> SessionState:
@@ -144,6 +180,9 @@ class AgentSession(Entity[SessionState]):
             return
         older, kept = history[:cut], history[cut:]
         self.state.dropped += len(older)
+        self._event_topic.publish(
+            SessionEvent("compacted", f"{len(older)} older messages {budget.policy}d")
+        )
         if budget.policy == "summarize":
             summarizer = budget.summarizer or self.state.agent
             summary = await self._task(
@@ -157,8 +196,12 @@ class AgentSession(Entity[SessionState]):
         self.state.history = kept
 
     def _note(self, role: Literal["user", "agent"], text: str) -> None:
-        self.state.turns.append(SessionTurn(role, text if len(text) <= 2000 else text[:1999] + "…"))
+        short = text if len(text) <= 2000 else text[:1999] + "…"
+        self.state.turns.append(SessionTurn(role, short))
         del self.state.turns[:-_TURNS_KEPT]
+        task_id = f"{workflow.info().workflow_id}/task-{self.state.task_count}"
+        at = workflow.now().timestamp()
+        self._event_topic.publish(SessionEvent(role, short, task_id if role == "agent" else "", at))
 
     @workflow.query
     def transcript(self) -> list[SessionTurn]:
@@ -192,6 +235,31 @@ async def send_message(
         session_id, AgentSession.send, SessionMessage(agent, text), message_id=message_id
     )
     return reply
+
+
+async def session_events(
+    client: Client, session_id: str, *, task_queue: str, from_offset: int = 0
+) -> AsyncIterator[SessionEventItem]:
+    """The session's events from ``from_offset`` on, live and in order, across its
+    continue-as-new runs (a reconnecting reader gets no duplicates and no gaps).
+
+    The iterator does not end while the session lives; stop reading when you are done.
+    """
+    sessions = EntityClient(client, AgentSession, task_queue=task_queue)
+    stream = WorkflowStreamClient.create(client, sessions.workflow_id(session_id))
+    async for item in stream.subscribe(
+        SESSION_TOPIC, from_offset, result_type=SessionEvent,
+        poll_cooldown=timedelta(milliseconds=50),
+    ):  # fmt: skip
+        yield SessionEventItem(item.offset, item.data)
+
+
+@dataclass
+class SessionEventItem:
+    """A session event with its offset (resume from ``offset + 1``)."""
+
+    offset: int
+    event: SessionEvent
 
 
 async def session_transcript(

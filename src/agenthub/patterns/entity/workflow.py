@@ -156,6 +156,11 @@ class Entity(Generic[S]):
         ]
         await apply(self, envelope.message_id, *args)
 
+    def before_continue_as_new(self) -> None:
+        """Called once the entity stops taking messages to move to a new run, before it
+        waits for handlers in flight: put into :attr:`state` what the next run needs and
+        release long waits (e.g. a workflow stream's pollers). Does nothing by default."""
+
     def request_continue_as_new(self) -> None:
         """Move to a new run as soon as in-flight handlers finish (e.g. after a migration)."""
         self._entity_init()
@@ -203,6 +208,7 @@ class Entity(Generic[S]):
                 continue
             if self._entity_should_continue():
                 self._entity_draining = True
+                self.before_continue_as_new()
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self._entity_next(start, passivated=False))
 
@@ -211,6 +217,7 @@ class Entity(Generic[S]):
         if cfg.passivate == "complete":
             return self.state
         self._entity_draining = True
+        self.before_continue_as_new()
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(self._entity_next(start, passivated=True))
 
