@@ -256,3 +256,19 @@ async def test_event_readers_see_every_event_in_order_and_resume_without_gaps(ag
     rest = [item async for item in agent_events(client, handle.id, from_offset=resume)]
     assert [i.offset for i in first + rest] == [i.offset for i in everything]
     assert [i.event for i in first + rest] == [i.event for i in everything]
+
+
+def test_a_synchronous_tool_runs_off_the_event_loop() -> None:
+    import threading
+
+    from agenthub.agents import tool
+    from agenthub.agents.tools import activity_function
+
+    @tool
+    def blocking(n: int) -> str:
+        """A tool that blocks."""
+        return f"{n} on {threading.current_thread().name}"
+
+    run = activity_function(blocking, "sync", ledger=lambda: None)  # type: ignore[arg-type,return-value]
+    result = asyncio.run(run(n=3))
+    assert result.startswith("3 on ") and "MainThread" not in result

@@ -153,7 +153,12 @@ class AgentSession(Entity[SessionState]):
             raise InvalidInput("a message needs text")
         self.state.agent = message.agent
         self._note("user", message.text)
-        result = await self._task(message.agent, message.text, self.state.history)
+        try:
+            result = await self._task(message.agent, message.text, self.state.history)
+        except Exception as err:
+            # The turn stays paired in the transcript; the history is unchanged.
+            self._note("agent", f"(failed: {err})")
+            raise
         self.state.history += result.messages
         self._note("agent", str(result.output))
         budget: SessionBudget = entry[1].session_budget

@@ -21,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import inspect
@@ -156,8 +157,10 @@ def activity_function(
     is_async = inspect.iscoroutinefunction(fn)
 
     async def call(*args: Any, **kwargs: Any) -> Any:
-        result = fn(*args, **kwargs)
-        return await result if is_async else result
+        if is_async:
+            return await fn(*args, **kwargs)
+        # A synchronous tool must not block the worker's event loop (nor its heartbeats).
+        return await asyncio.to_thread(fn, *args, **kwargs)
 
     @functools.wraps(fn)
     async def run_tool(*args: Any, **kwargs: Any) -> Any:
