@@ -23,7 +23,7 @@ from temporalio.worker import (
     Interceptor,
 )
 
-from agenthub.agents import AgentSpec, AgentsPlugin, tool
+from agenthub.agents import AgentSpec, AgentsPlugin, LimiterSpec, tool
 from agenthub.runtime import AgentHubPlugin, Settings, build_worker
 
 ADDRESS, TASK_QUEUE, MODEL_URL, DATA_DIR = sys.argv[1:5]
@@ -53,11 +53,18 @@ class Hold(Interceptor):
 
 
 CRASHY = AgentSpec(name="crashy", model="openai:test-model", tools=[charge])
+# One permit for all: a task whose worker dies must still give it back.
+LIMITED = AgentSpec(
+    name="crashy-limited",
+    model="openai:test-model",
+    limiter=LimiterSpec("crash-test-model", max_concurrent=1),
+    model_heartbeat_timeout=timedelta(seconds=2),
+)
 
 
 async def main() -> None:
     settings = Settings(data_dir=Path(DATA_DIR), payload_offload="false", openai_base_url=MODEL_URL)
-    plugins = [AgentHubPlugin(settings), AgentsPlugin(CRASHY, settings=settings)]
+    plugins = [AgentHubPlugin(settings), AgentsPlugin(CRASHY, LIMITED, settings=settings)]
     client = await Client.connect(ADDRESS, plugins=plugins)
     async with build_worker(client, settings, task_queue=TASK_QUEUE, interceptors=[Hold()]):
         print("READY", flush=True)

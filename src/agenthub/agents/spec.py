@@ -153,6 +153,9 @@ class AgentSpec:
         limiter: a shared limit on its model API (agents naming the same limiter share
             it): every model request takes a permit first.
         session_budget: how long a session's history may grow (:class:`SessionBudget`).
+        model_timeout: how long one attempt of a model request may take.
+        model_heartbeat_timeout: how soon a model request whose worker died is retried
+            elsewhere (the request heartbeats while it waits for the provider).
         approvers: who may approve tools that require approval (unless a tool names its own).
         limits: requests, tool calls, tokens and deadline of one task.
         output_type: the type of the answer (``str`` by default; a dataclass or pydantic
@@ -170,6 +173,8 @@ class AgentSpec:
     mcp_servers: Sequence[MCPServerSpec] = ()
     limiter: LimiterSpec | None = None
     session_budget: SessionBudget = field(default_factory=SessionBudget)
+    model_timeout: timedelta = timedelta(minutes=5)
+    model_heartbeat_timeout: timedelta = timedelta(seconds=30)
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
@@ -220,7 +225,8 @@ class AgentSpec:
                 metadata={"temporal": activity_config(spec)},
             )
         model_config = workflow.ActivityConfig(
-            start_to_close_timeout=timedelta(minutes=5),
+            start_to_close_timeout=self.model_timeout,
+            heartbeat_timeout=self.model_heartbeat_timeout,
             # Provider retries are off (see resolve_model): Temporal retries, durably.
             retry_policy=preset("EXTERNAL_API", maximum_attempts=8),
         )

@@ -131,4 +131,5 @@ async def serving(model: ModelServer) -> AsyncIterator[ModelServer]:
         yield model
     finally:
         server.should_exit = True
+        server.force_exit = True  # requests left hanging on purpose end with the server
         await task
