@@ -146,8 +146,8 @@ async def finished_member_undos(finished: _Finished) -> list[UndoCall]:
     client = worker_client()
     undos: list[UndoCall] = []
     for i in range(finished.members):
-        handle = client.get_workflow_handle_for(
-            AgentTask.run, f"{finished.team_workflow_id}/item-{i}"
+        handle = client.get_workflow_handle(
+            f"{finished.team_workflow_id}/item-{i}", result_type=AgentTaskResult
         )
         try:
             if (await handle.describe()).status != WorkflowExecutionStatus.COMPLETED:
