@@ -29,6 +29,7 @@ from temporalio.exceptions import ApplicationError
 from agenthub.agents.capability import TaskProgress, TranscriptEntry, UndoCall
 from agenthub.agents.limiter import GRANT_SIGNAL, PermitHolder
 from agenthub.agents.spec import AgentLimits
+from agenthub.patterns._sdk import describe_failure
 from agenthub.patterns.saga import Saga
 
 __all__ = [
@@ -197,7 +198,8 @@ class AgentTask:
             self._finish("cancelled", "cancelled")
             raise
         except BaseException as err:
-            self._finish("failed", f"{type(err).__name__}: {err}")
+            kind, message = describe_failure(err)
+            self._finish("failed", f"{kind}: {message}")
             raise
         usage = result.usage
         progress.state, progress.step = "succeeded", "done"

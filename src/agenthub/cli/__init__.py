@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from agenthub._version import __version__
-from agenthub.cli import determinism, maintenance, serve
+from agenthub.cli import demo, determinism, maintenance, serve
 from agenthub.cli.approvals import approvals_app
 from agenthub.cli.callbacks import callback_app
 from agenthub.cli.fanout import fanout_app
@@ -50,3 +50,4 @@ app.add_typer(fanout_app, name="fanout")
 app.add_typer(token_app, name="token")
 determinism.register(app)
 maintenance.register(app)
+app.command()(demo.demo)

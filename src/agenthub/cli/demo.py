@@ -1,0 +1,223 @@
+"""``agenthub demo``: a small team plans a trip on the embedded default, offline.
+
+Research agents work in parallel (a team, through fan-out), the booking agent books a hotel
+and a car and then fails on the flight (so the hotel and the car are undone, newest
+first), and the payment waits for a person's approval (the demo gives it, or waits for
+yours with ``--interactive``). Each step prints as it happens, with a web UI link per
+workflow; the data stays in the data dir.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Annotated, Any
+
+import typer
+
+from agenthub.cli._common import DataDirOption, PortOption, console, run, settings_from
+
+DEMO_QUEUE = "agenthub-demo"
+CITY = "Lisbon"
+
+
+def _agents() -> tuple[list[Any], list[Any]]:
+    """The demo's agents and team: scripted stand-in models, so it runs with no network."""
+    from pydantic_ai.messages import (
+        ModelMessage,
+        ModelResponse,
+        TextPart,
+        ToolCallPart,
+        ToolReturnPart,
+        UserPromptPart,
+    )
+    from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+    from agenthub.agents import AgentSpec, TeamMember, TeamSpec, tool
+    from agenthub.errors import PermanentFailure
+
+    findings = {
+        "flights": "TP1234 leaves at 9:05",
+        "hotels": "Casa do Largo has rooms",
+        "sights": "Belem and Alfama",
+    }
+
+    def prompt(messages: list[ModelMessage]) -> str:
+        return next(
+            str(p.content) for m in messages for p in getattr(m, "parts", [])
+            if isinstance(p, UserPromptPart)
+        )  # fmt: skip
+
+    def returns(messages: list[ModelMessage]) -> list[str]:
+        return [
+            str(p.content) for m in messages for p in getattr(m, "parts", [])
+            if isinstance(p, ToolReturnPart)
+        ]  # fmt: skip
+
+    def research(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        role = prompt(messages).removeprefix("You are the ").split(" of a team")[0]
+        return ModelResponse(parts=[TextPart(findings.get(role, "nothing found"))])
+
+    def plan(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        found = [line[2:] for line in prompt(messages).splitlines() if line.startswith("- ")]
+        return ModelResponse(parts=[TextPart("Plan: " + "; ".join(found))])
+
+    def book(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        turn = sum(isinstance(m, ModelResponse) for m in messages)
+        if turn == 0:
+            return ModelResponse(
+                parts=[
+                    ToolCallPart("book_hotel", {"city": CITY, "nights": 2}),
+                    ToolCallPart("book_car", {"city": CITY}),
+                ]
+            )
+        if turn == 1:
+            return ModelResponse(parts=[ToolCallPart("book_flight", {"flight": "TP1234"})])
+        return ModelResponse(parts=[TextPart("booked")])
+
+    def cashier(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        done = returns(messages)
+        if done:
+            return ModelResponse(parts=[TextPart(done[0])])
+        return ModelResponse(parts=[ToolCallPart("pay", {"amount_eur": 420})])
+
+    async def cancel_hotel(city: str, nights: int) -> None:
+        console.print(f"  [yellow]undo[/] hotel in {city} cancelled")
+
+    async def cancel_car(city: str) -> None:
+        console.print(f"  [yellow]undo[/] car in {city} cancelled")
+
+    @tool(side_effect=True, compensate=cancel_hotel)
+    async def book_hotel(city: str, nights: int) -> str:
+        """Book a hotel room."""
+        return f"hotel in {city}, {nights} nights"
+
+    @tool(side_effect=True, compensate=cancel_car)
+    async def book_car(city: str) -> str:
+        """Rent a car."""
+        return f"car in {city}"
+
+    @tool
+    async def book_flight(flight: str) -> str:
+        """Book a flight."""
+        raise PermanentFailure(f"no seats left on {flight}")
+
+    @tool(side_effect=True, requires_approval=True)
+    async def pay(amount_eur: int) -> str:
+        """Pay for the trip."""
+        return f"paid {amount_eur} EUR"
+
+    agents = [
+        AgentSpec(name="demo-researcher", model=FunctionModel(research)),
+        AgentSpec(name="demo-planner", model=FunctionModel(plan)),
+        AgentSpec(
+            name="demo-booker",
+            model=FunctionModel(book),
+            tools=[book_hotel, book_car, book_flight],
+        ),
+        AgentSpec(
+            name="demo-cashier",
+            model=FunctionModel(cashier),
+            tools=[pay],
+            approvers=["demo", "you"],
+        ),
+    ]
+    team = TeamSpec(
+        name="demo-research",
+        members=[TeamMember(role, "demo-researcher") for role in findings],
+        merger="demo-planner",
+    )
+    return agents, [team]
+
+
+def demo(
+    data_dir: DataDirOption = None,
+    port: PortOption = None,
+    interactive: Annotated[
+        bool,
+        typer.Option("--interactive", help="Wait for you to approve the payment."),
+    ] = False,
+) -> None:
+    """Plan a trip with a small team of agents, offline, on the embedded default."""
+    settings = settings_from(data_dir=data_dir, server_port=port, task_queue=DEMO_QUEUE)
+    run(lambda stop: _demo(settings, interactive))
+
+
+async def _demo(settings: Any, interactive: bool) -> None:
+    from temporalio.client import WorkflowFailureError
+
+    from agenthub.agents import AgentsPlugin, agent_events, start_agent_task, start_team
+    from agenthub.patterns._sdk import describe_failure
+    from agenthub.patterns.approvals import decide, list_pending
+    from agenthub.patterns.saga import saga_progress
+    from agenthub.runtime.config import connect
+    from agenthub.runtime.server import EmbeddedServer
+    from agenthub.runtime.worker import build_worker
+
+    # The flight's failure is part of the story; the SDK's per-attempt traceback is not.
+    logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
+    agents, teams = _agents()
+    async with EmbeddedServer(settings) as server:
+        client = await connect(
+            settings, target_host=server.address, plugins=[AgentsPlugin(*agents, teams=teams)]
+        )
+        ui = server.ui_url
+
+        def link(workflow_id: str) -> str:
+            return f"{ui}/namespaces/default/workflows/{workflow_id}" if ui else workflow_id
+
+        async with build_worker(client, settings, task_queue=DEMO_QUEUE):
+            run_id = uuid.uuid4().hex[:6]
+            console.print("[bold]1. research[/] three agents in parallel, then a planner")
+            team = await start_team(
+                client, "demo-research", f"Two nights in {CITY}", task_queue=DEMO_QUEUE,
+                team_id=f"demo-research-{run_id}",
+            )  # fmt: skip
+            console.print(f"  {link(team.id)}")
+            plan = await team.result()
+            for member in plan.members:
+                console.print(f"  {member.role:<8} {member.output}")
+            console.print(f"  {plan.output}")
+
+            console.print("[bold]2. bookings[/] hotel and car, then the flight")
+            booking = await start_agent_task(
+                client, "demo-booker", f"Book {CITY}", task_queue=DEMO_QUEUE,
+                task_id=f"demo-booking-{run_id}",
+            )  # fmt: skip
+            console.print(f"  {link(booking.id)}")
+            async for item in agent_events(client, booking.id):
+                if item.event.kind in ("tool_call", "tool_result", "failed"):
+                    console.print(f"  {item.event.kind:<11} {item.event.text}")
+            try:
+                await booking.result()
+            except WorkflowFailureError as err:
+                kind, message = describe_failure(err.cause or err)
+                console.print(f"  booking failed: {kind}: {message}")
+            progress = await saga_progress(booking, "agent")
+            console.print(f"  bookings {progress.status}: {len(progress.compensations)} undone")
+
+            console.print("[bold]3. payment[/] waits for a person")
+            payment = await start_agent_task(
+                client, "demo-cashier", "Pay the trip", task_queue=DEMO_QUEUE,
+                task_id=f"demo-payment-{run_id}",
+            )  # fmt: skip
+            console.print(f"  {link(payment.id)}")
+            approval = None
+            while approval is None:
+                pending = await list_pending(client, task_queue=DEMO_QUEUE)
+                approval = next((p for p in pending if p.workflow_id == payment.id), None)
+                if approval is None:
+                    await asyncio.sleep(0.2)
+            console.print(f"  waiting for approval: {approval.summary}")
+            if interactive:
+                console.print(
+                    f"  approve it: AGENTHUB_IDENTITY=you agenthub approvals approve "
+                    f"{approval.approval_id} --task-queue {DEMO_QUEUE}"
+                )
+            else:
+                await decide(client, approval, approved=True, by="demo", reason="demo")
+                console.print("  approved by demo")
+            result = await payment.result()
+            console.print(f"  {result.output}")
+        console.print(f"[green]done[/]: the demo's workflows stay in {settings.data_dir}")
