@@ -8,34 +8,21 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from temporalio import workflow
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from agenthub.agents import (
-    AgentSession,
     SessionEvent,
     send_message,
     session_events,
     session_transcript,
 )
-from agenthub.agents.session import SessionState
-from agenthub.patterns.entity import EntityClient, EntityConfig, EntityStart
+from agenthub.patterns.entity import EntityClient
 from agenthub.runtime import Settings
 from agenthub.testing import running_worker
 
 from .agent_apps import CHATTER, FORGETFUL, SUMMARIZING, agents_client
-
-
-@workflow.defn(name="tests.ShortSession")
-class ShortSession(AgentSession):
-    """A session whose runs are short: it continues as new every few messages."""
-
-    config = EntityConfig(max_history_events=100)
-
-    @workflow.run
-    async def run(self, start: EntityStart) -> SessionState:
-        return await self.run_entity(start)
+from .session_workflows import ShortSession
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
