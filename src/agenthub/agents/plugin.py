@@ -44,10 +44,11 @@ from agenthub.agents.limiter import (
     pause_limiter,
     retry_after_of,
 )
+from agenthub.agents.registry import register_agent, register_team
 from agenthub.agents.session import AgentSession
 from agenthub.agents.spec import AgentSpec
-from agenthub.agents.task import _REGISTRY, AgentTask, undo_tool_call
-from agenthub.agents.team import _TEAMS, Team, TeamSpec, finished_member_undos
+from agenthub.agents.task import AgentTask, undo_tool_call
+from agenthub.agents.team import Team, TeamSpec, finished_member_undos
 from agenthub.errors import ConfigurationError
 from agenthub.patterns.ledger import IdempotencyLedger, open_ledger
 from agenthub.runtime.config import Settings
@@ -158,20 +159,14 @@ class AgentsPlugin(SimplePlugin):
             # pydantic-ai's own plugin registers the agent's model and tool activities.
             self._agent_plugins.append(AgentPlugin(agent))
             self.agents[spec.name] = agent
-            registered = _REGISTRY.get(spec.name)
-            if registered is not None and registered[1] is not spec:
-                raise ConfigurationError(
-                    f"another AgentsPlugin in this process already runs an agent named "
-                    f"{spec.name!r}; agent names must be unique"
-                )
-            _REGISTRY[spec.name] = (agent, spec)
+            register_agent(spec, agent)
         for team in teams:
             unknown = sorted(team.agents() - set(names))
             if unknown:
                 raise ConfigurationError(
                     f"team {team.name!r} names agents this plugin does not run: {unknown}"
                 )
-            _TEAMS[team.name] = team
+            register_team(team)
         self.teams = list(teams)
         self._pydantic_ai = PydanticAIPlugin()
         super().__init__(

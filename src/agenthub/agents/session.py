@@ -30,8 +30,9 @@ from temporalio.contrib.workflow_streams import (
     WorkflowStreamState,
 )
 
+from agenthub.agents.registry import agent_entry
 from agenthub.agents.spec import SessionBudget
-from agenthub.agents.task import _REGISTRY, AgentTask, AgentTaskRequest, AgentUsage
+from agenthub.agents.task import AgentTask, AgentTaskRequest, AgentUsage
 from agenthub.errors import InvalidInput
 from agenthub.patterns.entity import Entity, EntityClient, EntityStart, entity_update
 
@@ -142,7 +143,7 @@ class AgentSession(Entity[SessionState]):
     @entity_update
     async def send(self, message: SessionMessage) -> SessionReply:
         """Answer a user message with the conversation so far."""
-        entry = _REGISTRY.get(message.agent)
+        entry = agent_entry(message.agent)
         if entry is None:
             raise InvalidInput(f"no agent {message.agent!r} on this worker")
         if self.state.agent and self.state.agent != message.agent:

@@ -28,6 +28,7 @@ from temporalio.exceptions import ApplicationError
 
 from agenthub.agents.capability import TaskProgress, TranscriptEntry, UndoCall
 from agenthub.agents.limiter import GRANT_SIGNAL, PermitHolder
+from agenthub.agents.registry import agent_entry, agent_specs
 from agenthub.agents.spec import AgentLimits
 from agenthub.patterns._sdk import describe_failure
 from agenthub.patterns.saga import Saga
@@ -73,11 +74,6 @@ class AgentEventItem:
 
     offset: int
     event: AgentEvent
-
-
-_REGISTRY: dict[str, Any] = {}
-"""Agents by name, filled by ``AgentsPlugin`` on the host (agenthub passes through the
-sandbox, so workflow code sees the same dict)."""
 
 
 @dataclass
@@ -155,11 +151,11 @@ class AgentTask:
         from pydantic_ai.messages import ModelMessagesTypeAdapter
         from pydantic_ai.usage import UsageLimits
 
-        entry = _REGISTRY.get(request.agent)
+        entry = agent_entry(request.agent)
         if entry is None:
             raise _refuse(
                 "InvalidInput",
-                f"no agent {request.agent!r} on this worker (known: {sorted(_REGISTRY)}); add "
+                f"no agent {request.agent!r} on this worker (known: {sorted(agent_specs())}); add "
                 "its AgentSpec to the worker's AgentsPlugin",
             )
         agent, spec = entry
@@ -236,7 +232,7 @@ async def undo_tool_call(call: UndoCall) -> None:
 
     from pydantic import validate_call
 
-    entry = _REGISTRY.get(call.agent)
+    entry = agent_entry(call.agent)
     spec = entry[1].agent_tools() if entry is not None else []
     match = next((t for t in spec if t.name == call.tool), None)
     if match is None or match.compensate is None:

@@ -35,6 +35,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from agenthub.agents._client import worker_client
 from agenthub.agents.capability import UNDO_ACTIVITY, UndoCall
+from agenthub.agents.registry import team_spec, team_specs
 from agenthub.agents.task import AgentTask, AgentTaskRequest, AgentTaskResult, AgentUsage
 from agenthub.errors import ConfigurationError
 from agenthub.patterns.fanout import FailFast, fan_out
@@ -53,8 +54,6 @@ __all__ = [
 ]
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
-_TEAMS: dict[str, TeamSpec] = {}
-"""Teams by name, filled by ``AgentsPlugin`` (shared with workflow code like agents)."""
 
 
 @dataclass(frozen=True)
@@ -165,10 +164,10 @@ class Team:
 
     @workflow.run
     async def run(self, request: TeamRequest) -> TeamResult:
-        spec = _TEAMS.get(request.team)
+        spec = team_spec(request.team)
         if spec is None:
             raise ApplicationError(
-                f"no team {request.team!r} on this worker (known: {sorted(_TEAMS)})",
+                f"no team {request.team!r} on this worker (known: {sorted(team_specs())})",
                 type="InvalidInput", non_retryable=True,
             )  # fmt: skip
         asks = [AgentTaskRequest(m.agent, _brief(m, request.goal)) for m in spec.members]
