@@ -13,14 +13,19 @@ Two families live here:
     ├── ConnectionFailedError   no Temporal frontend answers at the configured address
     ├── WorkerUnavailable       a workflow did not answer: no worker polls its task queue
     ├── SagaError               a Saga was used wrongly (see agenthub.patterns.saga)
-    └── CallbackError           a callback completion was refused; ``status`` is its HTTP code
-        ├── InvalidCallbackToken    401: malformed, forged or tampered token
-        │   └── CallbackRevoked     401: the token was revoked
-        ├── CallbackNotFound        404: no such callback pending in that workflow
-        ├── CallbackAlreadyCompleted 409: the token was used already
-        ├── InvalidCallbackData     422: the data is not JSON, too big, or cannot be encoded
-        │   └── CallbackBodyTooLarge 413: the request body passes the API's limit
-        └── CallbackExpired         410: past its expiry or its wait timed out
+    ├── CallbackError           a callback completion was refused; ``status`` is its HTTP code
+    │   ├── InvalidCallbackToken    401: malformed, forged or tampered token
+    │   │   └── CallbackRevoked     401: the token was revoked
+    │   ├── CallbackNotFound        404: no such callback pending in that workflow
+    │   ├── CallbackAlreadyCompleted 409: the token was used already
+    │   ├── InvalidCallbackData     422: the data is not JSON, too big, or cannot be encoded
+    │   │   └── CallbackBodyTooLarge 413: the request body passes the API's limit
+    │   └── CallbackExpired         410: past its expiry or its wait timed out
+    └── HubError                a hub request was refused; ``status`` is its HTTP code
+        ├── TaskNotFound        404: no such task in the caller's tenant
+        ├── UnknownAgent        422: no agent of that name runs on the hub
+        ├── TaskConflict        409: the task id is taken by a different request
+        └── TaskFinished        409: the task is closed already (nothing to cancel)
 
 * The failure taxonomy for activities and workflows, as
   :class:`temporalio.exceptions.ApplicationError` subclasses whose ``type`` is stable, so
@@ -75,6 +80,7 @@ __all__ = [
     "EntityContinuingAsNew",
     "FailedCompensation",
     "FanOutFailed",
+    "HubError",
     "InvalidCallbackData",
     "InvalidCallbackToken",
     "InvalidInput",
@@ -83,7 +89,11 @@ __all__ = [
     "PortInUseError",
     "SagaError",
     "ServerStartError",
+    "TaskConflict",
+    "TaskFinished",
+    "TaskNotFound",
     "TransientFailure",
+    "UnknownAgent",
     "WorkerUnavailable",
     "classify_http_status",
 ]
@@ -169,6 +179,37 @@ class CallbackExpired(CallbackError):
     """The token is past its expiry, or the workflow stopped waiting."""
 
     status = 410
+
+
+class HubError(AgentHubError):
+    """A hub request (task, session) was refused; nothing was started or changed.
+    ``status`` is the HTTP code."""
+
+    status = 400
+
+
+class TaskNotFound(HubError):
+    """No task of that id in the caller's tenant (another tenant's tasks are not found)."""
+
+    status = 404
+
+
+class UnknownAgent(HubError):
+    """No agent (or team) of that name runs on the hub."""
+
+    status = 422
+
+
+class TaskConflict(HubError):
+    """The task id was used already with a different agent, goal or limits."""
+
+    status = 409
+
+
+class TaskFinished(HubError):
+    """The task is closed already: there is nothing to cancel."""
+
+    status = 409
 
 
 class _TaxonomyError(ApplicationError):

@@ -104,6 +104,8 @@ class Settings:
     apps: str = ""
     """User code the hub's worker runs too, comma-separated ``pkg.module[:attr]`` (as
     ``--app``); without any, the hub's worker runs only agenthub's own workflows."""
+    config: str = ""
+    """The hub's agents file; empty: ``agenthub.toml`` beside the data dir, if there is one."""
     callback_secret: str = ""
     """Callback token signing secret; empty: one is created in ``<data_dir>/callback-secret``."""
     callback_old_secrets: str = ""

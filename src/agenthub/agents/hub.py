@@ -1,0 +1,408 @@
+"""The hub's tasks and sessions, per tenant: what the HTTP API and the CLI share.
+
+A tenant's tasks live under workflow ids ``hub/<tenant>/task/<task id>`` and its sessions
+under ``hub/<tenant>/session/<session id>``: a task id is only ever resolved inside the
+caller's tenant, so another tenant's task is not found rather than refused. Starting is
+idempotent by task id: the same id with the same request returns the task already started
+(even after it finished), a different request gets :class:`~agenthub.errors.TaskConflict`.
+
+Example::
+
+    tasks = HubTasks(client, tenant="acme", task_queue="agenthub", agents=agent_specs())
+    started = await tasks.start("trip", "Two nights in Lisbon", task_id="order-42")
+    async for item in tasks.events(started.task.task_id):
+        print(item.offset, item.event.kind, item.event.text)
+    print((await tasks.get("order-42")).output)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator, Collection
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from agenthub.agents.capability import TaskProgress, TranscriptEntry
+from agenthub.agents.session import (
+    SessionReply,
+    SessionTurn,
+    send_message,
+    session_transcript,
+)
+from agenthub.agents.spec import AgentLimits
+from agenthub.agents.task import (
+    AgentEventItem,
+    AgentTask,
+    AgentTaskRequest,
+    AgentTaskResult,
+    AgentUsage,
+    agent_events,
+    agent_task_status,
+)
+from agenthub.errors import InvalidInput, TaskConflict, TaskFinished, TaskNotFound, UnknownAgent
+from agenthub.patterns._sdk import describe_failure
+
+__all__ = [
+    "HubTasks",
+    "StartedTask",
+    "TaskSummary",
+    "TaskView",
+    "task_workflow_id",
+    "web_ui_link",
+]
+
+ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}"
+_ID = re.compile(ID_PATTERN)
+MEMO_KEY = "agenthub.task"
+_STATUS = {
+    WorkflowExecutionStatus.RUNNING: "running",
+    WorkflowExecutionStatus.COMPLETED: "succeeded",
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.CANCELED: "cancelled",
+    WorkflowExecutionStatus.TERMINATED: "terminated",
+    WorkflowExecutionStatus.TIMED_OUT: "timed_out",
+    WorkflowExecutionStatus.CONTINUED_AS_NEW: "continued",
+}
+
+
+def check_id(kind: str, value: str) -> str:
+    """``value`` if it is a usable task or session id.
+
+    Raises:
+        InvalidInput: it is empty, too long, or has characters other than letters, digits
+            and ``. _ : @ + -``.
+    """
+    if not _ID.fullmatch(value):
+        raise InvalidInput(
+            f"{kind} {value[:80]!r} is not valid: 1-128 letters, digits or . _ : @ + -, "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def task_workflow_id(tenant: str, task_id: str) -> str:
+    """The workflow id of ``task_id`` in ``tenant``."""
+    return f"hub/{tenant}/task/{task_id}"
+
+
+def web_ui_link(base: str, namespace: str, workflow_id: str) -> str:
+    """The Temporal web UI page of ``workflow_id`` (``""`` when there is no UI)."""
+    if not base:
+        return ""
+    return f"{base.rstrip('/')}/namespaces/{quote(namespace)}/workflows/{quote(workflow_id, '')}"
+
+
+@dataclass
+class TaskSummary:
+    """A task as lists show it."""
+
+    task_id: str
+    agent: str
+    goal: str
+    status: str
+    """``running``, ``succeeded``, ``failed``, ``cancelled``, ``terminated`` or
+    ``timed_out``."""
+    tenant: str
+    requested_by: str = ""
+    started_at: datetime | None = None
+    closed_at: datetime | None = None
+    workflow_id: str = ""
+    web_url: str = ""
+
+
+@dataclass
+class TaskView(TaskSummary):
+    """A task in full: its step, usage, answer or error, and the newest transcript entries."""
+
+    step: str = ""
+    usage: AgentUsage = field(default_factory=AgentUsage)
+    output: Any = None
+    error: str | None = None
+    transcript: list[TranscriptEntry] = field(default_factory=list)
+
+
+@dataclass
+class StartedTask:
+    """The task a start request names, and whether this request created it."""
+
+    task: TaskSummary
+    created: bool
+
+
+def _request_digest(agent: str, goal: str, limits: AgentLimits | None) -> str:
+    limits_json = None
+    if limits is not None:
+        limits_json = {
+            **asdict(limits),
+            "deadline": limits.deadline and limits.deadline.total_seconds(),
+        }
+    canonical = json.dumps([agent, goal, limits_json], sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class HubTasks:
+    """Agent tasks and sessions of one tenant (see the module docstring).
+
+    Args:
+        client: a client whose workers run the agents (``AgentsPlugin``).
+        tenant: the caller's tenant; ids are resolved inside it only.
+        task_queue: where tasks and sessions run.
+        agents: the agent names the hub runs, checked before anything starts; ``None``
+            skips the check (the task then fails at once on an unknown name).
+        ui_url: the Temporal web UI, for links (``""``: no links).
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        tenant: str = "default",
+        task_queue: str = "agenthub",
+        agents: Collection[str] | None = None,
+        ui_url: str = "",
+    ) -> None:
+        self.client = client
+        self.tenant = tenant
+        self.task_queue = task_queue
+        self.agents = agents
+        self.ui_url = ui_url
+
+    def workflow_id(self, task_id: str) -> str:
+        return task_workflow_id(self.tenant, check_id("task id", task_id))
+
+    def _handle(self, task_id: str) -> WorkflowHandle[AgentTask, AgentTaskResult]:
+        return self.client.get_workflow_handle_for(AgentTask.run, self.workflow_id(task_id))
+
+    def _check_agent(self, agent: str) -> None:
+        if self.agents is not None and agent not in self.agents:
+            raise UnknownAgent(
+                f"no agent {agent[:80]!r} on this hub; known: {sorted(self.agents)} (declare it "
+                "in agenthub.toml or an AgentsPlugin given to `agenthub up --app`)"
+            )
+
+    async def start(
+        self,
+        agent: str,
+        goal: str,
+        *,
+        task_id: str | None = None,
+        limits: AgentLimits | None = None,
+        requested_by: str = "",
+    ) -> StartedTask:
+        """Start ``agent`` on ``goal``, or return the task this id started already.
+
+        Raises:
+            UnknownAgent: no such agent on the hub (nothing is started).
+            InvalidInput: the task id or the goal is unusable.
+            TaskConflict: the id was used with a different agent, goal or limits.
+        """
+        self._check_agent(agent)
+        if not goal.strip():
+            raise InvalidInput("goal must not be empty: say what the agent should do")
+        task_id = check_id("task id", task_id) if task_id else f"{agent}-{uuid.uuid4().hex[:12]}"
+        digest = _request_digest(agent, goal, limits)
+        memo = {
+            MEMO_KEY: {
+                "agent": agent,
+                "goal": goal[:500],
+                "tenant": self.tenant,
+                "by": requested_by,
+                "request": digest,
+            }
+        }
+        try:
+            handle = await self.client.start_workflow(
+                AgentTask.run,
+                AgentTaskRequest(agent, goal, limits),
+                id=self.workflow_id(task_id),
+                task_queue=self.task_queue,
+                memo=memo,
+                # A finished task's id stays taken: a retried start finds it, never reruns it.
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                request_eager_start=True,
+            )
+        except WorkflowAlreadyStartedError:
+            existing = await self._describe(task_id)
+            recorded = (await existing.memo()).get(MEMO_KEY, {})
+            if recorded.get("request") != digest:
+                raise TaskConflict(
+                    f"task id {task_id!r} was used for another request (agent "
+                    f"{recorded.get('agent')!r}); send the same request to read it, or pick a "
+                    "new id"
+                ) from None
+            return StartedTask(await self._summary(task_id, existing), created=False)
+        return StartedTask(await self._summary(task_id, await handle.describe()), created=True)
+
+    async def _describe(self, task_id: str) -> WorkflowExecutionDescription:
+        try:
+            return await self._handle(task_id).describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise TaskNotFound(f"no task {task_id!r} in tenant {self.tenant!r}") from None
+            raise
+
+    async def _summary(self, task_id: str, desc: WorkflowExecutionDescription) -> TaskSummary:
+        if desc.workflow_type != "agenthub.AgentTask":
+            raise TaskNotFound(f"no task {task_id!r} in tenant {self.tenant!r}")
+        recorded = (await desc.memo()).get(MEMO_KEY, {})
+        return TaskSummary(
+            task_id=task_id,
+            agent=str(recorded.get("agent", "")),
+            goal=str(recorded.get("goal", "")),
+            status=_STATUS.get(desc.status, "running") if desc.status else "running",
+            tenant=self.tenant,
+            requested_by=str(recorded.get("by", "")),
+            started_at=desc.start_time,
+            closed_at=desc.close_time,
+            workflow_id=desc.id,
+            web_url=web_ui_link(self.ui_url, self.client.namespace, desc.id),
+        )
+
+    async def get(self, task_id: str) -> TaskView:
+        """The task's state, step, usage, transcript, and its answer or error once closed.
+
+        Raises:
+            TaskNotFound: no task of that id in this tenant.
+        """
+        desc = await self._describe(task_id)
+        view = TaskView(**asdict(await self._summary(task_id, desc)))
+        handle = self._handle(task_id)
+        if view.status == "succeeded":
+            result = await handle.result()
+            view.output, view.usage, view.transcript = (
+                result.output,
+                result.usage,
+                list(result.transcript),
+            )
+            view.step = "done"
+            return view
+        if view.status in ("failed", "timed_out", "terminated", "cancelled"):
+            try:
+                await handle.result()
+            except WorkflowFailureError as err:
+                kind, message = describe_failure(err.cause)
+                view.error = f"{kind}: {message}"
+        progress = await self._progress(handle)
+        if progress is not None:
+            view.step = progress.step
+            view.usage = AgentUsage(
+                progress.requests, progress.tool_calls, progress.input_tokens,
+                progress.output_tokens,
+            )  # fmt: skip
+            view.transcript = list(progress.transcript)
+            if view.status == "running" and progress.state != "running":
+                view.status = progress.state  # compensating, waiting_for_approval
+        return view
+
+    async def _progress(self, handle: WorkflowHandle[Any, Any]) -> TaskProgress | None:
+        try:
+            return await agent_task_status(handle, timeout=timedelta(seconds=5))
+        except Exception:  # no worker answers right now: the summary still stands
+            return None
+
+    async def list_tasks(self, *, limit: int = 50, status: str | None = None) -> list[TaskSummary]:
+        """The tenant's tasks, newest first (``status``: only those, e.g. ``running``)."""
+        query = (
+            f'WorkflowType = "agenthub.AgentTask" AND '
+            f'WorkflowId STARTS_WITH "{task_workflow_id(self.tenant, "")}"'
+        )
+        if status is not None:
+            names = {v: k for k, v in _STATUS.items()}
+            if status not in names:
+                raise InvalidInput(f"status {status!r} is not one of {sorted(names)}")
+            query += f' AND ExecutionStatus = "{names[status].name.title().replace("_", "")}"'
+        found: list[TaskSummary] = []
+        prefix = task_workflow_id(self.tenant, "")
+        async for execution in self.client.list_workflows(query, limit=limit):
+            recorded = (await execution.memo()).get(MEMO_KEY, {})
+            found.append(
+                TaskSummary(
+                    task_id=execution.id.removeprefix(prefix),
+                    agent=str(recorded.get("agent", "")),
+                    goal=str(recorded.get("goal", "")),
+                    status=_STATUS.get(execution.status, "running")
+                    if execution.status
+                    else "running",
+                    tenant=self.tenant,
+                    requested_by=str(recorded.get("by", "")),
+                    started_at=execution.start_time,
+                    closed_at=execution.close_time,
+                    workflow_id=execution.id,
+                    web_url=web_ui_link(self.ui_url, self.client.namespace, execution.id),
+                )
+            )
+        return found
+
+    async def cancel(self, task_id: str) -> TaskSummary:
+        """Ask the task to stop: its compensated tool calls are undone, newest first.
+
+        Raises:
+            TaskNotFound: no task of that id in this tenant.
+            TaskFinished: it is closed already.
+        """
+        desc = await self._describe(task_id)
+        summary = await self._summary(task_id, desc)
+        if summary.status != "running":
+            raise TaskFinished(f"task {task_id!r} is {summary.status} already; nothing to cancel")
+        await self._handle(task_id).cancel()
+        summary.status = "cancelling"
+        return summary
+
+    async def events(self, task_id: str, *, from_offset: int = 0) -> AsyncIterator[AgentEventItem]:
+        """The task's events from ``from_offset`` on, live, until it ends (see
+        :func:`~agenthub.agents.agent_events`).
+
+        Raises:
+            TaskNotFound: no task of that id in this tenant (checked before the first event).
+        """
+        await self._summary(task_id, await self._describe(task_id))
+        return agent_events(self.client, self.workflow_id(task_id), from_offset=from_offset)
+
+    def session_key(self, session_id: str) -> str:
+        return f"hub/{self.tenant}/session/{check_id('session id', session_id)}"
+
+    async def send(
+        self, session_id: str, agent: str, text: str, *, message_id: str | None = None
+    ) -> SessionReply:
+        """Send ``text`` to the session (started on first use) and wait for the reply; the
+        same ``message_id`` again returns the first reply."""
+        self._check_agent(agent)
+        if not text.strip():
+            raise InvalidInput("text must not be empty")
+        if message_id is not None:
+            check_id("message id", message_id)
+        return await send_message(
+            self.client, agent, self.session_key(session_id), text,
+            task_queue=self.task_queue, message_id=message_id,
+        )  # fmt: skip
+
+    async def history(self, session_id: str) -> list[SessionTurn]:
+        """What was said in the session, oldest first.
+
+        Raises:
+            TaskNotFound: the tenant has no such session.
+        """
+        try:
+            return await session_transcript(
+                self.client, self.session_key(session_id), task_queue=self.task_queue
+            )
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise TaskNotFound(f"no session {session_id!r} in tenant {self.tenant!r}") from None
+            raise
