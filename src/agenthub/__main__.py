@@ -1,5 +1,5 @@
 """``python -m agenthub``: the same as the ``agenthub`` command."""
 
-from agenthub.cli import app
+from agenthub.cli import main
 
-app(prog_name="agenthub")
+main()

@@ -269,7 +269,7 @@ def _import(path: str, where: str, source: str) -> Any:
 
 def _agent_tool(item: ToolConfig, where: str, source: str) -> AgentTool:
     found = _import(item.use, where, source)
-    if not callable(found):
+    if not (callable(found) or isinstance(found, AgentTool)):
         raise ConfigurationError(f"{source}: {where}: {item.use} is not a function")
     options: dict[str, Any] = {
         name: value

@@ -359,7 +359,7 @@ class HubTasks:
         desc = await self._describe(task_id)
         summary = await self._summary(task_id, desc)
         if summary.status != "running":
-            raise TaskFinished(f"task {task_id!r} is {summary.status} already; nothing to cancel")
+            raise TaskFinished(f"task {task_id!r} has ended ({summary.status}); nothing to cancel")
         await self._handle(task_id).cancel()
         summary.status = "cancelling"
         return summary

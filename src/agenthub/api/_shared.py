@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from temporalio.client import Client
 
+from agenthub.agents.hub import HubTasks
 from agenthub.runtime.tokens import ApiTokenStore
 
 
@@ -25,6 +27,24 @@ class HubState:
     """Largest request body read, in bytes."""
     tokens: ApiTokenStore | None = None
     """API tokens, each acting as its identity."""
+    agents: Callable[[], Collection[str]] | None = None
+    """The agent names tasks may name (``None``: not checked before starting)."""
+    ui_url: str = ""
+    """The Temporal web UI, for links."""
+
+
+class ErrorBody(BaseModel):
+    """Every error's shape."""
+
+    error: str
+    """The error's type, e.g. ``TaskNotFound``."""
+    message: str
+    """What is wrong and how to fix it."""
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, object]]:
+    """OpenAPI ``responses`` documenting ``statuses`` with :class:`ErrorBody`."""
+    return {status: {"model": ErrorBody} for status in statuses}
 
 
 @dataclass(frozen=True)
@@ -40,6 +60,16 @@ class Principal:
     identity: str = ""
     tenant: str = "default"
 
+    def sees(self, workflow_id: str) -> bool:
+        """Whether this principal may see a workflow: a token sees its tenant's hub
+        workflows (``hub/<tenant>/...``); the default tenant also sees workflows outside the
+        hub's ids; the service key and an open API see everything."""
+        if self.via != "token":
+            return True
+        if workflow_id.startswith("hub/"):
+            return workflow_id.startswith(f"hub/{self.tenant}/")
+        return self.tenant == "default"
+
     @property
     def names_its_identity(self) -> bool:
         """Whether the request itself may say who decides (not bound to a token)."""
@@ -50,6 +80,18 @@ def hub(request: Request) -> HubState:
     """The hub's state of the app serving ``request``."""
     state: HubState = request.app.state.hub
     return state
+
+
+def tasks_of(request: Request) -> HubTasks:
+    """The hub's tasks and sessions in the tenant of the request's principal."""
+    state = hub(request)
+    return HubTasks(
+        state.client,
+        tenant=principal(request).tenant,
+        task_queue=state.task_queue,
+        agents=state.agents() if state.agents is not None else None,
+        ui_url=state.ui_url,
+    )
 
 
 def error_response(status: int, error: str, message: str) -> JSONResponse:

@@ -1,7 +1,9 @@
 """FastAPI application: one router per concern (callbacks, approvals, health).
 
-Bad input never yields a 500: refused callbacks answer 401/404/409/410 and a body that is
-not JSON answers 422, each as ``{"error": <type>, "message": <what to fix>}``.
+Bad input never yields a 500: refused requests answer 401/404/409/410/422, each as
+``{"error": <type>, "message": <what to fix>}``. Routes: ``/tasks`` (start, list, read,
+events as SSE, cancel), ``/sessions``, ``/agents``, ``/approvals``, ``/callbacks``,
+``/health``; the OpenAPI docs at ``/docs``.
 
 Example::
 
@@ -11,7 +13,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
@@ -21,12 +23,35 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
 from agenthub._version import __version__
-from agenthub.api import approvals, callbacks, health
+from agenthub.agents.registry import agent_specs
+from agenthub.api import approvals, callbacks, health, tasks
 from agenthub.api._shared import HubState, error_response
-from agenthub.errors import InvalidInput, WorkerUnavailable
+from agenthub.errors import HubError, InvalidInput, WorkerUnavailable
 from agenthub.runtime.tokens import ApiTokenStore
 
 __all__ = ["create_app"]
+
+
+def _serve_docs_offline(app: FastAPI) -> None:
+    """``/docs`` from Swagger UI's files shipped in a package: the page works offline."""
+    import swagger_ui_bundle
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount(
+        "/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), "docs-assets"
+    )
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="agenthub API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
 
 
 def create_app(
@@ -37,14 +62,20 @@ def create_app(
     api_key: str = "",
     max_body: int = 1024 * 1024,
     tokens: ApiTokenStore | None = None,
+    agents: Callable[[], Collection[str]] | None = lambda: agent_specs().keys(),
+    ui_url: str = "",
 ) -> FastAPI:
     """The API, talking to Temporal through ``client``; ``secrets`` verify callback tokens;
     ``api_key`` (a shared service key) and ``tokens`` (API tokens, each acting as its
     identity) guard the approval endpoints once either is set; ``task_queue`` is the
     default queue whose approval inbox is listed; ``max_body`` caps the bytes read of a
-    body."""
-    app = FastAPI(title="agenthub", version=__version__)
-    app.state.hub = HubState(client, list(secrets), task_queue, api_key, max_body, tokens)
+    body; ``agents`` lists the agent names a task may name (default: those of this
+    process's ``AgentsPlugin``); ``ui_url`` is the Temporal web UI, for links."""
+    app = FastAPI(title="agenthub", version=__version__, docs_url=None, redoc_url=None)
+    _serve_docs_offline(app)
+    app.state.hub = HubState(
+        client, list(secrets), task_queue, api_key, max_body, tokens, agents, ui_url
+    )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -68,6 +99,10 @@ def create_app(
     async def invalid_input(request: Request, exc: InvalidInput) -> JSONResponse:
         return error_response(422, "InvalidInput", exc.message)
 
-    for module in (callbacks, approvals, health):
+    @app.exception_handler(HubError)
+    async def refused(request: Request, exc: HubError) -> JSONResponse:
+        return error_response(exc.status, type(exc).__name__, str(exc))
+
+    for module in (tasks, callbacks, approvals, health):
         app.include_router(module.router)
     return app

@@ -37,7 +37,8 @@ def _queue(request: Request) -> str:
 async def approvals(request: Request, inbox: str = "default") -> Any:
     """Pending approvals of ``inbox`` (``?task_queue=`` for another queue's inbox)."""
     pending = await list_pending(hub(request).client, task_queue=_queue(request), inbox=inbox)
-    return [to_jsonable_python(p) for p in pending]
+    who = principal(request)
+    return [to_jsonable_python(p) for p in pending if who.sees(p.workflow_id)]
 
 
 def _decider(request: Request, body: Decision) -> str | JSONResponse:
@@ -65,7 +66,10 @@ async def _decide(request: Request, approval_id: str, body: Decision, approved: 
     inbox = request.query_params.get("inbox", "default")
     queue = _queue(request)
     pending = await list_pending(client, task_queue=queue, inbox=inbox)
-    match = next((p for p in pending if p.approval_id == approval_id), None)
+    who = principal(request)
+    match = next(
+        (p for p in pending if p.approval_id == approval_id and who.sees(p.workflow_id)), None
+    )
     if match is None:
         return error_response(
             404, "CallbackNotFound",

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import ipaddress
 from collections.abc import Awaitable, Iterator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,11 +24,21 @@ from agenthub.cli._common import (
     until,
 )
 from agenthub.errors import ConfigurationError
-from agenthub.runtime.config import Settings, connect
+
+if TYPE_CHECKING:
+    from agenthub.agents.config import HubConfig
+from agenthub.runtime.config import Settings, connect, web_ui_base
 from agenthub.runtime.health import check_worker
 from agenthub.runtime.server import EmbeddedServer, ensure_port_free
 from agenthub.runtime.worker import build_worker, load_apps
 
+ConfigOption = Annotated[
+    str | None,
+    typer.Option(
+        "--config",
+        help="The agents file [AGENTHUB_CONFIG; default: agenthub.toml beside the data dir].",
+    ),
+]
 AppOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -93,6 +103,9 @@ async def _serve_worker(
     api: bool = False,
 ) -> None:
     found = load_apps(apps)
+    hub = load_agents_file(settings)
+    if hub is not None:
+        found.plugins.append(hub.plugin(settings))
     client = await connect(settings)
     worker = build_worker(
         client, settings, workflows=found.workflows, activities=found.activities,
@@ -107,13 +120,23 @@ async def _serve_worker(
                 extra = (*extra, _sweep_periodically(client, settings))
             url = f"http://{settings.server_ip}:{settings.effective_api_port}"
             console.print(f"[green]HTTP API[/] {url}")
-        user = f" and {', '.join(apps)}" if apps else " (agenthub's own workflows only)"
+        served = [*apps, *([str(hub.path)] if hub is not None else [])]
+        user = f" and {', '.join(served)}" if served else " (agenthub's own workflows only)"
         console.print(
             f"[green]worker[/] polling task queue {settings.task_queue!r}{user} on "
             f"{client.service_client.config.target_host} (round trip "
             f"{result.round_trip_ms:.0f} ms); press Ctrl-C to stop"
         )
         await until(stop, *extra, graceful=graceful)
+
+
+def load_agents_file(settings: Settings) -> HubConfig | None:
+    """The agents file of ``settings`` (``--config`` or ``agenthub.toml``), checked, or
+    ``None`` when there is none."""
+    from agenthub.agents.config import find_hub_config, load_hub_config
+
+    path = find_hub_config(settings)
+    return load_hub_config(path, settings) if path is not None else None
 
 
 async def _sweep_periodically(client: Any, settings: Settings) -> None:
@@ -145,6 +168,7 @@ async def _serve_api(client: Any, settings: Settings, stop: asyncio.Event) -> No
         api_key=settings.api_key,
         max_body=settings.api_max_body,
         tokens=settings.api_tokens(),
+        ui_url=web_ui_base(settings),
     )
     config = uvicorn.Config(
         app, host=settings.server_ip, port=settings.effective_api_port, log_level="warning"
@@ -180,13 +204,15 @@ def _check_api_exposure(settings: Settings) -> None:
         )
 
 
-def worker(task_queue: TaskQueueOption = None, app: AppOption = None) -> None:
+def worker(
+    task_queue: TaskQueueOption = None, app: AppOption = None, config: ConfigOption = None
+) -> None:
     """Run a worker against the configured Temporal (TEMPORAL_ADDRESS / temporal.toml).
 
     Without --app it runs agenthub's own workflows on its own task queue; with --app it also
     runs your workflows and activities (give --task-queue the queue your code starts them on).
     """
-    settings = settings_from(task_queue=task_queue)
+    settings = settings_from(task_queue=task_queue, config=config)
     apps = [*settings.app_specs, *(app or [])]
     run(lambda stop: _serve_worker(settings, stop, apps))
 
@@ -200,11 +226,16 @@ def up(
     task_queue: TaskQueueOption = None,
     api_port: ApiPortOption = None,
     app: AppOption = None,
+    config: ConfigOption = None,
 ) -> None:
-    """Run the embedded server, a worker and the HTTP API together until Ctrl-C."""
+    """Run the embedded server, a worker and the HTTP API together until Ctrl-C.
+
+    Agents declared in agenthub.toml (or --config) run on its worker and over its API.
+    """
     settings = settings_from(
         data_dir=data_dir, server_port=port, ui_port=ui_port, server_ip=ip,
         ui=False if headless else None, task_queue=task_queue, api_port=api_port,
+        config=config,
     )  # fmt: skip
     apps = [*settings.app_specs, *(app or [])]
 
@@ -216,6 +247,7 @@ def up(
             "AGENTHUB_API_PORT (or --api-port)",
         )  # fmt: skip
         load_apps(apps)
+        load_agents_file(settings)  # a mistake in it is reported before anything starts
         if not settings.api_key and not settings.api_tokens().has_tokens():
             console.print(
                 "[yellow]warning:[/] no API token and no AGENTHUB_API_KEY: anyone on this "

@@ -106,6 +106,8 @@ class Settings:
     ``--app``); without any, the hub's worker runs only agenthub's own workflows."""
     config: str = ""
     """The hub's agents file; empty: ``agenthub.toml`` beside the data dir, if there is one."""
+    ui_url: str = ""
+    """The Temporal web UI, for links; empty: the embedded server's, when it serves one."""
     callback_secret: str = ""
     """Callback token signing secret; empty: one is created in ``<data_dir>/callback-secret``."""
     callback_old_secrets: str = ""
@@ -236,6 +238,22 @@ class Settings:
 
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+def web_ui_base(settings: Settings) -> str:
+    """The web UI to link workflows to: ``settings.ui_url``, else the embedded server's UI
+    when the client talks to the embedded server, else ``""``."""
+    if settings.ui_url:
+        return settings.ui_url.rstrip("/")
+    if not settings.ui:
+        return ""
+    try:
+        address = load_connect_config(settings)["target_host"]
+    except ConfigurationError:
+        return ""
+    if not same_server(address, settings.embedded_address):
+        return ""
+    return f"http://{settings.server_ip}:{settings.effective_ui_port}"
 
 
 def _split_address(address: str) -> tuple[str, str]:
