@@ -1,0 +1,341 @@
+"""The hub over real HTTP (uvicorn on a port) against the dev server, with agents declared in
+an agenthub.toml: start a task, stream its events, resume from Last-Event-ID, read its
+result; sessions; an approval through the API; a cancel that undoes; and every refusal of
+authentication and tenancy, each checked to have changed nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+import uvicorn
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
+
+from agenthub.agents.config import load_hub_config
+from agenthub.api import create_app
+from agenthub.runtime import AgentHubPlugin, ApiTokenStore, Settings
+from agenthub.testing import eventually, running_worker
+
+from . import hub_tools
+from .conftest import free_port
+
+
+@dataclass
+class Hub:
+    url: str
+    client: Client
+    task_queue: str
+    ana: dict[str, str]
+    """Authorization of ana, tenant acme (an approver)."""
+    bob: dict[str, str]
+    """Authorization of bob, tenant globex."""
+    revoked: dict[str, str]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # pytest owns the signals
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def hub(
+    dev_server_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Hub]:
+    root = tmp_path_factory.mktemp("hub")
+    (root / "agenthub.toml").write_text(hub_tools.TOML)
+    settings = Settings(data_dir=root / ".agenthub", payload_offload="false")
+    config = load_hub_config(root / "agenthub.toml", settings)
+    address = dev_server_env.client.service_client.config.target_host
+    client = await Client.connect(
+        address, plugins=[AgentHubPlugin(settings), config.plugin(settings)]
+    )
+    store = ApiTokenStore(root / "api-tokens.json")
+    ana, _ = store.create(identity="ana", tenant="acme")
+    bob, _ = store.create(identity="bob", tenant="globex")
+    revoked, record = store.create(identity="eve", tenant="acme")
+    store.revoke(record.token_id)
+    async with running_worker(client) as tq:
+        app = create_app(
+            client, secrets=["s"], task_queue=tq, tokens=store, ui_url="http://ui.example"
+        )
+        port = free_port()
+        server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        serving = asyncio.ensure_future(server.serve())
+
+        async def started() -> bool:
+            return server.started
+
+        await eventually(started, what="the API server's start")
+        try:
+            yield Hub(
+                f"http://127.0.0.1:{port}", client, tq, bearer(ana), bearer(bob), bearer(revoked)
+            )
+        finally:
+            server.should_exit = True
+            await serving
+
+
+async def read_sse(http: httpx.AsyncClient, url: str, **headers: str) -> list[dict[str, Any]]:
+    """Every event of an SSE response until its ``end`` event, as dicts."""
+    events: list[dict[str, Any]] = []
+    current: dict[str, Any] = {}
+    async with http.stream("GET", url, headers=headers, timeout=60) as response:
+        assert response.status_code == 200, await response.aread()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        async for line in response.aiter_lines():
+            if not line:
+                if current:
+                    events.append(current)
+                    if current.get("event") == "end":
+                        return events
+                current = {}
+                continue
+            field, _, value = line.partition(": ")
+            if field == "data":
+                current["data"] = json.loads(value)
+            elif field in ("id", "event"):
+                current[field] = value
+    return events
+
+
+async def workflow_status(client: Client, workflow_id: str) -> WorkflowExecutionStatus | None:
+    try:
+        return (await client.get_workflow_handle(workflow_id).describe()).status
+    except RPCError as err:
+        assert err.status == RPCStatusCode.NOT_FOUND
+        return None
+
+
+async def test_task_streams_its_events_resumes_from_last_event_id_and_answers(hub: Hub) -> None:
+    task_id = f"quick-{uuid.uuid4().hex[:6]}"
+    body = {"agent": "hub-quick", "goal": "Reserve a table für zwei 🍷", "task_id": task_id}
+    async with httpx.AsyncClient(base_url=hub.url, headers=hub.ana) as http:
+        first = await http.post("/tasks", json=body)
+        assert first.status_code == 201, first.text
+        assert first.headers["location"] == f"/tasks/{task_id}"
+        assert first.json()["web_url"].startswith("http://ui.example/namespaces/default/workflows/")
+        again = await http.post("/tasks", json=body)  # a retried start: the same task
+        assert (
+            again.status_code == 200 and again.json()["workflow_id"] == first.json()["workflow_id"]
+        )
+
+        events = await read_sse(http, f"/tasks/{task_id}/events")
+        ids = [int(e["id"]) for e in events if "id" in e]
+        assert ids == list(range(len(ids))) and len(ids) >= 5
+        kinds = [e["event"] for e in events]
+        assert kinds[0] == "goal" and "tool_call" in kinds and kinds[-2:] == ["answer", "end"]
+        assert events[0]["data"]["text"] == body["goal"]
+        assert events[-1]["data"] == {"status": "succeeded", "error": None}
+
+        # A reader that saw up to id 2 reconnects: the rest, no duplicates, no gaps.
+        resumed = await read_sse(http, f"/tasks/{task_id}/events", **{"Last-Event-ID": "2"})
+        assert [e for e in resumed if "id" in e] == [e for e in events if "id" in e][3:]
+        by_query = await read_sse(http, f"/tasks/{task_id}/events?from_offset=4")
+        assert [int(e["id"]) for e in by_query if "id" in e] == ids[4:]
+
+        task = (await http.get(f"/tasks/{task_id}")).json()
+        assert task["status"] == "succeeded" and task["requested_by"] == "ana"
+        assert "reserved" in task["output"] and task["usage"]["tool_calls"] == 1
+
+        async def listed() -> bool:  # the list reads the visibility store, which lags a little
+            tasks = (await http.get("/tasks", params={"limit": 1000})).json()
+            return task_id in [t["task_id"] for t in tasks if t["status"] == "succeeded"]
+
+        await eventually(listed, what="the task in GET /tasks")
+        conflict = await http.post("/tasks", json={**body, "goal": "something else"})
+        assert conflict.status_code == 409 and conflict.json()["error"] == "TaskConflict"
+
+
+async def test_cancel_over_http_undoes_the_finished_step(hub: Hub) -> None:
+    hub_tools.HOLDING.clear()
+    task_id = f"holder-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(base_url=hub.url, headers=hub.ana) as http:
+        started = await http.post(
+            "/tasks", json={"agent": "hub-holder", "goal": "hold on", "task_id": task_id}
+        )
+        assert started.status_code == 201, started.text
+        reserved_before = len(hub_tools.RESERVED)
+        await asyncio.wait_for(hub_tools.HOLDING.wait(), 30)
+
+        async def reserved() -> bool:
+            return len(hub_tools.RESERVED) > reserved_before or any(
+                e["kind"] == "tool_result"
+                for e in (await http.get(f"/tasks/{task_id}")).json()["transcript"]
+            )
+
+        await eventually(reserved, what="the reservation")
+        cancelled = await http.post(f"/tasks/{task_id}/cancel")
+        assert cancelled.status_code == 202 and cancelled.json()["status"] == "cancelling"
+        events = await read_sse(http, f"/tasks/{task_id}/events")
+        assert events[-1]["data"]["status"] == "cancelled"
+        assert "cancelled" in [e["event"] for e in events]
+        assert hub_tools.RELEASED[-1] == hub_tools.RESERVED[-1]  # the step was undone
+        again = await http.post(f"/tasks/{task_id}/cancel")
+        assert again.status_code == 409 and again.json()["error"] == "TaskFinished"
+    hub_tools.LET_GO.set()
+
+
+async def test_an_approval_over_http_is_the_tokens_and_its_tenants(hub: Hub) -> None:
+    task_id = f"pay-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(base_url=hub.url) as http:
+        started = await http.post(
+            "/tasks", headers=hub.ana,
+            json={"agent": "hub-cashier", "goal": "pay the bill", "task_id": task_id},
+        )  # fmt: skip
+        workflow_id = started.json()["workflow_id"]
+
+        async def pending() -> dict[str, Any] | None:
+            found = (await http.get("/approvals", params={"task_queue": hub.task_queue},
+                                    headers=hub.ana)).json()  # fmt: skip
+            return next((a for a in found if a["workflow_id"] == workflow_id), None)
+
+        approval = await eventually(pending, what="the payment's approval")
+        state = (await http.get(f"/tasks/{task_id}", headers=hub.ana)).json()
+        assert state["status"] == "waiting_for_approval"
+        # Another tenant neither sees nor decides it.
+        theirs = await http.get(
+            "/approvals", params={"task_queue": hub.task_queue}, headers=hub.bob
+        )
+        assert workflow_id not in [a["workflow_id"] for a in theirs.json()]
+        path = f"/approvals/{approval['approval_id']}/approve?task_queue={hub.task_queue}"
+        refused = await http.post(path, headers=hub.bob, json={})
+        assert refused.status_code == 404
+        assert (await http.get(f"/tasks/{task_id}", headers=hub.ana)).json()["status"] == (
+            "waiting_for_approval"
+        )
+        decided = await http.post(path, headers=hub.ana, json={"reason": "fine"})
+        assert decided.status_code == 200 and decided.json()["by"] == "ana"
+        events = await read_sse(http, f"/tasks/{task_id}/events", **hub.ana)
+        kinds = [e["event"] for e in events]
+        assert "approval_asked" in kinds and "approval" in kinds
+        assert events[-1]["data"]["status"] == "succeeded"
+        assert (
+            "approved by ana" in next(e for e in events if e["event"] == "approval")["data"]["text"]
+        )
+        assert hub_tools.PAID
+
+
+async def test_sessions_over_http_answer_once_per_message_id(hub: Hub) -> None:
+    session = f"s-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(base_url=hub.url, headers=hub.ana, timeout=60) as http:
+        message = {"agent": "hub-chat", "text": "hello, agent ✨", "message_id": "m1"}
+        first = await http.post(f"/sessions/{session}/messages", json=message)
+        assert first.status_code == 200, first.text
+        resent = await http.post(f"/sessions/{session}/messages", json=message)
+        assert resent.json() == first.json()  # answered once
+        second = await http.post(
+            f"/sessions/{session}/messages", json={**message, "text": "again", "message_id": "m2"}
+        )
+        assert second.json()["turn"] == first.json()["turn"] + 1
+        history = (await http.get(f"/sessions/{session}")).json()
+        assert [t["role"] for t in history["turns"]] == ["user", "agent", "user", "agent"]
+        assert history["turns"][0]["text"] == "hello, agent ✨"
+        other = await http.get(f"/sessions/{session}", headers=hub.bob)
+        assert other.status_code == 404
+
+
+async def test_refused_requests_change_nothing(hub: Hub) -> None:
+    task_id = f"holder-{uuid.uuid4().hex[:6]}"
+    hub_tools.LET_GO.clear()
+    async with httpx.AsyncClient(base_url=hub.url) as http:
+        body = {"agent": "hub-holder", "goal": "hold", "task_id": task_id}
+        for headers in ({}, bearer("ahk_forged_secret"), hub.revoked, {"authorization": "Basic x"}):
+            refused = await http.post("/tasks", json=body, headers=headers)
+            assert refused.status_code == 401, refused.text
+            assert set(refused.json()) == {"error", "message"}
+        for tenant in ("acme", "globex"):  # nothing started in any tenant
+            assert await workflow_status(hub.client, f"hub/{tenant}/task/{task_id}") is None
+
+        assert (await http.post("/tasks", json=body, headers=hub.ana)).status_code == 201
+        workflow_id = f"hub/acme/task/{task_id}"
+        for method, path in [
+            ("GET", f"/tasks/{task_id}"),
+            ("GET", f"/tasks/{task_id}/events"),
+            ("POST", f"/tasks/{task_id}/cancel"),
+        ]:
+            theirs = await http.request(method, path, headers=hub.bob)
+            assert theirs.status_code == 404 and theirs.json()["error"] == "TaskNotFound"
+            for headers in ({}, hub.revoked):
+                assert (await http.request(method, path, headers=headers)).status_code == 401
+        listed = await http.get("/tasks", headers=hub.bob, params={"limit": 1000})
+        assert all(t["tenant"] == "globex" for t in listed.json())
+        # Still running, never asked to cancel.
+        assert await workflow_status(hub.client, workflow_id) == WorkflowExecutionStatus.RUNNING
+        history = [
+            e async for e in hub.client.get_workflow_handle(workflow_id).fetch_history_events()
+        ]
+        assert not any(
+            e.HasField("workflow_execution_cancel_requested_event_attributes") for e in history
+        )
+        # Bob's own task of the same id is his, separate from ana's.
+        mine = await http.post("/tasks", headers=hub.bob, json={**body, "agent": "hub-quick"})
+        assert (
+            mine.status_code == 201 and mine.json()["workflow_id"] == f"hub/globex/task/{task_id}"
+        )
+        await hub.client.get_workflow_handle(workflow_id).terminate("test over")
+    hub_tools.LET_GO.set()
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        ({"agent": "nobody", "goal": "x"}, "UnknownAgent"),
+        ({"agent": "hub-quick", "goal": ""}, "InvalidInput"),
+        ({"agent": "hub-quick", "goal": "x" * 100_001}, "InvalidInput"),
+        ({"agent": "hub-quick", "goal": "x", "task_id": "../etc/passwd"}, "InvalidInput"),
+        ({"agent": "hub-quick", "goal": "x", "task_id": "ü"}, "InvalidInput"),
+        ({"agent": "hub-quick", "goal": "x", "limits": {"max_requests": 0}}, "InvalidInput"),
+        ({"agent": "hub-quick", "goal": {"nested": [[["deep"]]]}}, "InvalidInput"),
+        ({"agent": ["hub-quick"], "goal": "x"}, "InvalidInput"),
+    ],
+)
+async def test_bad_start_requests_get_a_named_4xx_and_start_nothing(
+    hub: Hub, body: dict[str, Any], error: str
+) -> None:
+    task_id = body.get("task_id", f"bad-{uuid.uuid4().hex[:6]}")
+    async with httpx.AsyncClient(base_url=hub.url, headers=hub.ana) as http:
+        response = await http.post("/tasks", json={"task_id": task_id, **body})
+        assert response.status_code == 422, response.text
+        assert response.json()["error"] == error and response.json()["message"]
+    if isinstance(task_id, str) and "/" not in task_id:
+        assert await workflow_status(hub.client, f"hub/acme/task/{task_id}") is None
+
+
+async def test_bad_event_offsets_are_refused(hub: Hub) -> None:
+    async with httpx.AsyncClient(base_url=hub.url, headers=hub.ana) as http:
+        for headers, query in [({"Last-Event-ID": "seven"}, ""), ({}, "?from_offset=-1")]:
+            response = await http.get(f"/tasks/any/events{query}", headers=headers)
+            assert response.status_code == 422, response.text
+
+
+async def test_openapi_documents_the_routes_and_the_docs_page_is_served_locally(hub: Hub) -> None:
+    async with httpx.AsyncClient(base_url=hub.url) as http:
+        spec = (await http.get("/openapi.json")).json()
+        for path in ("/tasks", "/tasks/{task_id}", "/tasks/{task_id}/events",
+                     "/tasks/{task_id}/cancel", "/sessions/{session_id}/messages", "/agents"):  # fmt: skip
+            assert path in spec["paths"], path
+        start = spec["paths"]["/tasks"]["post"]["responses"]
+        assert {"200", "201", "409", "422"} <= set(start)
+        assert "ErrorBody" in json.dumps(start["409"])
+        page = await http.get("/docs")
+        assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text
+        assert "cdn" not in page.text.lower()
+        script = await http.get("/docs-assets/swagger-ui-bundle.js")
+        assert script.status_code == 200 and len(script.content) > 100_000
+        agents = (await http.get("/agents", headers=hub.ana)).json()
+        assert {"hub-quick", "hub-cashier"} <= {a["name"] for a in agents}
