@@ -12,9 +12,9 @@ Example ``agenthub.toml``::
     model = "offline"                      # or "openai:gpt-4o-mini", "anthropic:..."
     approvers = ["ana"]
     tools = [
-        "myapp.tools:search_flights",
-        { use = "myapp.tools:book_hotel", side_effect = true,
-          compensate = "myapp.tools:cancel_hotel", requires_approval = true },
+        "myapp.tools:search_flights",    # a function, or an @tool declaration
+        { use = "myapp.tools:book_hotel", compensate = "myapp.tools:cancel_hotel" },
+        { use = "myapp.tools:pay", side_effect = true, requires_approval = true },
     ]
     limits = { max_requests = 20, deadline = "10m" }
 
@@ -56,6 +56,7 @@ from agenthub.agents.team import TeamMember, TeamSpec
 from agenthub.agents.tools import AgentTool, tool
 from agenthub.errors import ConfigurationError
 from agenthub.patterns.fanout import CollectErrors, FailFast, Tolerate
+from agenthub.patterns.retry import PresetName
 from agenthub.runtime.config import Settings
 
 __all__ = ["CONFIG_FILE", "HubConfig", "find_hub_config", "load_hub_config"]
@@ -126,7 +127,7 @@ class ToolConfig(_Strict):
     approvers: list[str] | None = None
     approval_timeout: Duration | None = None
     timeout: Duration | None = None
-    retry: Literal["QUICK", "STANDARD", "EXTERNAL_API", "PATIENT"] | None = None
+    retry: PresetName | None = None
 
 
 class MCPServerConfig(_Strict):
@@ -280,9 +281,12 @@ def _agent_tool(item: ToolConfig, where: str, source: str) -> AgentTool:
         options["approvers"] = tuple(options["approvers"])
     if item.compensate:
         options["compensate"] = _import(item.compensate, f"{where}.compensate", source)
-    if isinstance(found, AgentTool):
-        return dataclasses.replace(found, **options) if options else found
-    return tool(found, **options)
+    try:
+        if isinstance(found, AgentTool):
+            return dataclasses.replace(found, **options) if options else found
+        return tool(found, **options)
+    except ConfigurationError as err:
+        raise ConfigurationError(f"{source}: {where}: {err}") from None
 
 
 def _failures(value: str | int) -> Any:
