@@ -23,8 +23,8 @@ runner = CliRunner()
 
 PAY = (
     '{ use = "tests.hub_tools:pay", side_effect = true, compensate = "tests.hub_tools:release", '
-    'requires_approval = true, approvers = ["cfo"], timeout = "90s", retry = "PAYMENT_NEVER_TWICE", '
-    'approval_timeout = "2d" }'
+    'requires_approval = true, approvers = ["cfo"], timeout = "90s", '
+    'retry = "PAYMENT_NEVER_TWICE", approval_timeout = "2d" }'
 )
 FULL = """
 [agents.trip]
@@ -129,7 +129,7 @@ members = []
     ],
 )
 def test_each_kind_of_mistake_says_where_and_what(tmp_path: Path, text: str, expected: str) -> None:
-    with pytest.raises(ConfigurationError, match="agenthub.toml") as caught:
+    with pytest.raises(ConfigurationError, match=r"agenthub\.toml") as caught:
         load(text, tmp_path)
     assert expected in str(caught.value)
 
@@ -139,7 +139,7 @@ def test_the_file_is_found_beside_the_data_dir_or_named(tmp_path: Path) -> None:
     assert find_hub_config(settings) is None
     (tmp_path / "agenthub.toml").write_text("")
     assert find_hub_config(settings) == tmp_path / "agenthub.toml"
-    with pytest.raises(ConfigurationError, match="AGENTHUB_CONFIG=nope.toml: no such file"):
+    with pytest.raises(ConfigurationError, match=r"AGENTHUB_CONFIG=nope\.toml: no such file"):
         find_hub_config(Settings(data_dir=tmp_path, config="nope.toml"))
 
 
