@@ -125,7 +125,7 @@ members = []
         (
             '[agents.a]\ntools = [{ use = "tests.hub_tools:pay", requires_approval = true }]',
             "require approval but nobody may approve",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_each_kind_of_mistake_says_where_and_what(tmp_path: Path, text: str, expected: str) -> None:
