@@ -22,6 +22,8 @@ from .conftest import free_port, read_stderr_until
 pytestmark = pytest.mark.slow
 
 AGENTHUB = str(Path(sys.executable).parent / "agenthub")
+END = '; echo "END""=$?"'
+"""Prints END=<exit code> after a command; typed, it does not contain the text it prints."""
 
 TOOLS = '''
 import asyncio
