@@ -22,8 +22,8 @@ from .conftest import free_port, read_stderr_until
 pytestmark = pytest.mark.slow
 
 AGENTHUB = str(Path(sys.executable).parent / "agenthub")
-END = '; echo "END""=$?"'
-"""Prints END=<exit code> after a command; typed, it does not contain the text it prints."""
+# Each command ends with `echo "END""=$?"`: it prints END=<exit code>, and the typed command
+# itself does not contain that text.
 
 TOOLS = '''
 import asyncio
