@@ -19,12 +19,15 @@ from urllib.parse import quote, urlencode
 import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from agenthub.agents.config import load_hub_config
+from agenthub.agents.hub import HubTasks
 from agenthub.api import create_app
-from agenthub.runtime import ApiTokenStore
-from agenthub.testing import running_worker
+from agenthub.runtime import AgentHubPlugin, ApiTokenStore, Settings
+from agenthub.testing import eventually, running_worker
 
 from .approval_workflows import Ask, NeedsApproval
 from .callback_workflows import DELIVERED, SECRET, TOKENS, AwaitsCallbacks, Wait, deliver_token
@@ -60,10 +63,53 @@ def _bodies() -> st.SearchStrategy[bytes | None]:
     )  # fmt: skip
 
 
+AGENTS_TOML = """
+[agents.fuzz-quick]
+tools = ["tests.hub_tools:reserve"]
+
+[agents.fuzz-chat]
+"""
+TASK_IDS = ["fz-1", "fz-2", "fz-3"]
+
+
+def _task_bodies() -> st.SearchStrategy[bytes]:
+    """Start-task and message bodies: real and made-up agents, odd goals, ids and limits."""
+    agent = st.one_of(st.sampled_from(["fuzz-quick", "fuzz-chat"]), TEXT, JSON)
+    text = st.one_of(TEXT, st.integers(99_990, 100_010).map(lambda n: "ü" * n), JSON)
+    task_id = st.one_of(st.sampled_from(TASK_IDS), TEXT, st.none())
+    limits = st.one_of(
+        st.none(),
+        st.fixed_dictionaries({}, optional={
+            "max_requests": st.integers(-2, 20_000), "deadline_seconds": st.floats(-1, 1e9),
+            "max_total_tokens": st.integers(-1, 10**12), "x": JSON,
+        }),
+    )  # fmt: skip
+    body = st.fixed_dictionaries(
+        {"agent": agent},
+        optional={"goal": text, "text": text, "task_id": task_id, "message_id": task_id,
+                  "limits": limits},
+    )  # fmt: skip
+    return st.one_of(body, WELL_FORMED).map(
+        lambda b: json.dumps(b, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    )
+
+
+WELL_FORMED = st.fixed_dictionaries(
+    {"agent": st.sampled_from(["fuzz-quick", "fuzz-chat"]), "goal": TEXT.map(lambda t: t + "."),
+     "text": TEXT.map(lambda t: t + ".")},
+    optional={"task_id": st.sampled_from(TASK_IDS), "message_id": st.sampled_from(TASK_IDS)},
+)  # fmt: skip
+
+
 @st.composite
 def requests(draw: st.DrawFn, tokens: list[str], approvals: list[str], auth: str) -> Fuzzed:
-    segment = draw(st.one_of(TEXT, st.sampled_from(tokens), st.sampled_from(approvals)))
-    query = {k: draw(TEXT) for k in draw(st.sets(st.sampled_from(["inbox", "task_queue", "x"])))}
+    segment = draw(
+        st.one_of(
+            TEXT, st.sampled_from(tokens), st.sampled_from(approvals), st.sampled_from(TASK_IDS)
+        )
+    )
+    keys = ["inbox", "task_queue", "x", "status", "limit", "from_offset"]
+    query = {k: draw(TEXT) for k in draw(st.sets(st.sampled_from(keys)))}
     template = draw(
         st.sampled_from(
             [
@@ -75,6 +121,16 @@ def requests(draw: st.DrawFn, tokens: list[str], approvals: list[str], auth: str
                 ("POST", "/callbacks"),
                 ("DELETE", "/callbacks"),
                 ("GET", "/callbacks/{}"),
+                ("POST", "/tasks"),
+                ("POST", "/tasks"),
+                ("GET", "/tasks"),
+                ("GET", "/tasks/{}"),
+                ("GET", "/tasks/{}/events"),
+                ("POST", "/tasks/{}/cancel"),
+                ("POST", "/sessions/{}/messages"),
+                ("GET", "/sessions/{}"),
+                ("GET", "/agents"),
+                ("GET", "/openapi.json"),
                 (draw(st.sampled_from(["PUT", "PATCH", "GET", "POST"])), "/{}"),
             ]
         )
@@ -84,14 +140,24 @@ def requests(draw: st.DrawFn, tokens: list[str], approvals: list[str], auth: str
     if query:
         path += "?" + urlencode(query)
     headers: dict[str, bytes] = {}
-    credential = draw(st.one_of(st.none(), st.just(auth), TEXT))
+    credential = draw(st.one_of(st.none(), st.just(auth), st.just(auth), TEXT))
     if credential is not None:
         headers["authorization"] = f"Bearer {credential}".encode()
     if draw(st.booleans()):
         headers["x-callback-token"] = draw(st.one_of(st.sampled_from(tokens), TEXT)).encode()
     if draw(st.booleans()):
         headers["content-type"] = draw(st.sampled_from([b"application/json", b"text/plain"]))
+    if draw(st.booleans()):
+        headers["last-event-id"] = draw(st.one_of(TEXT, st.integers(-3, 10**30).map(str))).encode(
+            "utf-8", "surrogateescape"
+        )
     body = draw(_bodies())
+    if path.startswith(("/tasks", "/sessions")) and draw(st.integers(0, 3)) > 0:
+        body = draw(_task_bodies())
+    if method == "POST" and path.startswith("/tasks") and draw(st.integers(0, 3)) == 0:
+        # A proper start now and then, so tasks run while the rest of the fuzz goes on.
+        headers = {"authorization": f"Bearer {auth}".encode(), "content-type": b"application/json"}
+        body = json.dumps(draw(WELL_FORMED), ensure_ascii=False).encode()
     if path.startswith("/approvals/") and draw(st.booleans()):
         decision = {"by": draw(st.one_of(st.just("ana"), TEXT)), "reason": draw(TEXT)}
         body = json.dumps(decision).encode()
@@ -116,7 +182,12 @@ def generate(tokens: list[str], approvals: list[str], auth: str) -> list[Fuzzed]
 async def test_no_route_answers_5xx_to_generated_requests(
     dev_server_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
-    client = dev_server_env.client
+    settings = Settings(data_dir=tmp_path / ".agenthub", payload_offload="false")
+    agents = load_hub_config(tmp_path / "agenthub.toml", settings, text=AGENTS_TOML)
+    client = await Client.connect(
+        dev_server_env.client.service_client.config.target_host,
+        plugins=[AgentHubPlugin(settings), agents.plugin(settings)],
+    )
     store = ApiTokenStore(tmp_path / "api-tokens.json")
     auth, _ = store.create(identity="ana")
     async with running_worker(
@@ -139,9 +210,13 @@ async def test_no_route_answers_5xx_to_generated_requests(
         statuses: dict[int, int] = {}
         async with httpx.AsyncClient(transport=transport, base_url="http://hub") as http:
             for request in fuzzed:
-                response = await http.request(
-                    request.method, request.path, headers=request.headers, content=request.body
-                )
+                response = await asyncio.wait_for(
+                    http.request(
+                        request.method, request.path, headers=request.headers,
+                        content=request.body,
+                    ),
+                    60,
+                )  # fmt: skip
                 statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
                 where = f"{request.method} {request.path[:200]} -> {response.status_code}"
                 assert response.status_code < 500, f"{where}: {response.text[:500]}"
@@ -149,10 +224,18 @@ async def test_no_route_answers_5xx_to_generated_requests(
                     error = response.json()
                     assert set(error) == {"error", "message"}, where
                     assert error["error"] and error["message"], where
+        tasks = HubTasks(client, task_queue=tq)
+
+        async def every_task_ended() -> bool:  # started under fuzz, still run to their end
+            found = await tasks.list_tasks(limit=1000)
+            return bool(found) and all(t.status != "running" for t in found)
+
+        await eventually(every_task_ended, what="the end of every task the fuzz started")
         for handle in [*asks, client.get_workflow_handle(wid)]:
             with contextlib.suppress(RPCError):  # decided or completed by the fuzz
                 await handle.terminate()
     assert len(fuzzed) >= 1000
     # The fuzz reached past authentication and validation, not only the 401/404 paths.
     assert statuses.get(200, 0) > 10 and len(statuses) >= 5, statuses
+    assert statuses.get(201, 0) >= 1, statuses  # tasks were started, not only refused
     print(f"{len(fuzzed)} requests: {dict(sorted(statuses.items()))}")
