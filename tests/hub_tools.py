@@ -4,6 +4,7 @@ records what it did, so a test can tell an effect from its undo."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from agenthub.agents import tool
 
@@ -22,6 +23,7 @@ async def release(item: str) -> None:
 @tool(side_effect=True, compensate=release)
 async def reserve(item: str) -> str:
     """Reserve an item."""
+    logging.getLogger("hub_tools").warning("reserving %s", item)  # a tool's own logger
     RESERVED.append(item)
     return f"reserved {item}"
 

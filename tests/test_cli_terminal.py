@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -102,6 +103,7 @@ def hub_up(tmp_path: Path) -> Iterator[dict[str, str]]:
         "AGENTHUB_SERVER_PORT": str(free_port()),
         "AGENTHUB_API_PORT": str(free_port()),
         "AGENTHUB_UI_PORT": str(free_port()),
+        "AGENTHUB_METRICS_PORT": str(free_port()),
         "TEMPORAL_CONFIG_FILE": str(tmp_path / "none.toml"),
     }
     base = {k: v for k, v in os.environ.items() if k != "TEMPORAL_ADDRESS"}
@@ -113,6 +115,7 @@ def hub_up(tmp_path: Path) -> Iterator[dict[str, str]]:
     try:
         started = read_stderr_until(up, "worker polling task queue 'agenthub'")
         assert "agenthub.toml" in started, started
+        assert f"metrics http://127.0.0.1:{env['AGENTHUB_METRICS_PORT']}/metrics" in started
         yield env
     finally:
         up.send_signal(signal.SIGINT)
@@ -155,5 +158,12 @@ def test_run_shows_the_task_live_and_ctrl_c_detaches(
         (tmp_path / "GO").write_text("")
         screen = terminal.wait_for(lambda s: s.count("END=") == 3, "the end of `tasks watch`")
         assert "went a" in screen and screen.count("END=0") == 2
+
+        # The worker's SDK metrics, as Prometheus reads them.
+        url = f"http://127.0.0.1:{hub_up['AGENTHUB_METRICS_PORT']}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            metrics = response.read().decode()
+        completed = [m for m in metrics.splitlines() if m.startswith("temporal_workflow_completed")]
+        assert completed and any('workflow_type="agenthub.AgentTask"' in m for m in completed)
     finally:
         terminal.close()

@@ -121,7 +121,9 @@ async def workflow_status(client: Client, workflow_id: str) -> WorkflowExecution
         return None
 
 
-async def test_task_streams_its_events_resumes_from_last_event_id_and_answers(hub: Hub) -> None:
+async def test_task_streams_its_events_resumes_from_last_event_id_and_answers(
+    hub: Hub, caplog: pytest.LogCaptureFixture
+) -> None:
     task_id = f"quick-{uuid.uuid4().hex[:6]}"
     body = {"agent": "hub-quick", "goal": "Reserve a table für zwei 🍷", "task_id": task_id}
     async with httpx.AsyncClient(base_url=hub.url, headers=hub.ana) as http:
@@ -157,6 +159,9 @@ async def test_task_streams_its_events_resumes_from_last_event_id_and_answers(hu
             return task_id in [t["task_id"] for t in tasks if t["status"] == "succeeded"]
 
         await eventually(listed, what="the task in GET /tasks")
+        # The tool's own log line (a plain logging.getLogger) names the task it ran for.
+        lines = [r for r in caplog.records if r.name == "hub_tools"]
+        assert task["workflow_id"] in [getattr(r, "workflow_id", None) for r in lines]
         conflict = await http.post("/tasks", json={**body, "goal": "something else"})
         assert conflict.status_code == 409 and conflict.json()["error"] == "TaskConflict"
 

@@ -52,6 +52,7 @@ from agenthub.agents.team import Team, TeamSpec, finished_member_undos
 from agenthub.errors import ConfigurationError
 from agenthub.patterns.ledger import IdempotencyLedger, open_ledger
 from agenthub.runtime.config import Settings
+from agenthub.runtime.telemetry import install_task_ids
 
 __all__ = ["AgentsPlugin"]
 
@@ -188,6 +189,7 @@ class AgentsPlugin(SimplePlugin):
         for plugin in self._agent_plugins:
             config = plugin.configure_worker(config)
         set_worker_client(config["client"])
+        install_task_ids()  # a tool's own log lines name their task
         if self.limits:
             config["interceptors"] = [
                 *config.get("interceptors", ()),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import logging
 from collections.abc import Awaitable, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -102,11 +103,20 @@ async def _serve_worker(
     *extra: Awaitable[Any],
     api: bool = False,
 ) -> None:
+    from agenthub.runtime.telemetry import LOG_FORMAT, install_task_ids, metrics_runtime
+
+    install_task_ids()
+    logging.basicConfig(format=LOG_FORMAT, level=settings.log_level.upper())
     found = load_apps(apps)
     hub = load_agents_file(settings)
     if hub is not None:
         found.plugins.append(hub.plugin(settings))
-    client = await connect(settings)
+    runtime = metrics_runtime(settings)
+    client = await connect(settings, **({"runtime": runtime} if runtime else {}))
+    if runtime is not None:
+        console.print(
+            f"[green]metrics[/] http://{settings.server_ip}:{settings.metrics_port}/metrics"
+        )
     worker = build_worker(
         client, settings, workflows=found.workflows, activities=found.activities,
         plugins=found.plugins,

@@ -108,6 +108,13 @@ class Settings:
     """The hub's agents file; empty: ``agenthub.toml`` beside the data dir, if there is one."""
     ui_url: str = ""
     """The Temporal web UI, for links; empty: the embedded server's, when it serves one."""
+    otlp_endpoint: str = ""
+    """OpenTelemetry traces go here (OTLP over HTTP); empty: ``OTEL_EXPORTER_OTLP_ENDPOINT``,
+    and with neither, tracing is off."""
+    metrics_port: int = 0
+    """Serve the SDK's Prometheus metrics on this port (``up`` and ``worker``); 0: off."""
+    log_level: str = "WARNING"
+    """Level of the log lines ``up`` and ``worker`` print (each names its workflow id)."""
     callback_secret: str = ""
     """Callback token signing secret; empty: one is created in ``<data_dir>/callback-secret``."""
     callback_old_secrets: str = ""
@@ -121,7 +128,7 @@ class Settings:
     """Key for ``anthropic:`` models; empty: ``ANTHROPIC_API_KEY``."""
 
     def __post_init__(self) -> None:
-        for name in ("server_port", "ui_port", "api_port"):
+        for name in ("server_port", "ui_port", "api_port", "metrics_port"):
             port = getattr(self, name)
             if not 0 <= port <= 65535 or (name == "server_port" and port == 0):
                 raise ConfigurationError(
@@ -140,6 +147,10 @@ class Settings:
             )
         if self.payload_limit <= 0:
             raise ConfigurationError(f"{ENV_PREFIX}PAYLOAD_LIMIT must be > 0 bytes")
+        if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ConfigurationError(
+                f"{ENV_PREFIX}LOG_LEVEL={self.log_level!r}; use DEBUG, INFO, WARNING or ERROR"
+            )
         if not self.task_queue.strip():
             raise ConfigurationError(f"{ENV_PREFIX}TASK_QUEUE must not be empty")
 
@@ -344,8 +355,11 @@ async def connect(
     config.update(client_options)
     address = config["target_host"]
     from agenthub.runtime.plugin import AgentHubPlugin  # the plugin module imports this one
+    from agenthub.runtime.telemetry import tracing_plugins
 
-    config["plugins"] = [AgentHubPlugin(settings), *config.get("plugins", ())]
+    config["plugins"] = [
+        AgentHubPlugin(settings), *tracing_plugins(settings), *config.get("plugins", ()),
+    ]  # fmt: skip
     try:
         return await asyncio.wait_for(Client.connect(**config), timeout)
     except (TimeoutError, RuntimeError, OSError) as err:
