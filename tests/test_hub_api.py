@@ -345,3 +345,22 @@ async def test_openapi_documents_the_routes_and_the_docs_page_is_served_locally(
         assert script.status_code == 200 and len(script.content) > 100_000
         agents = (await http.get("/agents", headers=hub.ana)).json()
         assert {"hub-quick", "hub-cashier"} <= {a["name"] for a in agents}
+
+
+async def test_many_readers_of_one_task_share_one_subscription_and_miss_nothing(
+    hub: Hub,
+) -> None:
+    task_id = f"quick-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(base_url=hub.url, headers=hub.ana, timeout=60) as http:
+        body = {"agent": "hub-quick", "goal": "many readers", "task_id": task_id}
+        assert (await http.post("/tasks", json=body)).status_code == 201
+        path = f"/tasks/{task_id}/events"
+        offsets = [0, 0, 0, 1, 2, 3, 5, 0, 0, 4]
+        readers = await asyncio.gather(
+            *(read_sse(http, f"{path}?from_offset={start}") for start in offsets)
+        )
+        full = [int(e["id"]) for e in readers[0] if "id" in e]
+        assert full == list(range(len(full))) and len(full) >= 5
+        for start, events in zip(offsets, readers, strict=True):
+            assert [int(e["id"]) for e in events if "id" in e] == full[start:]
+            assert events[-1]["event"] == "end"

@@ -17,13 +17,15 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
 import uuid
 from collections.abc import AsyncIterator, Collection
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -60,6 +62,7 @@ from agenthub.patterns._sdk import describe_failure
 
 __all__ = [
     "HubTasks",
+    "SharedEvents",
     "StartedTask",
     "TaskSummary",
     "TaskView",
@@ -156,6 +159,84 @@ def _request_digest(agent: str, goal: str, limits: AgentLimits | None) -> str:
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+class _Shared:
+    def __init__(self) -> None:
+        self.items: list[AgentEventItem] = []
+        self.done = False
+        self.error: BaseException | None = None
+        self.readers = 0
+        self.changed = asyncio.Condition()
+        self.pump: asyncio.Task[None] | None = None
+
+
+def _moved(shared: _Shared, seen: int) -> bool:
+    return len(shared.items) > seen or shared.done
+
+
+class SharedEvents:
+    """One subscription per task for every reader in this process.
+
+    The server lets only a few updates wait on one workflow at a time, and each
+    subscription is such an update: a hundred readers of one task, each with its own
+    subscription, would queue behind each other. Here the first reader starts a
+    subscription from the task's first retained event, later readers share it, and the last
+    one to leave stops it.
+
+    Example::
+
+        shared = SharedEvents(client)
+        async for item in shared.read(workflow_id, from_offset=0):
+            print(item.offset, item.event.kind)
+    """
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self._streams: dict[str, _Shared] = {}
+
+    async def _pump(self, workflow_id: str, shared: _Shared) -> None:
+        try:
+            async for item in agent_events(self.client, workflow_id):
+                async with shared.changed:
+                    shared.items.append(item)
+                    shared.changed.notify_all()
+        except Exception as err:  # handed to every reader
+            shared.error = err
+        finally:
+            async with shared.changed:
+                shared.done = True
+                shared.changed.notify_all()
+
+    async def read(
+        self, workflow_id: str, *, from_offset: int = 0
+    ) -> AsyncIterator[AgentEventItem]:
+        """The task's events from ``from_offset`` on, live, until it ends."""
+        shared = self._streams.get(workflow_id)
+        if shared is None:
+            shared = self._streams[workflow_id] = _Shared()
+            shared.pump = asyncio.ensure_future(self._pump(workflow_id, shared))
+        shared.readers += 1
+        index = 0
+        try:
+            while True:
+                while index < len(shared.items):
+                    item = shared.items[index]
+                    index += 1
+                    if item.offset >= from_offset:
+                        yield item
+                if shared.done:
+                    if shared.error is not None:
+                        raise shared.error
+                    return
+                async with shared.changed:
+                    await shared.changed.wait_for(partial(_moved, shared, index))
+        finally:
+            shared.readers -= 1
+            if shared.readers == 0 and self._streams.get(workflow_id) is shared:
+                del self._streams[workflow_id]
+                if shared.pump is not None:
+                    shared.pump.cancel()
+
+
 class HubTasks:
     """Agent tasks and sessions of one tenant (see the module docstring).
 
@@ -166,6 +247,8 @@ class HubTasks:
         agents: the agent names the hub runs, checked before anything starts; ``None``
             skips the check (the task then fails at once on an unknown name).
         ui_url: the Temporal web UI, for links (``""``: no links).
+        shared_events: readers of one task share one subscription (the HTTP API's many
+            SSE readers); ``None``: each reader subscribes on its own.
     """
 
     def __init__(
@@ -176,7 +259,9 @@ class HubTasks:
         task_queue: str = "agenthub",
         agents: Collection[str] | None = None,
         ui_url: str = "",
+        shared_events: SharedEvents | None = None,
     ) -> None:
+        self.shared_events = shared_events
         self.client = client
         self.tenant = tenant
         self.task_queue = task_queue
@@ -247,7 +332,13 @@ class HubTasks:
                     "new id"
                 ) from None
             return StartedTask(await self._summary(task_id, existing), created=False)
-        return StartedTask(await self._summary(task_id, await handle.describe()), created=True)
+        summary = TaskSummary(
+            task_id=task_id, agent=agent, goal=goal[:500], status="running", tenant=self.tenant,
+            requested_by=requested_by, started_at=datetime.now(UTC),
+            workflow_id=handle.id,
+            web_url=web_ui_link(self.ui_url, self.client.namespace, handle.id),
+        )  # fmt: skip
+        return StartedTask(summary, created=True)
 
     async def _describe(self, task_id: str) -> WorkflowExecutionDescription:
         try:
@@ -372,6 +463,8 @@ class HubTasks:
             TaskNotFound: no task of that id in this tenant (checked before the first event).
         """
         await self._summary(task_id, await self._describe(task_id))
+        if self.shared_events is not None:
+            return self.shared_events.read(self.workflow_id(task_id), from_offset=from_offset)
         return agent_events(self.client, self.workflow_id(task_id), from_offset=from_offset)
 
     def session_key(self, session_id: str) -> str:

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from temporalio.client import Client
 
-from agenthub.agents.hub import HubTasks
+from agenthub.agents.hub import HubTasks, SharedEvents
 from agenthub.runtime.tokens import ApiTokenStore
 
 
@@ -31,6 +31,8 @@ class HubState:
     """The agent names tasks may name (``None``: not checked before starting)."""
     ui_url: str = ""
     """The Temporal web UI, for links."""
+    shared_events: SharedEvents | None = None
+    """One event subscription per task for all SSE readers."""
 
 
 class ErrorBody(BaseModel):
@@ -91,6 +93,7 @@ def tasks_of(request: Request) -> HubTasks:
         task_queue=state.task_queue,
         agents=state.agents() if state.agents is not None else None,
         ui_url=state.ui_url,
+        shared_events=state.shared_events,
     )
 
 

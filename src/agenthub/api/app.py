@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
 from agenthub._version import __version__
+from agenthub.agents.hub import SharedEvents
 from agenthub.agents.registry import agent_specs
 from agenthub.api import approvals, callbacks, health, tasks
 from agenthub.api._shared import HubState, error_response
@@ -74,8 +75,9 @@ def create_app(
     app = FastAPI(title="agenthub", version=__version__, docs_url=None, redoc_url=None)
     _serve_docs_offline(app)
     app.state.hub = HubState(
-        client, list(secrets), task_queue, api_key, max_body, tokens, agents, ui_url
-    )
+        client, list(secrets), task_queue, api_key, max_body, tokens, agents, ui_url,
+        SharedEvents(client),
+    )  # fmt: skip
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,0 +1,189 @@
+"""The hub's HTTP API under load vs the same starts through the client, in the same run:
+task starts per second and their ratio, p95 start latency, every started task run to its
+end; then many SSE readers on one task: every reader gets every event, and how late.
+
+The API (uvicorn) and the worker share one process, as in ``agenthub up``; the load comes
+from this process too, the same way for both sides (``--concurrency`` requests in flight).
+
+    .venv/bin/python -m benchmarks.api_load --tasks 1000 --readers 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+import httpx
+import uvicorn
+from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+from temporalio.client import Client
+
+from agenthub.agents import AgentSpec, AgentsPlugin, tool
+from agenthub.agents.hub import HubTasks
+from agenthub.api import create_app
+from agenthub.runtime import AgentHubPlugin, Settings
+from agenthub.testing import running_worker
+from benchmarks._common import embedded_server, free_port
+
+TURNS = 20
+
+
+@tool
+async def tick(n: int) -> str:
+    """One step of a long task (a short wait, like a quick API call)."""
+    await asyncio.sleep(0.05)
+    return f"tick {n}"
+
+
+def _ticking(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    done = sum(isinstance(m, ModelResponse) for m in messages)
+    if done < TURNS:
+        return ModelResponse(parts=[ToolCallPart("tick", {"n": done}, tool_call_id=f"t{done}")])
+    return ModelResponse(parts=[TextPart("ticked")])
+
+
+QUICK = AgentSpec(name="bench-quick")  # the offline model: one request, an answer
+TICKER = AgentSpec(name="bench-ticker", model=FunctionModel(_ticking), tools=[tick])
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def _batch(
+    count: int, concurrency: int, start: Callable[[int], Awaitable[str]]
+) -> tuple[float, list[float], list[str]]:
+    """Run ``start(i)`` for every i with ``concurrency`` in flight: (seconds, latencies,
+    workflow ids)."""
+    gate = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+    ids: list[str] = []
+
+    async def one(i: int) -> None:
+        async with gate:
+            began = time.perf_counter()
+            ids.append(await start(i))
+            latencies.append(time.perf_counter() - began)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return time.perf_counter() - began, latencies, ids
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _read_events(http: httpx.AsyncClient, path: str) -> list[tuple[int, float, float]]:
+    """(offset, event time, arrival time) of every event until the end event."""
+    seen: list[tuple[int, float, float]] = []
+    async with http.stream("GET", path, timeout=120) as response:
+        offset = -1
+        async for line in response.aiter_lines():
+            if line.startswith("id: "):
+                offset = int(line[4:])
+            elif line.startswith("data: ") and offset >= 0:
+                data = json.loads(line[6:])
+                seen.append((offset, data["at"], time.time()))
+                offset = -1
+            elif line == "event: end":
+                break
+    return seen
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--readers", type=int, default=100)
+    args = parser.parse_args()
+
+    async with embedded_server() as address:
+        with TemporaryDirectory() as tmp:
+            settings = Settings(data_dir=Path(tmp), payload_offload="false")
+            plugins = [AgentHubPlugin(settings), AgentsPlugin(QUICK, TICKER, settings=settings)]
+            client = await Client.connect(address, plugins=plugins)
+            async with running_worker(client) as tq:
+                app = create_app(client, secrets=["bench"], task_queue=tq)
+                port = free_port()
+                server = _Server(uvicorn.Config(app, port=port, log_level="warning"))
+                serving = asyncio.ensure_future(server.serve())
+                while not server.started:
+                    await asyncio.sleep(0.05)
+                try:
+                    await _measure(client, tq, f"http://127.0.0.1:{port}", args)
+                finally:
+                    server.should_exit = True
+                    await serving
+
+
+async def _measure(client: Client, tq: str, url: str, args: argparse.Namespace) -> None:
+    tasks = HubTasks(client, task_queue=tq)
+    run = uuid.uuid4().hex[:6]
+    limits = httpx.Limits(max_connections=args.concurrency + args.readers + 10)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as http:
+
+        async def direct(i: int) -> str:
+            started = await tasks.start("bench-quick", f"goal {i}", task_id=f"d-{run}-{i}")
+            return started.task.workflow_id
+
+        async def over_http(i: int) -> str:
+            body = {"agent": "bench-quick", "goal": f"goal {i}", "task_id": f"h-{run}-{i}"}
+            response = await http.post("/tasks", json=body)
+            assert response.status_code == 201, response.text
+            workflow_id: str = response.json()["workflow_id"]
+            return workflow_id
+
+        # Warm both paths up (and open the HTTP connections the measured run uses).
+        await _batch(args.concurrency, args.concurrency, lambda i: direct(10_000 + i))
+        await _batch(args.concurrency, args.concurrency, lambda i: over_http(10_000 + i))
+        results: dict[str, tuple[float, list[float], list[str]]] = {}
+        for name, start in (("client", direct), ("http", over_http)):
+            results[name] = await _batch(args.tasks, args.concurrency, start)
+            began = time.perf_counter()
+            handles = [client.get_workflow_handle(w) for w in results[name][2]]
+            outcomes = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)
+            failed = [o for o in outcomes if isinstance(o, BaseException)]
+            print(
+                f"{name:>6}: {args.tasks} starts in {results[name][0]:.2f} s = "
+                f"{args.tasks / results[name][0]:.0f} starts/s, p50 "
+                f"{_pct(results[name][1], 0.5) * 1000:.1f} ms, p95 "
+                f"{_pct(results[name][1], 0.95) * 1000:.1f} ms; all ended "
+                f"{time.perf_counter() - began:.1f} s later, {len(failed)} failed"
+            )
+            assert not failed, failed[:3]
+        ratio = results["client"][0] / results["http"][0]
+        print(f"ratio http/client starts per second: {ratio:.2f}")
+
+        # SSE fan-out: many readers follow one long task live.
+        started = await tasks.start("bench-ticker", "tick along", task_id=f"ticker-{run}")
+        path = f"/tasks/{started.task.task_id}/events"
+        readers = await asyncio.gather(*(_read_events(http, path) for _ in range(args.readers)))
+        offsets = [[o for o, _, _ in r] for r in readers]
+        complete = all(o == offsets[0] for o in offsets) and offsets[0] == list(
+            range(len(offsets[0]))
+        )
+        # Delays of events that happened while the readers were connected (not the backlog).
+        joined = min(min(arrived for _, _, arrived in r) for r in readers)
+        delays = [arrived - at for r in readers for _, at, arrived in r if at >= joined]
+        print(
+            f"SSE: {args.readers} readers x {len(offsets[0])} events, every reader got every "
+            f"event in order: {complete}; delivery delay p50 {_pct(delays, 0.5) * 1000:.0f} ms, "
+            f"p95 {_pct(delays, 0.95) * 1000:.0f} ms ({len(delays)} live deliveries)"
+        )
+        assert complete
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
