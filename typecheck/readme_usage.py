@@ -257,3 +257,19 @@ async def run_trip_agent(settings: Settings) -> None:
     handle = await start_agent_task(client, "trip", "Again", task_queue="agenthub")
     status: TaskProgress = await agent_task_status(handle)
     print(result.output, result.usage.requests, status.state, status.step)
+
+
+async def hub_service(settings: Settings) -> None:
+    """The hub as a service: agents from agenthub.toml, tasks per tenant."""
+    from pathlib import Path
+
+    from agenthub.agents import HubTasks, TaskView, load_hub_config
+
+    hub = load_hub_config(Path("agenthub.toml"), settings)
+    client = await connect(settings, plugins=[hub.plugin(settings)])
+    tasks = HubTasks(client, tenant="acme", task_queue=settings.task_queue)
+    started = await tasks.start("trip", "Two nights in Lisbon", task_id="order-42")
+    async for item in await tasks.events(started.task.task_id):
+        print(item.offset, item.event.kind, item.event.text)
+    view: TaskView = await tasks.get("order-42")
+    print(view.status, view.output, view.usage.requests, started.created)

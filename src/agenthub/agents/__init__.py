@@ -16,6 +16,8 @@ Example::
 """
 
 from agenthub.agents.capability import TaskProgress, TranscriptEntry
+from agenthub.agents.config import HubConfig, load_hub_config
+from agenthub.agents.hub import HubTasks, StartedTask, TaskSummary, TaskView
 from agenthub.agents.limiter import LimiterSpec, LimiterStats, limiter_stats
 from agenthub.agents.plugin import AgentsPlugin
 from agenthub.agents.session import (
@@ -66,6 +68,8 @@ __all__ = [
     "AgentTool",
     "AgentUsage",
     "AgentsPlugin",
+    "HubConfig",
+    "HubTasks",
     "LimiterSpec",
     "LimiterStats",
     "MCPServerSpec",
@@ -75,7 +79,10 @@ __all__ = [
     "SessionEventItem",
     "SessionReply",
     "SessionTurn",
+    "StartedTask",
     "TaskProgress",
+    "TaskSummary",
+    "TaskView",
     "Team",
     "TeamMember",
     "TeamResult",
@@ -85,6 +92,7 @@ __all__ = [
     "agent_task_status",
     "idempotency_key",
     "limiter_stats",
+    "load_hub_config",
     "run_agent",
     "run_team",
     "send_message",

@@ -40,7 +40,7 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -58,6 +58,9 @@ from agenthub.errors import ConfigurationError
 from agenthub.patterns.fanout import CollectErrors, FailFast, Tolerate
 from agenthub.patterns.retry import PresetName
 from agenthub.runtime.config import Settings
+
+if TYPE_CHECKING:
+    from agenthub.agents.plugin import AgentsPlugin
 
 __all__ = ["CONFIG_FILE", "HubConfig", "find_hub_config", "load_hub_config"]
 
@@ -203,7 +206,7 @@ class HubConfig:
     agents: list[AgentSpec] = field(default_factory=list)
     teams: list[TeamSpec] = field(default_factory=list)
 
-    def plugin(self, settings: Settings | None = None) -> Any:
+    def plugin(self, settings: Settings | None = None) -> AgentsPlugin:
         """An :class:`~agenthub.agents.AgentsPlugin` running these agents and teams."""
         from agenthub.agents.plugin import AgentsPlugin
 
