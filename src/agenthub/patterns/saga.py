@@ -62,6 +62,7 @@ SAGA_QUERY_PREFIX = "agenthub.saga:"
 """A saga named ``N`` answers the query ``agenthub.saga:N``."""
 
 _ACTIVITY_OPTIONS = frozenset(workflow.ActivityConfig.__annotations__)
+_LOCAL_OPTIONS = frozenset(workflow.LocalActivityConfig.__annotations__)
 _DEFAULT_STEP_TIMEOUT = timedelta(minutes=1)
 _DEFAULT_UNDO_TIMEOUT = timedelta(minutes=1)
 
@@ -104,12 +105,20 @@ class _Compensation:
     is_activity: bool
 
 
-def _check_options(options: dict[str, Any], where: str) -> None:
-    unknown = sorted(set(options) - _ACTIVITY_OPTIONS)
+def _check_options(options: dict[str, Any], where: str, *, local: bool = False) -> None:
+    valid = _LOCAL_OPTIONS if local else _ACTIVITY_OPTIONS
+    unknown = sorted(set(options) - valid)
     if unknown:
+        kind = "local activity" if local else "activity"
+        hint = (
+            " (a local step cannot heartbeat or name a task queue: make it a regular step "
+            "with local=False)"
+            if local and set(unknown) & (_ACTIVITY_OPTIONS - _LOCAL_OPTIONS)
+            else ""
+        )
         raise SagaError(
-            f"{where} got unknown activity option(s) {', '.join(unknown)}; valid options are "
-            f"{', '.join(sorted(_ACTIVITY_OPTIONS))}"
+            f"{where} got unknown {kind} option(s) {', '.join(unknown)}; valid options are "
+            f"{', '.join(sorted(valid))}{hint}"
         )
 
 
@@ -128,6 +137,11 @@ class Saga:
         step_timeout: default start-to-close timeout of activities run by :meth:`step`.
         step_retry_policy: default retry policy of activities run by :meth:`step`
             (:data:`agenthub.patterns.retry.DEFAULT`).
+        local_steps: run steps as local activities (in the worker that runs the workflow,
+            recorded in the workflow's own task: no separate activity task round trips).
+            Only for steps that are idempotent, short (seconds, not minutes) and never
+            heartbeat; :meth:`step` takes ``local=`` to choose per step. Undos stay regular
+            activities with their own retries.
 
     Raises:
         SagaError: created outside a workflow, or the name is already used in this workflow.
@@ -143,6 +157,7 @@ class Saga:
         compensation_retry_policy: Any = None,
         step_timeout: timedelta = _DEFAULT_STEP_TIMEOUT,
         step_retry_policy: Any = None,
+        local_steps: bool = False,
     ) -> None:
         if not workflow.in_workflow():
             raise SagaError(
@@ -155,6 +170,7 @@ class Saga:
         self.name = name
         self.parallel_compensation = parallel_compensation
         self.continue_on_error = continue_on_error
+        self.local_steps = local_steps
         self._undo_defaults: dict[str, Any] = {
             "start_to_close_timeout": compensation_timeout,
             "retry_policy": compensation_retry_policy or retry.preset("COMPENSATION"),
@@ -223,6 +239,7 @@ class Saga:
         compensation: Callable[..., Any] | str | None = None,
         compensation_args: Sequence[Any] | None = None,
         compensation_options: dict[str, Any] | None = None,
+        local: bool | None = None,
         **activity_options: Any,
     ) -> T: ...
 
@@ -234,6 +251,7 @@ class Saga:
         compensation: Callable[..., Any] | str | None = None,
         compensation_args: Sequence[Any] | None = None,
         compensation_options: dict[str, Any] | None = None,
+        local: bool | None = None,
         **activity_options: Any,
     ) -> T: ...
 
@@ -245,6 +263,7 @@ class Saga:
         compensation: Callable[..., Any] | str | None = None,
         compensation_args: Sequence[Any] | None = None,
         compensation_options: dict[str, Any] | None = None,
+        local: bool | None = None,
         **activity_options: Any,
     ) -> Any: ...
 
@@ -255,18 +274,21 @@ class Saga:
         compensation: Callable[..., Any] | str | None = None,
         compensation_args: Sequence[Any] | None = None,
         compensation_options: dict[str, Any] | None = None,
+        local: bool | None = None,
         **activity_options: Any,
     ) -> Any:
         """Register ``compensation`` (if any), then run ``activity`` and return its result.
 
         The undo gets ``compensation_args``, or the step's own arguments when omitted.
+        ``local`` runs the step as a local activity (default: the saga's ``local_steps``).
         """
         if activity_name(activity) is None and not isinstance(activity, str):
             raise SagaError(
                 f"step expects an activity (decorated with @activity.defn) or an activity type "
                 f"name; got {activity!r}. Call plain functions directly in the workflow."
             )
-        _check_options(activity_options, "step")
+        local = self.local_steps if local is None else local
+        _check_options(activity_options, "step", local=local)
         if compensation is not None:
             undo_args = tuple(args if compensation_args is None else compensation_args)
             self.add_compensation(compensation, *undo_args, **(compensation_options or {}))
@@ -277,9 +299,8 @@ class Saga:
         options.setdefault(
             "cancellation_type", ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
         )
-        step = asyncio.ensure_future(
-            workflow.execute_activity(activity, args=list(args), **options)
-        )
+        run = workflow.execute_local_activity if local else workflow.execute_activity
+        step = asyncio.ensure_future(run(activity, args=list(args), **options))
         try:
             result = await asyncio.shield(step)
         except asyncio.CancelledError:

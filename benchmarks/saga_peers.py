@@ -1,0 +1,153 @@
+"""agenthub's Saga on the embedded default vs DBOS on SQLite, the same 3-step saga, in the
+same run: workflows/s of N sagas started at once, and the ratio.
+
+DBOS (``pip install 'agenthub[bench]'``) runs in a process of its own (it is a process-wide
+singleton), on a fresh SQLite file, with async steps that do what agenthub's steps do
+(return their name). agenthub runs its Saga with local steps (``local_steps=True``), started
+eagerly by a client that shares the worker's process, on the embedded server (SQLite file).
+Rounds alternate between the two; round 0 warms both up.
+
+    .venv/bin/python -m benchmarks.saga_peers --workflows 300 --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from agenthub.testing import running_worker
+from benchmarks._common import client_for, embedded_server, summarize
+from benchmarks.workloads import ThreeStepLocalSaga, ThreeStepSaga, saga_step, saga_undo
+
+
+def _dbos_rates(count: int, rounds: int) -> list[float]:
+    """Run in a child process: DBOS on SQLite, ``rounds + 1`` batches of ``count``."""
+    from dbos import DBOS, DBOSConfig
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config: DBOSConfig = {
+            "name": "saga-peers",
+            "system_database_url": f"sqlite:///{Path(tmp) / 'dbos.sqlite'}",
+        }
+        DBOS(config=config)
+
+        @DBOS.step()
+        async def step(name: str) -> str:
+            return name
+
+        @DBOS.step()
+        async def undo(name: str) -> None:
+            return None
+
+        @DBOS.workflow()
+        async def three_step_saga(key: str) -> list[str]:
+            undos: list[str] = []
+            done = []
+            try:
+                for name in ("reserve", "charge", "ship"):
+                    undos.append(f"{key}:{name}")
+                    done.append(await step(f"{key}:{name}"))
+            except BaseException:
+                for name in reversed(undos):
+                    await undo(name)
+                raise
+            return done
+
+        DBOS.launch()
+
+        async def batch(n: int) -> float:
+            run = uuid.uuid4().hex[:8]
+            began = time.perf_counter()
+            handles = await asyncio.gather(
+                *(DBOS.start_workflow_async(three_step_saga, f"{run}-{i}") for i in range(n))
+            )
+            await asyncio.gather(*(h.get_result() for h in handles))
+            return n / (time.perf_counter() - began)
+
+        async def all_rounds() -> list[float]:
+            rates = []
+            for round_ in range(rounds + 1):
+                rate = await batch(count if round_ else 20)
+                if round_:
+                    rates.append(rate)
+            return rates
+
+        try:
+            return asyncio.run(all_rounds())
+        finally:
+            DBOS.destroy()
+
+
+async def _dbos_in_child(count: int) -> float:
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.saga_peers", "--dbos-child", str(count),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "DBOS__APPVERSION": "bench"},
+    )  # fmt: skip
+    out, err = await child.communicate()
+    if child.returncode != 0:
+        raise SystemExit(
+            f"DBOS run failed (pip install 'agenthub[bench]'?):\n{err.decode()[-2000:]}"
+        )
+    rate: float = json.loads(out.decode().strip().splitlines()[-1])["rate"]
+    return rate
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workflows", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--dbos-child", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.dbos_child:
+        # One warm-up batch and one measured batch per child process.
+        rates = _dbos_rates(args.dbos_child, 1)
+        print(json.dumps({"rate": rates[-1]}))
+        return
+    rates: dict[str, list[float]] = {"dbos": [], "local": [], "saga": []}
+    async with embedded_server() as address:
+        client = await client_for(address)
+        async with running_worker(
+            client,
+            workflows=[ThreeStepLocalSaga, ThreeStepSaga],
+            activities=[saga_step, saga_undo],
+            max_concurrent_workflow_tasks=200,
+            max_concurrent_activities=200,
+            max_concurrent_local_activities=200,
+        ) as task_queue:
+            for round_ in range(args.rounds + 1):
+                for label, wf in (("local", ThreeStepLocalSaga), ("saga", ThreeStepSaga)):
+
+                    async def start_one(wf_id: str, wf: type = wf) -> list[str]:
+                        handle = await client.start_workflow(
+                            wf.run, wf_id, id=wf_id, task_queue=task_queue,  # type: ignore[attr-defined]
+                            request_eager_start=True,
+                        )  # fmt: skip
+                        result: list[str] = await handle.result()
+                        return result
+
+                    count = args.workflows if round_ else 20
+                    run = uuid.uuid4().hex[:8]
+                    began = time.perf_counter()
+                    await asyncio.gather(*(start_one(f"peer-{run}-{i}") for i in range(count)))
+                    if round_:
+                        rates[label].append(count / (time.perf_counter() - began))
+                if round_:
+                    rates["dbos"].append(await _dbos_in_child(args.workflows))
+    print(f"{args.workflows} three-step sagas started at once, workflows/s:")
+    dbos = summarize("DBOS (SQLite)", rates["dbos"])
+    plain = summarize("agenthub Saga", rates["saga"])
+    local = summarize("agenthub Saga, local steps", rates["local"])
+    print(f"ratio agenthub (local steps) / DBOS: {local / dbos:.2f}  (target >= 1.0)")
+    print(f"ratio agenthub (activities) / DBOS: {plain / dbos:.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
