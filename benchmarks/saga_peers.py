@@ -24,10 +24,16 @@ from pathlib import Path
 
 from agenthub.testing import running_worker
 from benchmarks._common import client_for, embedded_server, summarize
-from benchmarks.workloads import ThreeStepLocalSaga, ThreeStepSaga, saga_step, saga_undo
+from benchmarks.workloads import (
+    ThreeStepLocalSaga,
+    ThreeStepLocalSagaUnsandboxed,
+    ThreeStepSaga,
+    saga_step,
+    saga_undo,
+)
 
 
-def _dbos_rates(count: int, rounds: int) -> list[float]:
+async def _dbos_rates(count: int, rounds: int) -> list[float]:
     """Run in a child process: DBOS on SQLite, ``rounds + 1`` batches of ``count``."""
     from dbos import DBOS, DBOSConfig
 
@@ -80,7 +86,7 @@ def _dbos_rates(count: int, rounds: int) -> list[float]:
             return rates
 
         try:
-            return asyncio.run(all_rounds())
+            return await all_rounds()
         finally:
             DBOS.destroy()
 
@@ -108,22 +114,25 @@ async def main() -> None:
     args = parser.parse_args()
     if args.dbos_child:
         # One warm-up batch and one measured batch per child process.
-        rates = _dbos_rates(args.dbos_child, 1)
+        rates = await _dbos_rates(args.dbos_child, 1)
         print(json.dumps({"rate": rates[-1]}))
         return
-    rates: dict[str, list[float]] = {"dbos": [], "local": [], "saga": []}
+    rates: dict[str, list[float]] = {"dbos": [], "local": [], "saga": [], "bare": []}
     async with embedded_server() as address:
         client = await client_for(address)
         async with running_worker(
             client,
-            workflows=[ThreeStepLocalSaga, ThreeStepSaga],
+            workflows=[ThreeStepLocalSaga, ThreeStepSaga, ThreeStepLocalSagaUnsandboxed],
             activities=[saga_step, saga_undo],
             max_concurrent_workflow_tasks=200,
             max_concurrent_activities=200,
             max_concurrent_local_activities=200,
         ) as task_queue:
             for round_ in range(args.rounds + 1):
-                for label, wf in (("local", ThreeStepLocalSaga), ("saga", ThreeStepSaga)):
+                for label, wf in (
+                    ("local", ThreeStepLocalSaga), ("saga", ThreeStepSaga),
+                    ("bare", ThreeStepLocalSagaUnsandboxed),
+                ):  # fmt: skip
 
                     async def start_one(wf_id: str, wf: type = wf) -> list[str]:
                         handle = await client.start_workflow(
@@ -145,7 +154,9 @@ async def main() -> None:
     dbos = summarize("DBOS (SQLite)", rates["dbos"])
     plain = summarize("agenthub Saga", rates["saga"])
     local = summarize("agenthub Saga, local steps", rates["local"])
+    bare = summarize("... and outside the sandbox", rates["bare"])
     print(f"ratio agenthub (local steps) / DBOS: {local / dbos:.2f}  (target >= 1.0)")
+    print(f"ratio agenthub (local steps, no sandbox) / DBOS: {bare / dbos:.2f}")
     print(f"ratio agenthub (activities) / DBOS: {plain / dbos:.2f}")
 
 

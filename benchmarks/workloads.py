@@ -72,6 +72,19 @@ class ThreeStepLocalSaga:
         return done
 
 
+@workflow.defn(sandboxed=False)
+class ThreeStepLocalSagaUnsandboxed:
+    """:class:`ThreeStepLocalSaga` outside the SDK's sandbox (it passes ``agenthub lint``)."""
+
+    @workflow.run
+    async def run(self, key: str) -> list[str]:
+        done = []
+        async with Saga(step_timeout=_STEP, local_steps=True) as saga:
+            for step in ("reserve", "charge", "ship"):
+                done.append(await saga.step(saga_step, f"{key}:{step}", compensation=saga_undo))
+        return done
+
+
 @workflow.defn
 class ThreeStepHandWritten:
     """The same saga in plain temporalio: a list of undos and try/except."""

@@ -23,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import inspect
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from temporalio.client import ClientConfig
@@ -34,11 +36,13 @@ from temporalio.worker import (
     ExecuteActivityInput,
     Interceptor,
     ReplayerConfig,
+    UnsandboxedWorkflowRunner,
     WorkerConfig,
     WorkflowRunner,
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from agenthub.errors import ConfigurationError
 from agenthub.patterns.approvals import ApprovalInbox, register_approval, unregister_approval
 from agenthub.patterns.callbacks import signing_secret
 from agenthub.patterns.fanout import FanOutBatch
@@ -99,6 +103,38 @@ def _unique(items: Sequence[Any]) -> list[Any]:
             seen.add(id(item))
             unique.append(item)
     return unique
+
+
+def check_unsandboxed(workflows: Sequence[type], *, all_unsandboxed: bool = False) -> None:
+    """Refuse a workflow that runs outside the SDK's sandbox unless its module passes
+    ``agenthub lint``: out there, nothing else stops a non-deterministic call.
+
+    The sandbox costs time per workflow run (``benchmarks/saga_peers.py`` measures it);
+    ``@workflow.defn(sandboxed=False)`` (or an ``UnsandboxedWorkflowRunner``) saves it for
+    modules that are known to be deterministic, and this check is what keeps them so.
+
+    Raises:
+        ConfigurationError: naming the workflow and the linter's findings.
+    """
+    from agenthub.determinism.lint import lint_source
+
+    checked: set[str] = set()
+    for cls in workflows:
+        definition = getattr(cls, "__temporal_workflow_definition", None)
+        if definition is None or (definition.sandboxed and not all_unsandboxed):
+            continue
+        path = inspect.getsourcefile(cls)
+        if path is None or path in checked:
+            continue
+        checked.add(path)
+        findings = lint_source(Path(path).read_text(encoding="utf-8"), path)
+        if findings:
+            shown = "; ".join(f.format() for f in findings[:3])
+            more = f" (and {len(findings) - 3} more)" if len(findings) > 3 else ""
+            raise ConfigurationError(
+                f"workflow {definition.name!r} runs outside the sandbox, so its module must "
+                f"pass `agenthub lint`: {shown}{more}. Fix them, or keep the sandbox"
+            )
 
 
 class _SigningSecretInterceptor(Interceptor):
@@ -174,8 +210,13 @@ class AgentHubPlugin(SimplePlugin):
         return config
 
     def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
-        """See base class; adds a thread pool when some activity is synchronous."""
+        """See base class; adds a thread pool when some activity is synchronous, and checks
+        workflows that run outside the sandbox with ``agenthub lint``."""
         config = super().configure_worker(config)
+        check_unsandboxed(
+            config.get("workflows") or (),
+            all_unsandboxed=isinstance(config.get("workflow_runner"), UnsandboxedWorkflowRunner),
+        )
         activities = config.get("activities") or ()
         if config.get("activity_executor") is None and any(
             not asyncio.iscoroutinefunction(a) for a in activities
