@@ -23,6 +23,7 @@ import uuid
 from pathlib import Path
 
 from agenthub.testing import running_worker
+from benchmarks.saga_small import SmallModuleLocalSaga
 from benchmarks._common import client_for, embedded_server, summarize
 from benchmarks.workloads import (
     ThreeStepLocalSaga,
@@ -117,12 +118,17 @@ async def main() -> None:
         rates = await _dbos_rates(args.dbos_child, 1)
         print(json.dumps({"rate": rates[-1]}))
         return
-    rates: dict[str, list[float]] = {"dbos": [], "local": [], "saga": [], "bare": []}
+    rates: dict[str, list[float]] = {"dbos": [], "local": [], "saga": [], "bare": [], "small": []}
     async with embedded_server() as address:
         client = await client_for(address)
         async with running_worker(
             client,
-            workflows=[ThreeStepLocalSaga, ThreeStepSaga, ThreeStepLocalSagaUnsandboxed],
+            workflows=[
+                ThreeStepLocalSaga,
+                ThreeStepSaga,
+                ThreeStepLocalSagaUnsandboxed,
+                SmallModuleLocalSaga,
+            ],  # fmt: skip
             activities=[saga_step, saga_undo],
             max_concurrent_workflow_tasks=200,
             max_concurrent_activities=200,
@@ -131,7 +137,7 @@ async def main() -> None:
             for round_ in range(args.rounds + 1):
                 for label, wf in (
                     ("local", ThreeStepLocalSaga), ("saga", ThreeStepSaga),
-                    ("bare", ThreeStepLocalSagaUnsandboxed),
+                    ("bare", ThreeStepLocalSagaUnsandboxed), ("small", SmallModuleLocalSaga),
                 ):  # fmt: skip
 
                     async def start_one(wf_id: str, wf: type = wf) -> list[str]:
@@ -154,8 +160,10 @@ async def main() -> None:
     dbos = summarize("DBOS (SQLite)", rates["dbos"])
     plain = summarize("agenthub Saga", rates["saga"])
     local = summarize("agenthub Saga, local steps", rates["local"])
+    small = summarize("... sandboxed, small module", rates["small"])
     bare = summarize("... and outside the sandbox", rates["bare"])
     print(f"ratio agenthub (local steps) / DBOS: {local / dbos:.2f}  (target >= 1.0)")
+    print(f"ratio agenthub (local steps, small module) / DBOS: {small / dbos:.2f}")
     print(f"ratio agenthub (local steps, no sandbox) / DBOS: {bare / dbos:.2f}")
     print(f"ratio agenthub (activities) / DBOS: {plain / dbos:.2f}")
 
