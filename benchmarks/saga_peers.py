@@ -23,8 +23,8 @@ import uuid
 from pathlib import Path
 
 from agenthub.testing import running_worker
-from benchmarks.saga_small import SmallModuleLocalSaga
 from benchmarks._common import client_for, embedded_server, summarize
+from benchmarks.saga_small import SmallModuleLocalSaga
 from benchmarks.workloads import (
     ThreeStepLocalSaga,
     ThreeStepLocalSagaUnsandboxed,
@@ -128,7 +128,7 @@ async def main() -> None:
                 ThreeStepSaga,
                 ThreeStepLocalSagaUnsandboxed,
                 SmallModuleLocalSaga,
-            ],  # fmt: skip
+            ],
             activities=[saga_step, saga_undo],
             max_concurrent_workflow_tasks=200,
             max_concurrent_activities=200,
