@@ -159,6 +159,21 @@ def test_run_shows_the_task_live_and_ctrl_c_detaches(
         screen = terminal.wait_for(lambda s: s.count("END=") == 3, "the end of `tasks watch`")
         assert "went a" in screen and screen.count("END=0") == 2
 
+        # A durable session in the terminal, resumed by its id.
+        def chat(lines: str) -> str:
+            done = subprocess.run(
+                [AGENTHUB, "chat", "quick", "--session", "c-1"], input=lines, cwd=tmp_path,
+                env={**os.environ, **hub_up}, capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            return done.stdout + done.stderr
+
+        first = chat("Réserve une table\n\n")
+        assert "quick> " in first and "reserved" in first
+        assert "resume: agenthub chat quick --session c-1" in first
+        again = chat("")
+        assert "user: Réserve une table" in again and "agent: " in again
+
         # The worker's SDK metrics, as Prometheus reads them.
         url = f"http://127.0.0.1:{hub_up['AGENTHUB_METRICS_PORT']}/metrics"
         with urllib.request.urlopen(url, timeout=10) as response:

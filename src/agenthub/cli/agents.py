@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from agenthub.cli._common import TaskQueueOption, console, fail, is_terminal, run, settings_from
+from agenthub.errors import TaskNotFound
 from agenthub.runtime.config import Settings, connect, web_ui_base
 
 agents_app = typer.Typer(help="The agents the hub runs.", no_args_is_help=True)
@@ -228,7 +229,11 @@ def chat(
         tasks = await _tasks(settings, tenant, check_agents=True)
         console.print(f"session [bold]{session_id}[/] with {agent}; empty line to end")
         if session:
-            for turn in await tasks.history(session_id):
+            try:
+                earlier = await tasks.history(session_id)
+            except TaskNotFound:
+                earlier = []  # a new session under the id given
+            for turn in earlier:
                 console.print(f"[dim]{turn.role}: {escape(turn.text)}[/]", highlight=False)
         loop = asyncio.get_running_loop()
         while not stop.is_set():
