@@ -12,7 +12,13 @@ from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
 from agenthub.patterns.callbacks import CallbackRequest, wait_for_callback
-from agenthub.patterns.entity import Entity, EntityConfig, EntityStart, entity_signal
+from agenthub.patterns.entity import (
+    Entity,
+    EntityConfig,
+    EntityStart,
+    entity_signal,
+    entity_update,
+)
 from agenthub.patterns.fanout import ItemRange, Reduce, fan_out
 from agenthub.patterns.idempotency import activity_idempotency_key
 from agenthub.patterns.ledger import SqliteLedger
@@ -198,6 +204,12 @@ class HandCounter:
         await workflow.wait_condition(lambda: self.total >= total)
         return self.total
 
+    @workflow.update
+    async def add_now(self, msg: Add) -> int:
+        """The update form of :meth:`add`: answers with the new total."""
+        self.total += msg.amount
+        return self.total
+
     @workflow.query
     def runs(self) -> int:
         return self._runs
@@ -232,6 +244,12 @@ class CounterEntity(Entity[CounterState]):
     @entity_signal
     async def add(self, msg: Add) -> None:
         self.state.total += msg.amount
+
+    @entity_update
+    async def add_now(self, msg: Add) -> int:
+        """The update form of :meth:`add` (deduplicated by its message id)."""
+        self.state.total += msg.amount
+        return self.state.total
 
     @workflow.update
     async def wait_total(self, total: int) -> int:
