@@ -103,3 +103,20 @@ async def test_plugin_registers_agenthub_workflows_once(plain_client: Client) ->
     names = [w.__name__ for w in config.get("workflows", [])]
     assert names.count("FanOutBatch") == 1 and "Checkout" in names
     assert config.get("activity_executor") is None  # no sync activity here
+
+
+@pytest.mark.parametrize("eager", [True, False])
+async def test_starts_are_eager_by_default_when_the_clients_worker_polls(
+    dev_server_env: WorkflowEnvironment, tmp_path: Path, eager: bool
+) -> None:
+    settings = Settings(data_dir=tmp_path, payload_offload="false", eager_start=eager)
+    address = dev_server_env.client.service_client.config.target_host
+    client = await Client.connect(address, plugins=[AgentHubPlugin(settings)])
+    tq = new_task_queue("eager")
+    async with Worker(client, task_queue=tq, workflows=[SumOfSquares], activities=[square]):
+        handle = await client.start_workflow(
+            SumOfSquares.run, 3, id=f"eager-{uuid.uuid4()}", task_queue=tq
+        )
+        # The SDK marks a handle whose first workflow task came back with the start.
+        assert getattr(handle, "__temporal_eagerly_started", None) is eager
+        assert await handle.result() == 0 + 1 + 4

@@ -113,6 +113,9 @@ class Settings:
     and with neither, tracing is off."""
     metrics_port: int = 0
     """Serve the SDK's Prometheus metrics on this port (``up`` and ``worker``); 0: off."""
+    eager_start: bool = True
+    """Ask for eager start on every workflow start of an agenthub client (the first task
+    runs in this process's own worker when it polls the queue)."""
     log_level: str = "WARNING"
     """Level of the log lines ``up`` and ``worker`` print (each names its workflow id)."""
     callback_secret: str = ""

