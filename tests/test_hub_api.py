@@ -40,6 +40,8 @@ class Hub:
     bob: dict[str, str]
     """Authorization of bob, tenant globex."""
     revoked: dict[str, str]
+    shared: Any = None
+    """The API's SharedEvents (one subscription per task for all readers)."""
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -83,8 +85,9 @@ async def hub(
         await eventually(started, what="the API server's start")
         try:
             yield Hub(
-                f"http://127.0.0.1:{port}", client, tq, bearer(ana), bearer(bob), bearer(revoked)
-            )
+                f"http://127.0.0.1:{port}", client, tq, bearer(ana), bearer(bob), bearer(revoked),
+                app.state.hub.shared_events,
+            )  # fmt: skip
         finally:
             server.should_exit = True
             await serving
@@ -364,3 +367,24 @@ async def test_many_readers_of_one_task_share_one_subscription_and_miss_nothing(
         for start, events in zip(offsets, readers, strict=True):
             assert [int(e["id"]) for e in events if "id" in e] == full[start:]
             assert events[-1]["event"] == "end"
+
+
+async def test_a_reader_that_leaves_releases_the_shared_subscription(hub: Hub) -> None:
+    hub_tools.LET_GO.clear()
+    task_id = f"holder-{uuid.uuid4().hex[:6]}"
+    workflow_id = f"hub/acme/task/{task_id}"
+    async with httpx.AsyncClient(base_url=hub.url, headers=hub.ana, timeout=60) as http:
+        body = {"agent": "hub-holder", "goal": "hold", "task_id": task_id}
+        assert (await http.post("/tasks", json=body)).status_code == 201
+        async with http.stream("GET", f"/tasks/{task_id}/events") as response:
+            async for line in response.aiter_lines():
+                if line.startswith("id: "):
+                    break  # one event, then the reader goes away
+            assert workflow_id in hub.shared._streams
+
+        async def released() -> bool:
+            return workflow_id not in hub.shared._streams
+
+        await eventually(released, what="the subscription's release")
+    await hub.client.get_workflow_handle(workflow_id).terminate("test over")
+    hub_tools.LET_GO.set()

@@ -186,10 +186,16 @@ async def task_events(
     """The task's events as Server-Sent Events, live, until it ends (then one ``end``
     event). Each event's ``id`` is its offset: reconnect with ``Last-Event-ID`` (browsers
     do it on their own) or ``?from_offset=`` to resume with no loss and no duplicates."""
-    async for item in source:
-        event = item.event
-        data = {"kind": event.kind, "text": event.text, "data": event.data, "at": event.at}
-        yield ServerSentEvent(id=str(item.offset), event=event.kind, data=data)
+    try:
+        async for item in source:
+            event = item.event
+            data = {"kind": event.kind, "text": event.text, "data": event.data, "at": event.at}
+            yield ServerSentEvent(id=str(item.offset), event=event.kind, data=data)
+    finally:
+        # A reader that leaves stops reading now (the last one stops the subscription).
+        closing = getattr(source, "aclose", None)
+        if closing is not None:
+            await closing()
     task = await tasks_of(request).get(task_id)
     yield ServerSentEvent(event="end", data={"status": task.status, "error": task.error})
 
