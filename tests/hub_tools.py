@@ -55,4 +55,8 @@ tools = [{ use = "tests.hub_tools:pay", requires_approval = true, timeout = "30s
 
 [agents.hub-chat]
 instructions = "Chat."
+
+[teams.hub-team]
+merger = "hub-chat"
+members = [{ role = "booker", agent = "hub-quick" }, { role = "talker", agent = "hub-chat" }]
 """

@@ -388,3 +388,31 @@ async def test_a_reader_that_leaves_releases_the_shared_subscription(hub: Hub) -
         await eventually(released, what="the subscription's release")
     await hub.client.get_workflow_handle(workflow_id).terminate("test over")
     hub_tools.LET_GO.set()
+
+
+async def test_a_team_is_a_task_too(hub: Hub) -> None:
+    task_id = f"team-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(base_url=hub.url, headers=hub.ana, timeout=60) as http:
+        body = {"agent": "hub-team", "goal": "plan a dinner", "task_id": task_id}
+        started = await http.post("/tasks", json=body)
+        assert started.status_code == 201 and started.json()["kind"] == "team"
+        limited = await http.post(
+            "/tasks", json={**body, "task_id": f"{task_id}-x", "limits": {"max_requests": 3}}
+        )
+        assert limited.status_code == 422 and "is a team" in limited.json()["message"]
+        await hub.client.get_workflow_handle(started.json()["workflow_id"]).result()
+        task = (await http.get(f"/tasks/{task_id}")).json()
+        assert task["status"] == "succeeded" and task["output"]
+        assert [e["text"].split(" ")[0] for e in task["transcript"]] == ["booker", "talker"]
+        events = await http.get(f"/tasks/{task_id}/events")
+        assert events.status_code == 422 and "no event stream" in events.json()["message"]
+        assert (await http.get(f"/tasks/{task_id}", headers=hub.bob)).status_code == 404
+
+        async def listed() -> list[str] | None:
+            tasks = (await http.get("/tasks", params={"limit": 1000})).json()
+            found = [t["task_id"] for t in tasks if t["task_id"].startswith(task_id)]
+            ours = [t for t in tasks if t["task_id"] == task_id and t["kind"] == "team"]
+            return found if ours else None
+
+        # Listed once, as a team: its members are not tasks of their own.
+        assert await eventually(listed, what="the team in GET /tasks") == [task_id]

@@ -57,6 +57,7 @@ from agenthub.agents.task import (
     agent_events,
     agent_task_status,
 )
+from agenthub.agents.team import Team, TeamRequest, TeamResult
 from agenthub.errors import InvalidInput, TaskConflict, TaskFinished, TaskNotFound, UnknownAgent
 from agenthub.patterns._sdk import describe_failure
 
@@ -73,6 +74,7 @@ __all__ = [
 ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}"
 _ID = re.compile(ID_PATTERN)
 MEMO_KEY = "agenthub.task"
+_TASK_TYPES = ("agenthub.AgentTask", "agenthub.Team")
 _STATUS = {
     WorkflowExecutionStatus.RUNNING: "running",
     WorkflowExecutionStatus.COMPLETED: "succeeded",
@@ -127,6 +129,8 @@ class TaskSummary:
     closed_at: datetime | None = None
     workflow_id: str = ""
     web_url: str = ""
+    kind: str = "agent"
+    """``agent`` (an :class:`AgentTask`) or ``team`` (a :class:`Team`)."""
 
 
 @dataclass
@@ -249,6 +253,9 @@ class HubTasks:
         ui_url: the Temporal web UI, for links (``""``: no links).
         shared_events: readers of one task share one subscription (the HTTP API's many
             SSE readers); ``None``: each reader subscribes on its own.
+        teams: the team names the hub runs: a task may name a team instead of an agent
+            (it runs as a :class:`~agenthub.agents.Team`; its answer and members' outcomes
+            are read with :meth:`get`; it has no event stream).
     """
 
     def __init__(
@@ -260,8 +267,10 @@ class HubTasks:
         agents: Collection[str] | None = None,
         ui_url: str = "",
         shared_events: SharedEvents | None = None,
+        teams: Collection[str] = (),
     ) -> None:
         self.shared_events = shared_events
+        self.teams = teams
         self.client = client
         self.tenant = tenant
         self.task_queue = task_queue
@@ -275,10 +284,11 @@ class HubTasks:
         return self.client.get_workflow_handle_for(AgentTask.run, self.workflow_id(task_id))
 
     def _check_agent(self, agent: str) -> None:
-        if self.agents is not None and agent not in self.agents:
+        if self.agents is not None and agent not in self.agents and agent not in self.teams:
+            known = sorted([*self.agents, *self.teams])
             raise UnknownAgent(
-                f"no agent {agent[:80]!r} on this hub; known: {sorted(self.agents)} (declare it "
-                "in agenthub.toml or an AgentsPlugin given to `agenthub up --app`)"
+                f"no agent or team {agent[:80]!r} on this hub; known: {known} (declare it in "
+                "agenthub.toml or an AgentsPlugin given to `agenthub up --app`)"
             )
 
     async def start(
@@ -300,6 +310,11 @@ class HubTasks:
         self._check_agent(agent)
         if not goal.strip():
             raise InvalidInput("goal must not be empty: say what the agent should do")
+        team = agent in self.teams
+        if team and limits is not None:
+            raise InvalidInput(
+                f"{agent!r} is a team: limits apply to each member's agent, not to the team"
+            )
         task_id = check_id("task id", task_id) if task_id else f"{agent}-{uuid.uuid4().hex[:12]}"
         digest = _request_digest(agent, goal, limits)
         memo = {
@@ -309,12 +324,13 @@ class HubTasks:
                 "tenant": self.tenant,
                 "by": requested_by,
                 "request": digest,
+                "team": team,
             }
         }
         try:
             handle = await self.client.start_workflow(
-                AgentTask.run,
-                AgentTaskRequest(agent, goal, limits),
+                Team.run if team else AgentTask.run,  # type: ignore[misc]
+                TeamRequest(agent, goal) if team else AgentTaskRequest(agent, goal, limits),
                 id=self.workflow_id(task_id),
                 task_queue=self.task_queue,
                 memo=memo,
@@ -337,6 +353,7 @@ class HubTasks:
             requested_by=requested_by, started_at=datetime.now(UTC),
             workflow_id=handle.id,
             web_url=web_ui_link(self.ui_url, self.client.namespace, handle.id),
+            kind="team" if team else "agent",
         )  # fmt: skip
         return StartedTask(summary, created=True)
 
@@ -349,7 +366,7 @@ class HubTasks:
             raise
 
     async def _summary(self, task_id: str, desc: WorkflowExecutionDescription) -> TaskSummary:
-        if desc.workflow_type != "agenthub.AgentTask":
+        if desc.workflow_type not in _TASK_TYPES:
             raise TaskNotFound(f"no task {task_id!r} in tenant {self.tenant!r}")
         recorded = (await desc.memo()).get(MEMO_KEY, {})
         return TaskSummary(
@@ -363,6 +380,7 @@ class HubTasks:
             closed_at=desc.close_time,
             workflow_id=desc.id,
             web_url=web_ui_link(self.ui_url, self.client.namespace, desc.id),
+            kind="team" if desc.workflow_type == "agenthub.Team" else "agent",
         )
 
     async def get(self, task_id: str) -> TaskView:
@@ -373,6 +391,8 @@ class HubTasks:
         """
         desc = await self._describe(task_id)
         view = TaskView(**asdict(await self._summary(task_id, desc)))
+        if desc.workflow_type == "agenthub.Team":
+            return await self._team_view(view)
         handle = self._handle(task_id)
         if view.status == "succeeded":
             result = await handle.result()
@@ -401,6 +421,24 @@ class HubTasks:
                 view.status = progress.state  # compensating, waiting_for_approval
         return view
 
+    async def _team_view(self, view: TaskView) -> TaskView:
+        handle = self.client.get_workflow_handle(view.workflow_id, result_type=TeamResult)
+        if view.status == "running":
+            view.step = "members at work"
+            return view
+        try:
+            result = await handle.result()
+        except WorkflowFailureError as err:
+            kind, message = describe_failure(err.cause)
+            view.error = f"{kind}: {message}"
+            return view
+        view.step, view.output, view.usage = "done", result.output, result.usage
+        view.transcript = [
+            TranscriptEntry("member", f"{m.role} ({m.agent}): {m.error or m.output}")
+            for m in result.members
+        ]
+        return view
+
     async def _progress(self, handle: WorkflowHandle[Any, Any]) -> TaskProgress | None:
         try:
             return await agent_task_status(handle, timeout=timedelta(seconds=5))
@@ -409,9 +447,11 @@ class HubTasks:
 
     async def list_tasks(self, *, limit: int = 50, status: str | None = None) -> list[TaskSummary]:
         """The tenant's tasks, newest first (``status``: only those, e.g. ``running``)."""
+        types = " OR ".join(f'WorkflowType = "{t}"' for t in _TASK_TYPES)
+        # Members of a team are tasks' children under the team's id: not listed on their own.
         query = (
-            f'WorkflowType = "agenthub.AgentTask" AND '
-            f'WorkflowId STARTS_WITH "{task_workflow_id(self.tenant, "")}"'
+            f'({types}) AND WorkflowId STARTS_WITH "{task_workflow_id(self.tenant, "")}" '
+            "AND ParentWorkflowId IS NULL"
         )
         if status is not None:
             names = {v: k for k, v in _STATUS.items()}
@@ -436,6 +476,7 @@ class HubTasks:
                     closed_at=execution.close_time,
                     workflow_id=execution.id,
                     web_url=web_ui_link(self.ui_url, self.client.namespace, execution.id),
+                    kind="team" if execution.workflow_type == "agenthub.Team" else "agent",
                 )
             )
         return found
@@ -462,7 +503,13 @@ class HubTasks:
         Raises:
             TaskNotFound: no task of that id in this tenant (checked before the first event).
         """
-        await self._summary(task_id, await self._describe(task_id))
+        desc = await self._describe(task_id)
+        await self._summary(task_id, desc)
+        if desc.workflow_type == "agenthub.Team":
+            raise InvalidInput(
+                f"task {task_id!r} is a team: it has no event stream; read GET /tasks/{task_id} "
+                "(or agenthub tasks show) for its answer and its members' outcomes"
+            )
         if self.shared_events is not None:
             return self.shared_events.read(self.workflow_id(task_id), from_offset=from_offset)
         return agent_events(self.client, self.workflow_id(task_id), from_offset=from_offset)

@@ -33,6 +33,8 @@ class HubState:
     """The Temporal web UI, for links."""
     shared_events: SharedEvents | None = None
     """One event subscription per task for all SSE readers."""
+    teams: Callable[[], Collection[str]] | None = None
+    """The team names a task may name instead of an agent."""
 
 
 class ErrorBody(BaseModel):
@@ -94,6 +96,7 @@ def tasks_of(request: Request) -> HubTasks:
         agents=state.agents() if state.agents is not None else None,
         ui_url=state.ui_url,
         shared_events=state.shared_events,
+        teams=state.teams() if state.teams is not None else (),
     )
 
 

@@ -24,7 +24,7 @@ from temporalio.client import Client
 
 from agenthub._version import __version__
 from agenthub.agents.hub import SharedEvents
-from agenthub.agents.registry import agent_specs
+from agenthub.agents.registry import agent_specs, team_specs
 from agenthub.api import approvals, callbacks, health, tasks
 from agenthub.api._shared import HubState, error_response
 from agenthub.errors import HubError, InvalidInput, WorkerUnavailable
@@ -65,18 +65,19 @@ def create_app(
     tokens: ApiTokenStore | None = None,
     agents: Callable[[], Collection[str]] | None = lambda: agent_specs().keys(),
     ui_url: str = "",
+    teams: Callable[[], Collection[str]] = lambda: team_specs().keys(),
 ) -> FastAPI:
     """The API, talking to Temporal through ``client``; ``secrets`` verify callback tokens;
     ``api_key`` (a shared service key) and ``tokens`` (API tokens, each acting as its
     identity) guard the approval endpoints once either is set; ``task_queue`` is the
     default queue whose approval inbox is listed; ``max_body`` caps the bytes read of a
-    body; ``agents`` lists the agent names a task may name (default: those of this
-    process's ``AgentsPlugin``); ``ui_url`` is the Temporal web UI, for links."""
+    body; ``agents`` and ``teams`` list the names a task may name (default: those of
+    this process's ``AgentsPlugin``); ``ui_url`` is the Temporal web UI, for links."""
     app = FastAPI(title="agenthub", version=__version__, docs_url=None, redoc_url=None)
     _serve_docs_offline(app)
     app.state.hub = HubState(
         client, list(secrets), task_queue, api_key, max_body, tokens, agents, ui_url,
-        SharedEvents(client),
+        SharedEvents(client), teams,
     )  # fmt: skip
 
     @app.exception_handler(RequestValidationError)

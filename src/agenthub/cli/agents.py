@@ -55,24 +55,20 @@ def register(app: typer.Typer) -> None:
     app.command()(chat)
 
 
-def _declared(settings: Settings) -> list[Any] | None:
-    """The agent specs of the agents file, or ``None`` when there is no file."""
-    from agenthub.cli.serve import load_agents_file
-
-    hub = load_agents_file(settings)
-    return None if hub is None else hub.agents
-
-
 async def _tasks(settings: Settings, tenant: str, *, check_agents: bool = False) -> Any:
     from agenthub.agents.hub import HubTasks
+    from agenthub.cli.serve import load_agents_file
 
-    declared = _declared(settings) if check_agents else None
+    # The agents file says which names the hub runs (teams too); without one, nothing is
+    # checked here and a task on an unknown name fails at once on the worker.
+    declared = load_agents_file(settings) if check_agents else None
     client = await connect(settings)
     return HubTasks(
         client,
         tenant=tenant,
         task_queue=settings.task_queue,
-        agents=None if declared is None else [a.name for a in declared],
+        agents=None if declared is None else [a.name for a in declared.agents],
+        teams=() if declared is None else [t.name for t in declared.teams],
         ui_url=web_ui_base(settings),
     )
 
@@ -136,6 +132,10 @@ async def _follow(tasks: Any, task_id: str, stop: asyncio.Event) -> int:
     """Print the task's events until it ends (exit code 0 when it succeeded, 1 when not) or
     until ``stop`` (Ctrl-C: 130, the task goes on)."""
 
+    view = await tasks.get(task_id)
+    if view.kind == "team":
+        return await _follow_team(tasks, task_id, stop)
+
     async def stream() -> None:
         step = "starting"
         with console.status(f"{task_id}: {step}") as status:
@@ -161,7 +161,33 @@ async def _follow(tasks: Any, task_id: str, stop: asyncio.Event) -> int:
         return 130
     stopping.cancel()
     streaming.result()
+    return _print_end(await tasks.get(task_id))
+
+
+async def _follow_team(tasks: Any, task_id: str, stop: asyncio.Event) -> int:
+    """A team has no event stream: wait for its end (Ctrl-C detaches), then show its
+    members' outcomes and its answer."""
+    handle = tasks.client.get_workflow_handle(tasks.workflow_id(task_id))
+    with console.status(f"{task_id}: team at work"):
+        ending = asyncio.ensure_future(handle.result())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([ending, stopping], return_when=asyncio.FIRST_COMPLETED)
+    if not ending.done():
+        ending.cancel()
+        console.print(
+            f"detached; team task {task_id} goes on. Re-attach: agenthub tasks watch {task_id}"
+        )
+        return 130
+    stopping.cancel()
+    with contextlib.suppress(Exception):  # the outcome is read below either way
+        ending.result()
     view = await tasks.get(task_id)
+    for entry in view.transcript:
+        _show_event(entry.kind, entry.text, None)
+    return _print_end(view)
+
+
+def _print_end(view: Any) -> int:
     if view.status == "succeeded":
         u = view.usage
         console.print(
