@@ -128,12 +128,11 @@ def _show_event(kind: str, text: str, data: dict[str, Any] | None) -> None:
         )
 
 
-async def _follow(tasks: Any, task_id: str, stop: asyncio.Event) -> int:
+async def _follow(tasks: Any, task_id: str, kind: str, stop: asyncio.Event) -> int:
     """Print the task's events until it ends (exit code 0 when it succeeded, 1 when not) or
-    until ``stop`` (Ctrl-C: 130, the task goes on)."""
-
-    view = await tasks.get(task_id)
-    if view.kind == "team":
+    until ``stop`` (Ctrl-C: 130, the task goes on). ``kind`` is the task's (``agent`` or
+    ``team``), as the caller already read it."""
+    if kind == "team":
         return await _follow_team(tasks, task_id, stop)
 
     async def stream() -> None:
@@ -230,7 +229,7 @@ def run_task(
         if detach:
             console.print(f"watch it: agenthub tasks watch {task.task_id}")
             return 0
-        return await _follow(tasks, task.task_id, stop)
+        return await _follow(tasks, task.task_id, task.kind, stop)
 
     code = run(main)
     if code:
@@ -340,7 +339,7 @@ def watch_task(task_id: str, tenant: TenantOption = "default") -> None:
         view = await tasks.get(task_id)
         if view.web_url:
             console.print(f"web UI: {view.web_url}", highlight=False)
-        return await _follow(tasks, task_id, stop)
+        return await _follow(tasks, task_id, view.kind, stop)
 
     code = run(main)
     if code:
