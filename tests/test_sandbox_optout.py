@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from pathlib import Path
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+from typer.testing import CliRunner
 
+from agenthub.cli import app
+from agenthub.determinism.replay import replay_history_files, save_history
 from agenthub.errors import ConfigurationError
 from agenthub.runtime import Settings
 from agenthub.runtime.plugin import CompiledGlueSandboxRunner, sandboxed_runner
@@ -22,6 +26,7 @@ from . import sandbox_probe_workflows
 from .saga_local_workflows import LocalStepSaga
 from .sandbox_probe_workflows import SandboxProbe
 from .unsandboxed_bad_workflows import ClockReadingUnsandboxed
+from .unsandboxed_hidden_clock import HiddenClockUnsandboxed
 from .unsandboxed_workflows import CleanUnsandboxed
 
 
@@ -94,3 +99,57 @@ def test_a_chosen_sandbox_subclass_is_kept() -> None:
     assert type(runner) is MySandbox
     assert "agenthub" in runner.restrictions.passthrough_modules
     assert type(sandboxed_runner()) is CompiledGlueSandboxRunner
+
+
+@pytest.fixture(scope="module")
+async def opted_out_histories(
+    time_skipping_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    # Both modules pass lint, so the worker runs them outside the sandbox; one of them
+    # reads the clock through a helper module.
+    client = time_skipping_env.client
+    directory = tmp_path_factory.mktemp("optout")
+    histories = {}
+    async with running_worker(client, workflows=[HiddenClockUnsandboxed, CleanUnsandboxed]) as tq:
+        for wf in (HiddenClockUnsandboxed, CleanUnsandboxed):
+            handle = await client.start_workflow(
+                wf.run,
+                "ana",
+                id=f"optout-{uuid.uuid4()}",
+                task_queue=tq,  # type: ignore[attr-defined]
+            )
+            assert (await handle.result()).startswith("hello ana")
+            histories[wf.__name__] = save_history(await handle.fetch_history(), directory)
+    return histories
+
+
+async def test_replay_runs_an_opted_out_workflow_in_the_sandbox(
+    opted_out_histories: dict[str, Path],
+) -> None:
+    # In the sandbox (the default) the helper's clock read is refused; as deployed it passes.
+    workflows = [HiddenClockUnsandboxed, CleanUnsandboxed]
+    paths = list(opted_out_histories.values())
+    reports = {r.workflow_type: r for r in await replay_history_files(paths, workflows)}
+    hidden, clean = reports["HiddenClockUnsandboxed"], reports["CleanUnsandboxed"]
+    assert clean.ok and not clean.skipped
+    assert not hidden.ok
+    assert hidden.error is not None
+    assert hidden.error.startswith(
+        "RestrictedWorkflowAccessError: Cannot access datetime.datetime.now.__call__"
+    )
+    assert "runs outside the sandbox" in hidden.error
+    as_deployed = await replay_history_files(paths, workflows, in_sandbox=False)
+    assert [r.ok for r in as_deployed] == [True, True]
+
+
+def test_cli_replay_runs_an_opted_out_workflow_in_the_sandbox(
+    opted_out_histories: dict[str, Path],
+) -> None:
+    runner = CliRunner()
+    module = "tests.unsandboxed_hidden_clock:HiddenClockUnsandboxed"
+    history = str(opted_out_histories["HiddenClockUnsandboxed"])
+    refused = runner.invoke(app, ["replay", "-w", module, "-f", history])
+    assert refused.exit_code == 1, refused.output
+    assert "breaks: RestrictedWorkflowAccessError" in refused.output
+    passed = runner.invoke(app, ["replay", "-w", module, "-f", history, "--as-deployed"])
+    assert passed.exit_code == 0, passed.output

@@ -65,6 +65,14 @@ def replay(
     save_dir: Annotated[
         Path | None, typer.Option(help="Also save fetched histories here (e.g. tests/histories).")
     ] = None,
+    in_sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--in-sandbox/--as-deployed",
+            help="Replay workflows that run outside the sandbox inside it, where its "
+            "restrictions check them (default); or each as it is deployed.",
+        ),
+    ] = True,
 ) -> None:
     """Replay histories against the current code; exit 1 if any would break.
 
@@ -95,7 +103,7 @@ def replay(
                 histories.append((history, "server"))
                 if save_dir:
                     save_history(history, save_dir)
-        return await replay_histories(histories, classes, settings=settings)
+        return await replay_histories(histories, classes, settings=settings, in_sandbox=in_sandbox)
 
     reports = run(main)
     if is_terminal():

@@ -28,7 +28,7 @@ from temporalio.worker import Replayer
 from agenthub.errors import ConfigurationError
 from agenthub.patterns._sdk import workflow_name
 from agenthub.runtime.config import Settings
-from agenthub.runtime.plugin import AgentHubPlugin
+from agenthub.runtime.plugin import AgentHubPlugin, sandboxed_runner
 
 __all__ = [
     "ReplayReport",
@@ -72,13 +72,31 @@ def _workflow_type(history: WorkflowHistory) -> str:
     return "?"
 
 
+_DUMPED_MESSAGE = re.compile(r'message: "((?:[^"\\]|\\.)*)"')
+_DUMPED_TYPE = re.compile(r'r#type: "([^"]*)"')
+
+
 def _one_line(failure: BaseException) -> str:
-    """The first line of a replay failure, without the SDK's ``Failure {...}`` dump."""
-    text = str(failure).strip()
+    """The first line of a replay failure, without the SDK's ``Failure {...}`` dump; when
+    the workflow code raised (a failed activation), that exception's type and first line."""
+    full = str(failure).strip()
+    message, kind = _DUMPED_MESSAGE.search(full), _DUMPED_TYPE.search(full)
+    if "activation completion failed" in full and message and kind and kind.group(1):
+        inner = message.group(1).replace('\\"', '"').split(". ", 1)[0]
+        return f"{kind.group(1)}: {inner}"
+    text = full
     for marker in (" Failure {", "\nFailure {"):
         text = text.split(marker, 1)[0]
     first = text.splitlines()[0] if text else ""
     return f"{type(failure).__name__}: {first}".rstrip(": ")
+
+
+_RESTRICTED = "RestrictedWorkflowAccessError"
+
+
+def _is_sandboxed(cls: type) -> bool:
+    definition = getattr(cls, "__temporal_workflow_definition", None)
+    return definition is None or bool(definition.sandboxed)
 
 
 def _type_names(workflows: Sequence[type]) -> set[str]:
@@ -99,19 +117,29 @@ async def replay_histories(
     *,
     settings: Settings | None = None,
     data_converter: DataConverter | None = None,
+    in_sandbox: bool = True,
 ) -> list[ReplayReport]:
     """Replay each ``(history, source)`` against ``workflows`` (plus agenthub's own).
 
     The replayer carries :class:`~agenthub.runtime.plugin.AgentHubPlugin`, so payloads decode
     with the same converter as on the workers. Histories of other workflow types are reported
     as skipped rather than as failures.
+
+    With ``in_sandbox`` (the default), workflows that run outside the sandbox
+    (``@workflow.defn(sandboxed=False)``) replay inside it: the sandbox's restrictions then
+    check what the opt-out skips at run time, such as a clock read in a helper module that
+    ``agenthub lint`` does not see.
     """
     plugin = AgentHubPlugin(settings or Settings.from_env())
     options: dict[str, Any] = {}
     if data_converter is not None:
         options["data_converter"] = data_converter
+    if in_sandbox:
+        options["unsandboxed_workflow_runner"] = sandboxed_runner()
     replayer = Replayer(workflows=list(workflows), plugins=[plugin], **options)
-    known = _type_names(replayer.config(active_config=True).get("workflows", ()))
+    loaded = replayer.config(active_config=True).get("workflows", ())
+    known = _type_names(loaded)
+    opted_out = {workflow_name(cls) for cls in loaded if not _is_sandboxed(cls)}
     reports = []
     for history, source in histories:
         workflow_type = _workflow_type(history)
@@ -122,12 +150,18 @@ async def replay_histories(
             continue
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
         failure = result.replay_failure
+        error = None if failure is None else _one_line(failure)
+        if error and in_sandbox and workflow_type in opted_out and _RESTRICTED in str(failure):
+            error = (
+                f"{error} (this workflow runs outside the sandbox, so this call is not refused "
+                "when it runs; make it deterministic, or keep the sandbox)"
+            )
         reports.append(
             ReplayReport(
                 workflow_id=history.workflow_id,
                 workflow_type=workflow_type,
                 ok=failure is None,
-                error=None if failure is None else _one_line(failure),
+                error=error,
                 source=source,
             )
         )
