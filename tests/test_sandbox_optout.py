@@ -153,3 +153,26 @@ def test_cli_replay_runs_an_opted_out_workflow_in_the_sandbox(
     assert "breaks: RestrictedWorkflowAccessError" in refused.output
     passed = runner.invoke(app, ["replay", "-w", module, "-f", history, "--as-deployed"])
     assert passed.exit_code == 0, passed.output
+
+
+async def test_a_slow_workflow_module_is_named_at_start(
+    time_skipping_env: WorkflowEnvironment, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Every run pays the workflow module's import; the worker says so once, with the fix.
+    # (The threshold is 0 here so that the test does not depend on this machine's speed.)
+    client = time_skipping_env.client
+    silent = CompiledGlueSandboxRunner(slow_import_warning_ms=None)
+    loud = CompiledGlueSandboxRunner(slow_import_warning_ms=0)
+    with caplog.at_level("WARNING", logger="agenthub.runtime.plugin"):
+        build_worker(client, workflows=[SandboxProbe], workflow_runner=silent, task_queue="q1")
+        assert caplog.records == []
+        for queue in ("q2", "q3"):
+            build_worker(client, workflows=[SandboxProbe], workflow_runner=loud, task_queue=queue)
+    (warning,) = caplog.records
+    message = warning.getMessage()
+    assert message.startswith(
+        "workflow 'SandboxProbe': the sandbox imports its module "
+        "tests.sandbox_probe_workflows afresh for every run, "
+    )
+    assert "(it defines 1 workflow(s), 0 other class(es), 0 function(s))" in message
+    assert "imports_passed_through()" in message

@@ -25,12 +25,16 @@ import concurrent.futures
 import dataclasses
 import functools
 import inspect
+import logging
+import sys
+import time
 import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import temporalio.client as client_module
+import temporalio.workflow
 from temporalio.client import ClientConfig
 from temporalio.converter import DataConverter
 from temporalio.plugin import SimplePlugin
@@ -83,6 +87,8 @@ workflow task under load (measured: 8 s tasks with 50 concurrent workflows).
 
 PLUGIN_NAME = "agenthub"
 
+logger = logging.getLogger(__name__)
+
 
 @functools.lru_cache(maxsize=256)
 def _compiled(code: str) -> types.CodeType:
@@ -100,14 +106,75 @@ class _CompiledGlueInstance(_SandboxInstance):
         super()._run_code(_compiled(code), **extra_globals)  # type: ignore[arg-type]
 
 
+_warned_modules: set[str] = set()
+
+
+def _module_contents(module_name: str) -> str:
+    module = sys.modules.get(module_name)
+    own = [v for v in vars(module).values() if getattr(v, "__module__", None) == module_name]
+    workflows = sum(1 for v in own if hasattr(v, "__temporal_workflow_definition"))
+    classes = sum(1 for v in own if inspect.isclass(v)) - workflows
+    functions = sum(1 for v in own if inspect.isfunction(v))
+    return f"{workflows} workflow(s), {classes} other class(es), {functions} function(s)"
+
+
 @dataclasses.dataclass(frozen=True)
 class CompiledGlueSandboxRunner(SandboxedWorkflowRunner):
     """The SDK's sandbox, unchanged in what it isolates and restricts, with its glue code
-    compiled once per worker process instead of on every call."""
+    compiled once per worker process instead of on every call.
+
+    When the worker starts, it times how long the sandbox takes to import each workflow's
+    module (it does that again for every run) and logs a warning naming the module when that
+    exceeds ``slow_import_warning_ms`` (``None``: never).
+
+    Example::
+
+        Worker(client, task_queue="orders", workflows=[Order],
+               workflow_runner=CompiledGlueSandboxRunner(slow_import_warning_ms=None))
+    """
+
+    slow_import_warning_ms: float | None = 5.0
+    """A module whose import takes longer than this, per run, gets a warning at start."""
 
     def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
         """See base class."""
         return _CompiledGlueInstance(det, self.runner_class, self.restrictions)
+
+    def _passed_through(self, module: str) -> bool:
+        # Imported once per process, not per run (agenthub's own workflows, for one).
+        parts = module.split(".")
+        names = {".".join(parts[: i + 1]) for i in range(len(parts))}
+        restrictions = self.restrictions
+        return restrictions.passthrough_all_modules or bool(
+            names & restrictions.passthrough_modules
+        )
+
+    def prepare_workflow(self, defn: temporalio.workflow._Definition) -> None:
+        """See base class; also warns about a workflow module that is slow to import."""
+        began = time.perf_counter()
+        super().prepare_workflow(defn)  # validates by creating an instance: a run's import
+        limit = self.slow_import_warning_ms
+        module = defn.cls.__module__
+        if limit is None or module in _warned_modules or self._passed_through(module):
+            return
+        cost = time.perf_counter() - began
+        if cost * 1000 > limit:
+            # The first import may pay for cold caches; the second is what every run pays.
+            began = time.perf_counter()
+            super().prepare_workflow(defn)
+            cost = min(cost, time.perf_counter() - began)
+        if cost * 1000 > limit:
+            _warned_modules.add(module)
+            logger.warning(
+                "workflow %r: the sandbox imports its module %s afresh for every run, "
+                "%.1f ms each time here (it defines %s). Keep a workflow in a small module and "
+                "import its activities, data classes and other workflows inside "
+                "`with workflow.unsafe.imports_passed_through():` (README: Sandbox cost)%s",
+                defn.name, module, cost * 1000, _module_contents(module),
+                # No .pyc: the module's source is compiled again on every run too.
+                ". PYTHONDONTWRITEBYTECODE is set: without a .pyc file it is compiled every time too"
+                if sys.dont_write_bytecode else "",
+            )  # fmt: skip
 
 
 def sandboxed_runner(
