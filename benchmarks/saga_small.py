@@ -1,4 +1,4 @@
-"""The local-step saga alone in its module, with its activities passed through: the least a
+"""The 3-step sagas alone in their module, with their activities passed through: the least a
 sandboxed workflow run re-imports (``benchmarks/saga_peers.py`` compares)."""
 
 from __future__ import annotations
@@ -18,6 +18,17 @@ class SmallModuleLocalSaga:
     async def run(self, key: str) -> list[str]:
         done = []
         async with Saga(step_timeout=timedelta(seconds=30), local_steps=True) as saga:
+            for step in ("reserve", "charge", "ship"):
+                done.append(await saga.step(saga_step, f"{key}:{step}", compensation=saga_undo))
+        return done
+
+
+@workflow.defn
+class SmallModuleSaga:
+    @workflow.run
+    async def run(self, key: str) -> list[str]:
+        done = []
+        async with Saga(step_timeout=timedelta(seconds=30)) as saga:
             for step in ("reserve", "charge", "ship"):
                 done.append(await saga.step(saga_step, f"{key}:{step}", compensation=saga_undo))
         return done

@@ -273,3 +273,21 @@ async def hub_service(settings: Settings) -> None:
         print(item.offset, item.event.kind, item.event.text)
     view: TaskView = await tasks.get("order-42")
     print(view.status, view.output, view.usage.requests, started.created)
+
+
+async def sandbox_cost(client: Client) -> None:
+    """Sandbox cost: the slow-import warning's limit, and replay of opted-out workflows."""
+    from pathlib import Path
+
+    from agenthub.determinism.replay import replay_history_files
+    from agenthub.runtime import CompiledGlueSandboxRunner
+
+    worker = Worker(
+        client,
+        task_queue="trips",
+        workflows=[BookTrip],
+        workflow_runner=CompiledGlueSandboxRunner(slow_import_warning_ms=None),
+    )
+    reports = await replay_history_files(Path("tests/histories").glob("*.json"), [BookTrip])
+    as_deployed = await replay_history_files([], [BookTrip], in_sandbox=False)
+    print(worker.task_queue, [r.verdict for r in reports + as_deployed])

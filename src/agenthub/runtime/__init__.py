@@ -3,7 +3,7 @@
 from agenthub.runtime.config import Settings, connect, find_data_dir, load_connect_config
 from agenthub.runtime.converter import LocalFileStorageDriver
 from agenthub.runtime.health import HealthCheckResult, check_worker
-from agenthub.runtime.plugin import AgentHubPlugin
+from agenthub.runtime.plugin import AgentHubPlugin, CompiledGlueSandboxRunner
 from agenthub.runtime.server import EmbeddedServer, find_binary
 from agenthub.runtime.tokens import ApiToken, ApiTokenStore
 from agenthub.runtime.worker import AppRegistrations, build_worker, load_apps, run_worker
@@ -13,6 +13,7 @@ __all__ = [
     "ApiToken",
     "ApiTokenStore",
     "AppRegistrations",
+    "CompiledGlueSandboxRunner",
     "EmbeddedServer",
     "HealthCheckResult",
     "LocalFileStorageDriver",
