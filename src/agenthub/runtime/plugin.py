@@ -107,6 +107,8 @@ class _CompiledGlueInstance(_SandboxInstance):
 
 
 _warned_modules: set[str] = set()
+# Without a .pyc file the module's source is compiled again on every run too.
+_NO_PYC = ". PYTHONDONTWRITEBYTECODE is set: without a .pyc file it is compiled every time too"
 
 
 def _module_contents(module_name: str) -> str:
@@ -171,9 +173,7 @@ class CompiledGlueSandboxRunner(SandboxedWorkflowRunner):
                 "import its activities, data classes and other workflows inside "
                 "`with workflow.unsafe.imports_passed_through():` (README: Sandbox cost)%s",
                 defn.name, module, cost * 1000, _module_contents(module),
-                # No .pyc: the module's source is compiled again on every run too.
-                ". PYTHONDONTWRITEBYTECODE is set: without a .pyc file it is compiled every time too"
-                if sys.dont_write_bytecode else "",
+                _NO_PYC if sys.dont_write_bytecode else "",
             )  # fmt: skip
 
 
