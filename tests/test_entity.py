@@ -187,6 +187,20 @@ async def test_ephemeral_entity_completes_when_idle_and_is_recreated(
     assert await accounts.update(entity, EphemeralAccount.deposit, 5) == 5
 
 
+async def test_an_update_starts_the_entity_even_with_a_single_attempt(
+    dev_server_env: WorkflowEnvironment, tq: str
+) -> None:
+    # The first message finds no run (a plain update gets NOT_FOUND) and starts the entity:
+    # that switch is not a resend, so even attempts=1 delivers it, once.
+    accounts = EntityClient(dev_server_env.client, Account, task_queue=tq)
+    entity = f"acct-{uuid.uuid4().hex[:8]}"
+    assert await accounts.update(entity, Account.deposit, 7, attempts=1, message_id="d-1") == 7
+    assert await accounts.update(entity, Account.deposit, 7, attempts=1, message_id="d-1") == 7
+    assert await accounts.update(entity, Account.deposit, 1, attempts=1) == 8
+    assert accounts.retried == 0
+    assert (await accounts.query(entity, Account.info)).applied == 2
+
+
 async def test_signals_start_the_entity_and_dedupe_by_message_id(
     dev_server_env: WorkflowEnvironment, tq: str
 ) -> None:
