@@ -1,4 +1,6 @@
-"""Workflows and activities the benchmarks run; a small module so the sandbox loads it fast."""
+"""Workflows and activities the benchmarks run. Twelve workflows share this module, so the
+sandbox's per-run import of it is heavy on purpose: ``saga_peers`` compares the same saga in a
+module of its own (``saga_small.py``)."""
 
 from __future__ import annotations
 
