@@ -4,72 +4,36 @@ the size guard (real dev server)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from temporalio import activity, workflow
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowFailureError
-from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 
 from agenthub.errors import PayloadTooLarge
-from agenthub.patterns.heartbeat import Heartbeat
 from agenthub.runtime.config import Settings
 from agenthub.testing import running_worker
 
-QUIET_STEP = asyncio.Event()
-CANCEL_SEEN: dict[str, asyncio.Event] = {}
-STARTED: dict[str, asyncio.Event] = {}
-
-
-@activity.defn
-async def quiet_then_done(wait_seconds: float) -> int:
-    """Reports no progress for longer than its heartbeat timeout; the background beats
-    keep it alive."""
-    async with Heartbeat():
-        with contextlib.suppress(asyncio.TimeoutError):  # the quiet stretch is over
-            await asyncio.wait_for(QUIET_STEP.wait(), timeout=wait_seconds)
-    return activity.info().attempt
-
-
-@activity.defn
-async def wait_until_cancelled() -> None:
-    wid = activity.info().workflow_id or ""
-    async with Heartbeat():
-        STARTED[wid].set()
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            CANCEL_SEEN[wid].set()
-            raise
-
-
-@workflow.defn
-class HeartbeatJobs:
-    @workflow.run
-    async def run(self, kind: str) -> int:
-        if kind == "quiet":
-            return await workflow.execute_activity(
-                quiet_then_done, 3.0,
-                start_to_close_timeout=timedelta(minutes=1),
-                heartbeat_timeout=timedelta(seconds=1),
-                retry_policy=RetryPolicy(maximum_attempts=1),
-            )  # fmt: skip
-        await workflow.execute_activity(
-            wait_until_cancelled,
-            start_to_close_timeout=timedelta(hours=1),
-            heartbeat_timeout=timedelta(seconds=2),
-            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-        )
-        return 0
+from .heartbeat_payload_workflows import (
+    CANCEL_SEEN,
+    FIVE_MB,
+    STARTED,
+    Echo,
+    HeartbeatJobs,
+    JoinParts,
+    ReportJob,
+    big_report,
+    join_parts,
+    quiet_then_done,
+    wait_until_cancelled,
+)
 
 
 async def test_background_heartbeats_keep_a_quiet_activity_alive(
@@ -105,31 +69,6 @@ async def test_cancellation_reaches_the_activity_promptly(
 
 
 # --- payloads ----------------------------------------------------------------------------
-
-FIVE_MB = 5 * 1024 * 1024
-
-
-@dataclass
-class Report:
-    title: str
-    body: str
-
-
-@activity.defn
-async def big_report(size: int) -> Report:
-    return Report(title="weekly", body="x" * size)
-
-
-@workflow.defn
-class ReportJob:
-    @workflow.run
-    async def run(self, size: int) -> tuple[int, str, Report]:
-        report = await workflow.execute_activity(
-            big_report, size, start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=RetryPolicy(maximum_attempts=3),
-        )  # fmt: skip
-        digest = hashlib.sha256(report.body.encode()).hexdigest()
-        return len(report.body), digest, report
 
 
 @pytest.fixture
@@ -220,21 +159,6 @@ def test_guard_refuses_values_that_are_too_big_only_together() -> None:
     converter.to_payloads(["a" * 400, "b" * 400])
     with pytest.raises(PayloadTooLarge, match=r"3 values are 1\.3 kB together \(#0 str 0\.4 kB"):
         converter.to_payloads(["a" * 400, "b" * 400, "c" * 400])
-
-
-@activity.defn
-async def join_parts(a: str, b: str, c: str) -> int:
-    return len(a) + len(b) + len(c)
-
-
-@workflow.defn
-class JoinParts:
-    @workflow.run
-    async def run(self, part: int) -> int:
-        text = "x" * part
-        return await workflow.execute_activity(
-            join_parts, args=[text, text, text], start_to_close_timeout=timedelta(seconds=30)
-        )
 
 
 async def test_arguments_too_big_together_fail_the_workflow_instead_of_sticking(
@@ -338,13 +262,6 @@ async def test_gc_deletes_only_payloads_no_history_references(
     assert files() == referenced and swept.workflows >= 1
     # What is kept still reads back.
     assert await client.get_workflow_handle_for(JoinParts.run, wid).result() == 3 * 400_321
-
-
-@workflow.defn
-class Echo:
-    @workflow.run
-    async def run(self, text: str) -> str:
-        return text
 
 
 async def test_gc_command_reports_in_one_line(
