@@ -18,6 +18,7 @@ from agenthub.cli import app
 from agenthub.determinism.replay import replay_history_files, save_history
 from agenthub.errors import ConfigurationError
 from agenthub.runtime import Settings
+from agenthub.runtime import plugin as plugin_module
 from agenthub.runtime.plugin import CompiledGlueSandboxRunner, sandboxed_runner
 from agenthub.runtime.worker import build_worker
 from agenthub.testing import running_worker
@@ -156,10 +157,15 @@ def test_cli_replay_runs_an_opted_out_workflow_in_the_sandbox(
 
 
 async def test_a_slow_workflow_module_is_named_at_start(
-    time_skipping_env: WorkflowEnvironment, caplog: pytest.LogCaptureFixture
+    time_skipping_env: WorkflowEnvironment,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Every run pays the workflow module's import; the worker says so once, with the fix.
-    # (The threshold is 0 here so that the test does not depend on this machine's speed.)
+    # (The threshold is 0 here so that the test does not depend on this machine's speed; a
+    # slow moment in an earlier test may have warned about this module already, and a
+    # process warns once per module.)
+    monkeypatch.setattr(plugin_module, "_warned_modules", set())
     client = time_skipping_env.client
     silent = CompiledGlueSandboxRunner(slow_import_warning_ms=None)
     loud = CompiledGlueSandboxRunner(slow_import_warning_ms=0)

@@ -162,8 +162,11 @@ class CompiledGlueSandboxRunner(SandboxedWorkflowRunner):
         if limit is None or module in _warned_modules or self._passed_through(module):
             return
         cost = time.perf_counter() - began
-        if cost * 1000 > limit:
-            # The first import may pay for cold caches; the second is what every run pays.
+        for _ in range(2):
+            if cost * 1000 <= limit:
+                return
+            # The first import may pay for cold caches, and a busy moment can slow any one:
+            # the fastest of three is what every run pays.
             began = time.perf_counter()
             super().prepare_workflow(defn)
             cost = min(cost, time.perf_counter() - began)
