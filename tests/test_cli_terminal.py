@@ -49,6 +49,10 @@ tools = ["terminal_tools:reserve"]
 
 [agents.waiter]
 tools = ["terminal_tools:wait_for_go"]
+
+[teams.crew]
+merger = "quick"
+members = [{ role = "booker", agent = "quick" }, { role = "second", agent = "quick" }]
 """
 
 
@@ -173,6 +177,21 @@ def test_run_shows_the_task_live_and_ctrl_c_detaches(
         assert "resume: agenthub chat quick --session c-1" in first
         again = chat("")
         assert "user: Réserve une table" in again and "agent: " in again
+
+        # A team, followed through its own event stream: a line per member, then the answer.
+        crew = subprocess.run(
+            [AGENTHUB, "run", "crew", "Plan a dinner", "--id", "t-crew"], cwd=tmp_path,
+            env={**os.environ, **hub_up}, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        shown = crew.stdout + crew.stderr  # the live view is on stderr, as progress is
+        assert crew.returncode == 0, shown
+        lines = shown.splitlines()
+        kinds = [line.split(" ")[0] for line in lines if line and not line[0].isspace()]
+        assert [k for k in kinds if k in ("goal", "member", "merge")] == [
+            "goal", "member", "member", "merge"
+        ], shown  # fmt: skip
+        assert any(line.startswith("member") and "booker: " in line for line in lines), shown
+        assert any(line.startswith("answer") for line in lines), shown
 
         # The worker's SDK metrics, as Prometheus reads them.
         url = f"http://127.0.0.1:{hub_up['AGENTHUB_METRICS_PORT']}/metrics"

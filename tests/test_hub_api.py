@@ -400,13 +400,27 @@ async def test_a_team_is_a_task_too(hub: Hub) -> None:
             "/tasks", json={**body, "task_id": f"{task_id}-x", "limits": {"max_requests": 3}}
         )
         assert limited.status_code == 422 and "is a team" in limited.json()["message"]
-        await hub.client.get_workflow_handle(started.json()["workflow_id"]).result()
+        # Followed live from its start: the goal, one line per member, the merge, the answer.
+        events = await read_sse(http, f"/tasks/{task_id}/events")
+        kinds = [e["event"] for e in events]
+        assert kinds == ["goal", "member", "member", "merge", "answer", "end"], kinds
+        assert [int(e["id"]) for e in events[:-1]] == [0, 1, 2, 3, 4]
+        assert events[0]["data"]["text"].startswith("plan a dinner [team hub-team: booker")
+        members = [e["data"]["data"] for e in events if e["event"] == "member"]
+        assert members == [
+            {"role": "booker", "agent": "hub-quick", "ok": True},
+            {"role": "talker", "agent": "hub-chat", "ok": True},
+        ]
+        assert events[-1]["data"] == {"status": "succeeded", "error": None}
         task = (await http.get(f"/tasks/{task_id}")).json()
         assert task["status"] == "succeeded" and task["output"]
+        assert events[-2]["data"]["text"] == task["output"]
         assert [e["text"].split(" ")[0] for e in task["transcript"]] == ["booker", "talker"]
-        events = await http.get(f"/tasks/{task_id}/events")
-        assert events.status_code == 422 and "no event stream" in events.json()["message"]
+        resumed = await read_sse(http, f"/tasks/{task_id}/events", **{"Last-Event-ID": "2"})
+        assert [e["event"] for e in resumed] == ["merge", "answer", "end"]
         assert (await http.get(f"/tasks/{task_id}", headers=hub.bob)).status_code == 404
+        events_of_bob = await http.get(f"/tasks/{task_id}/events", headers=hub.bob)
+        assert events_of_bob.status_code == 404
 
         async def listed() -> list[str] | None:
             tasks = (await http.get("/tasks", params={"limit": 1000})).json()

@@ -505,11 +505,6 @@ class HubTasks:
         """
         desc = await self._describe(task_id)
         await self._summary(task_id, desc)
-        if desc.workflow_type == "agenthub.Team":
-            raise InvalidInput(
-                f"task {task_id!r} is a team: it has no event stream; read GET /tasks/{task_id} "
-                "(or agenthub tasks show) for its answer and its members' outcomes"
-            )
         if self.shared_events is not None:
             return self.shared_events.read(self.workflow_id(task_id), from_offset=from_offset)
         return agent_events(self.client, self.workflow_id(task_id), from_offset=from_offset)

@@ -61,7 +61,9 @@ class AgentEvent:
 
     kind: str
     """``goal``, ``model``, ``tool_call``, ``tool_result``, ``approval_asked``, ``approval``,
-    ``usage``, ``answer``, ``failed`` or ``cancelled``."""
+    ``usage``, ``answer``, ``failed`` or ``cancelled``; a team's stream has ``goal``,
+    ``member`` (one per member: its answer or its failure), ``merge``, ``answer``, ``failed``
+    or ``cancelled``."""
     text: str
     data: dict[str, Any] | None = None
     at: float = 0.0

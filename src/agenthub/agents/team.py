@@ -30,14 +30,23 @@ from typing import Any
 from pydantic import TypeAdapter
 from temporalio import activity, workflow
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.contrib.workflow_streams import WorkflowStream
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from agenthub.agents._client import worker_client
 from agenthub.agents.capability import UNDO_ACTIVITY, UndoCall
 from agenthub.agents.registry import team_spec, team_specs
-from agenthub.agents.task import AgentTask, AgentTaskRequest, AgentTaskResult, AgentUsage
+from agenthub.agents.task import (
+    EVENT_TOPIC,
+    AgentEvent,
+    AgentTask,
+    AgentTaskRequest,
+    AgentTaskResult,
+    AgentUsage,
+)
 from agenthub.errors import ConfigurationError
+from agenthub.patterns._sdk import describe_failure
 from agenthub.patterns.fanout import FailFast, fan_out
 from agenthub.patterns.fanout.policy import FailurePolicy
 from agenthub.patterns.saga import Saga
@@ -160,16 +169,40 @@ async def finished_member_undos(finished: _Finished) -> list[UndoCall]:
 
 @workflow.defn(name="agenthub.Team")
 class Team:
-    """See the module docstring."""
+    """See the module docstring. Live readers follow the team through the same event stream
+    as an agent task's (:func:`~agenthub.agents.agent_events`): its goal, each member's
+    outcome, the merge, and the answer (or why it failed)."""
+
+    @workflow.init
+    def __init__(self, request: TeamRequest) -> None:
+        self.events = WorkflowStream()
+        self._event_topic = self.events.topic(EVENT_TOPIC, type=AgentEvent)
+
+    def _publish(self, kind: str, text: str, **data: Any) -> None:
+        at = workflow.now().timestamp()
+        self._event_topic.publish(AgentEvent(kind, text, data or None, at))
 
     @workflow.run
     async def run(self, request: TeamRequest) -> TeamResult:
+        try:
+            return await self._run(request)
+        except asyncio.CancelledError:
+            self._publish("cancelled", "cancelled")
+            raise
+        except BaseException as err:
+            kind, message = describe_failure(err)
+            self._publish("failed", f"{kind}: {message}")
+            raise
+
+    async def _run(self, request: TeamRequest) -> TeamResult:
         spec = team_spec(request.team)
         if spec is None:
             raise ApplicationError(
                 f"no team {request.team!r} on this worker (known: {sorted(team_specs())})",
                 type="InvalidInput", non_retryable=True,
             )  # fmt: skip
+        roles = [f"{m.role} ({m.agent})" for m in spec.members]
+        self._publish("goal", f"{request.goal} [team {spec.name}: {', '.join(roles)}]")
         asks = [AgentTaskRequest(m.agent, _brief(m, request.goal)) for m in spec.members]
         usage = AgentUsage()
         async with Saga("team") as saga:
@@ -193,19 +226,23 @@ class Team:
             results = iter(TypeAdapter(list[AgentTaskResult]).validate_python(fanned.value))
             outcomes: list[MemberOutcome] = []
             for i, member in enumerate(spec.members):
+                who = {"role": member.role, "agent": member.agent}
                 if i in failed:
                     error = f"{failed[i].error_type}: {failed[i].message}"
                     outcomes.append(MemberOutcome(member.role, member.agent, error=error))
+                    self._publish("member", f"{member.role}: failed: {error}", **who, ok=False)
                     continue
                 result = next(results)
                 _add(usage, result.usage)
                 for undo in result.compensations:
                     saga.add_compensation(UNDO_ACTIVITY, undo)
                 outcomes.append(MemberOutcome(member.role, member.agent, result.output))
+                self._publish("member", f"{member.role}: {result.output}", **who, ok=True)
             said = "\n".join(
                 f"- {o.role}: {o.output}" if not o.error else f"- {o.role}: (failed: {o.error})"
                 for o in outcomes
             )
+            self._publish("merge", f"{spec.merger} merges {len(outcomes)} answer(s)")
             merged: AgentTaskResult = await workflow.execute_child_workflow(
                 AgentTask.run,
                 AgentTaskRequest(
@@ -216,6 +253,7 @@ class Team:
                 id=f"{workflow.info().workflow_id}/merge",
             )
             _add(usage, merged.usage)
+        self._publish("answer", merged.output, requests=usage.requests, tool_calls=usage.tool_calls)
         return TeamResult(merged.output, outcomes, usage)
 
 

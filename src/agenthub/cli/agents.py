@@ -37,6 +37,8 @@ ConfigOption = Annotated[
 _STYLE = {
     "goal": "bold",
     "model": "cyan",
+    "member": "green",
+    "merge": "cyan",
     "tool_call": "magenta",
     "tool_result": "green",
     "approval_asked": "bold yellow",
@@ -131,9 +133,10 @@ def _show_event(kind: str, text: str, data: dict[str, Any] | None) -> None:
 async def _follow(tasks: Any, task_id: str, kind: str, stop: asyncio.Event) -> int:
     """Print the task's events until it ends (exit code 0 when it succeeded, 1 when not) or
     until ``stop`` (Ctrl-C: 130, the task goes on). ``kind`` is the task's (``agent`` or
-    ``team``), as the caller already read it."""
+    ``team``), as the caller already read it: a team's stream has a line per member."""
+    steps = {"model": "thinking", "merge": "merging", "member": "members at work"}
     if kind == "team":
-        return await _follow_team(tasks, task_id, stop)
+        steps["goal"] = "members at work"
 
     async def stream() -> None:
         step = "starting"
@@ -141,9 +144,10 @@ async def _follow(tasks: Any, task_id: str, kind: str, stop: asyncio.Event) -> i
             async for item in await tasks.events(task_id):
                 event = item.event
                 _show_event(event.kind, event.text, event.data)
-                step = {"tool_call": f"calling {event.text[:40]}", "model": "thinking"}.get(
-                    event.kind, event.kind
-                )
+                if event.kind == "tool_call":
+                    step = f"calling {event.text[:40]}"
+                else:
+                    step = steps.get(event.kind, event.kind)
                 status.update(f"{task_id}: {escape(step)}")
 
     streaming = asyncio.ensure_future(stream())
@@ -161,29 +165,6 @@ async def _follow(tasks: Any, task_id: str, kind: str, stop: asyncio.Event) -> i
     stopping.cancel()
     streaming.result()
     return _print_end(await tasks.get(task_id))
-
-
-async def _follow_team(tasks: Any, task_id: str, stop: asyncio.Event) -> int:
-    """A team has no event stream: wait for its end (Ctrl-C detaches), then show its
-    members' outcomes and its answer."""
-    handle = tasks.client.get_workflow_handle(tasks.workflow_id(task_id))
-    with console.status(f"{task_id}: team at work"):
-        ending = asyncio.ensure_future(handle.result())
-        stopping = asyncio.ensure_future(stop.wait())
-        await asyncio.wait([ending, stopping], return_when=asyncio.FIRST_COMPLETED)
-    if not ending.done():
-        ending.cancel()
-        console.print(
-            f"detached; team task {task_id} goes on. Re-attach: agenthub tasks watch {task_id}"
-        )
-        return 130
-    stopping.cancel()
-    with contextlib.suppress(Exception):  # the outcome is read below either way
-        ending.result()
-    view = await tasks.get(task_id)
-    for entry in view.transcript:
-        _show_event(entry.kind, entry.text, None)
-    return _print_end(view)
 
 
 def _print_end(view: Any) -> int:
