@@ -98,9 +98,9 @@ def _compiled(code: str) -> types.CodeType:
 class _CompiledGlueInstance(_SandboxInstance):
     # The SDK's sandbox runs a few lines of glue code (import the workflow, activate it,
     # find a payload's serialization context) through ``exec`` of a string, which compiles
-    # that string again on every call, several times per activation. Compiled once, a
-    # local-step saga in a small module ran 66-71 -> 76-82 per second. The workflow's own
-    # module is still imported again for every run, under the same restrictions.
+    # that string again on every call, several times per activation. Compiled once:
+    # 1.03-1.13x the sagas/s (benchmarks/sandbox_cost.py). The workflow's own module is
+    # still imported again for every run, under the same restrictions.
     def _run_code(self, code: str, **extra_globals: Any) -> None:
         # The SDK hands the string to ``exec``, which takes a code object just as well.
         super()._run_code(_compiled(code), **extra_globals)  # type: ignore[arg-type]
