@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import dataclasses
+import socket
 from pathlib import Path
 
 import pytest
 
 from agenthub.errors import ConfigurationError, ConnectionFailedError
-from agenthub.runtime.config import Settings, connect, load_connect_config
+from agenthub.runtime.config import Settings, connect, load_connect_config, web_ui_base
 
 from .conftest import free_port
 
@@ -118,3 +120,22 @@ def test_data_dir_is_found_upward_like_a_git_repository(
     assert Settings.from_env({}).callback_secret_source.endswith(".agenthub/callback-secret")
     # An explicit setting wins.
     assert Settings.from_env({"AGENTHUB_DATA_DIR": "/tmp/x"}).data_dir == Path("/tmp/x")
+
+
+def test_the_web_ui_link_needs_a_ui_that_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A headless `up` serves no UI: no link to it. One that answers on its port: a link.
+    monkeypatch.setenv("TEMPORAL_CONFIG_FILE", str(tmp_path / "none.toml"))
+    for name in ("TEMPORAL_ADDRESS", "TEMPORAL_PROFILE", "TEMPORAL_NAMESPACE"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(data_dir=tmp_path, server_port=free_port(), ui_port=free_port())
+    assert web_ui_base(settings) == ""
+    with socket.socket() as listening:
+        listening.bind((settings.server_ip, settings.effective_ui_port))
+        listening.listen()
+        assert web_ui_base(settings) == f"http://127.0.0.1:{settings.effective_ui_port}"
+        assert web_ui_base(dataclasses.replace(settings, ui=False)) == ""
+    assert web_ui_base(dataclasses.replace(settings, ui_url="http://ui.example/")) == (
+        "http://ui.example"
+    )

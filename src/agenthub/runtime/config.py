@@ -256,7 +256,10 @@ _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 def web_ui_base(settings: Settings) -> str:
     """The web UI to link workflows to: ``settings.ui_url``, else the embedded server's UI
-    when the client talks to the embedded server, else ``""``."""
+    when the client talks to the embedded server and that UI answers (a headless ``up``
+    serves none), else ``""``."""
+    from agenthub.runtime.server import port_open
+
     if settings.ui_url:
         return settings.ui_url.rstrip("/")
     if not settings.ui:
@@ -266,6 +269,8 @@ def web_ui_base(settings: Settings) -> str:
     except ConfigurationError:
         return ""
     if not same_server(address, settings.embedded_address):
+        return ""
+    if not port_open(settings.server_ip, settings.effective_ui_port):
         return ""
     return f"http://{settings.server_ip}:{settings.effective_ui_port}"
 

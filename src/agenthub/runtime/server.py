@@ -78,7 +78,8 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-def _port_open(host: str, port: int) -> bool:
+def port_open(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections on ``host:port`` (0.5 s at most)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
@@ -191,7 +192,7 @@ class EmbeddedServer:
                 carries the end of its log.
         """
         s = self.settings
-        if _port_open(s.server_ip, s.server_port):
+        if port_open(s.server_ip, s.server_port):
             if await probe_temporal(self.address):
                 self.reused = True
                 return self
@@ -231,7 +232,7 @@ class EmbeddedServer:
                     f"the Temporal server exited with code {self._process.returncode}; "
                     f"its log ({self.log_path}) ends with:\n{self._log_tail()}"
                 )
-            if _port_open(self.settings.server_ip, self.settings.server_port) and (
+            if port_open(self.settings.server_ip, self.settings.server_port) and (
                 await probe_temporal(self.address, timeout=2.0)
             ):
                 return
