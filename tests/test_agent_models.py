@@ -4,10 +4,12 @@ and streamable HTTP), the built-in web_fetch, tool HTTP errors, transcripts by r
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -205,10 +207,11 @@ async def test_web_fetch_checks_every_redirect_target(monkeypatch: pytest.Monkey
 
     checked: list[str] = []
 
-    async def check(host: str, allow_private: bool) -> None:
+    async def check(host: str, allow_private: bool) -> str:
         checked.append(host)
         if host == "localhost":  # stands for an internal name a public page redirects to
             raise InvalidInput(f"{host!r} is a private or local address")
+        return host
 
     monkeypatch.setattr(web, "_check_address", check)
     fetch = web_fetch_tool(max_bytes=100).function
@@ -219,3 +222,39 @@ async def test_web_fetch_checks_every_redirect_target(monkeypatch: pytest.Monkey
         with pytest.raises(InvalidInput, match="'localhost'"):
             await fetch(f"{base}/redirect?to=http://localhost:{port}/page")
     assert checked == ["127.0.0.1", "127.0.0.1", "127.0.0.1", "localhost"]
+
+
+async def test_web_fetch_connects_to_the_address_it_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # DNS rebinding: the name resolves to a public address for the check and to the worker's
+    # own network right after. web_fetch resolves once and connects to what it checked.
+    import httpcore
+
+    real_getaddrinfo = socket.getaddrinfo
+    lookups: list[str] = []
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "rebind.example":
+            return real_getaddrinfo(host, *args, **kwargs)
+        lookups.append(host)
+        address = "93.184.216.34" if len(lookups) == 1 else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, 0))]
+
+    connected: list[str] = []
+    real_connect = httpcore.AnyIOBackend.connect_tcp
+
+    async def connect_tcp(self: Any, host: str, port: int, **kwargs: Any) -> Any:
+        connected.append(host)
+        if host == "93.184.216.34":  # no way out of this machine: stands for the public host
+            raise httpcore.ConnectError("unreachable from the test")
+        return await real_connect(self, host, port, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", connect_tcp)
+    fetch = web_fetch_tool(max_bytes=100).function
+    async with serving(ModelServer()) as model:
+        port = model.url.removesuffix("/v1").rpartition(":")[2]
+        with pytest.raises(httpx.ConnectError):
+            await fetch(f"http://rebind.example:{port}/page?size=5")
+    assert lookups == ["rebind.example"] and connected == ["93.184.216.34"]

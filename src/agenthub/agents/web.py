@@ -3,8 +3,10 @@
 Bounded in every direction: connect and read timeouts, at most 5 redirects, a size cap
 (the text is cut there and says so), heartbeats with the bytes read so far, and by default
 no private, loopback or link-local addresses (a model must not reach the worker's own
-network). HTTP errors follow agenthub's taxonomy: 429 and 5xx are retried (honouring
-``Retry-After``), other 4xx are not.
+network): each connection goes to the address that was checked, so a host that resolves to
+a public address for the check and to an internal one a moment later (DNS rebinding) still
+reaches only the public one. HTTP errors follow agenthub's taxonomy: 429 and 5xx are
+retried (honouring ``Retry-After``), other 4xx are not.
 
 Example::
 
@@ -52,20 +54,68 @@ async def _read(response: Any, max_bytes: int) -> str:
     return text
 
 
-async def _check_address(host: str, allow_private: bool) -> None:
-    if allow_private:
-        return
+async def _check_address(host: str, allow_private: bool) -> str:
+    """Resolve ``host`` once and return the address to connect to, refusing a host with any
+    non-public address unless ``allow_private``."""
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except OSError as err:
         raise InvalidInput(f"cannot resolve {host!r}: {err}") from None
+    if not infos:
+        raise InvalidInput(f"cannot resolve {host!r}: no address")
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
+        if not (allow_private or address.is_global):
             raise InvalidInput(
                 f"{host!r} resolves to {address}, a private or local address; web_fetch reaches "
                 "only public addresses (web_fetch_tool(allow_private_networks=True) to change it)"
             )
+    return str(infos[0][4][0])
+
+
+def _checked_transport(allow_private: bool) -> Any:
+    """An httpx transport whose every connection goes to the address that was checked.
+
+    The check resolves the host and the connection reuses that answer: a second lookup, which
+    a hostile DNS server could answer with an internal address (DNS rebinding), never
+    happens. TLS still verifies the certificate against the host name (httpcore sends it as
+    SNI). No proxy from the environment is used: a proxy would connect on its own.
+    """
+    import httpcore
+    import httpx
+
+    class CheckedBackend(httpcore.AsyncNetworkBackend):
+        def __init__(self) -> None:
+            self.inner = httpcore.AnyIOBackend()
+
+        async def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,
+            local_address: str | None = None,
+            socket_options: Any = None,
+        ) -> httpcore.AsyncNetworkStream:
+            address = await _check_address(host, allow_private)
+            return await self.inner.connect_tcp(
+                address, port, timeout=timeout, local_address=local_address,
+                socket_options=socket_options,
+            )  # fmt: skip
+
+        async def connect_unix_socket(
+            self, path: str, timeout: float | None = None, socket_options: Any = None
+        ) -> httpcore.AsyncNetworkStream:
+            raise InvalidInput("web_fetch does not connect to unix sockets")
+
+        async def sleep(self, seconds: float) -> None:
+            await self.inner.sleep(seconds)
+
+    transport = httpx.AsyncHTTPTransport(trust_env=False)
+    # httpx has no parameter for the network backend; its pool, built the same way, has.
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(trust_env=False), network_backend=CheckedBackend()
+    )
+    return transport
 
 
 def web_fetch_tool(
@@ -85,15 +135,18 @@ def web_fetch_tool(
             url: an http:// or https:// address.
         """
         limits = httpx.Timeout(timeout.total_seconds(), connect=10.0)
-        async with httpx.AsyncClient(timeout=limits, follow_redirects=False) as client:
-            # Redirects are followed by hand: each target is checked like the first URL.
+        transport = _checked_transport(allow_private_networks)
+        async with httpx.AsyncClient(
+            timeout=limits, follow_redirects=False, transport=transport, trust_env=False
+        ) as client:
+            # Redirects are followed by hand; every connection, to the first URL's host or to
+            # a redirect's, is checked as it opens (``_checked_transport``).
             for _ in range(_MAX_REDIRECTS + 1):
                 parts = urlsplit(url)
                 if parts.scheme not in ("http", "https") or not parts.hostname:
                     raise InvalidInput(
                         f"web_fetch needs an http(s) URL with a host, got {url[:200]!r}"
                     )
-                await _check_address(parts.hostname, allow_private_networks)
                 request = client.build_request("GET", url, headers=_HEADERS)
                 response = await client.send(request, stream=True)
                 try:
