@@ -112,8 +112,9 @@ def _checked_transport(allow_private: bool) -> Any:
 
     transport = httpx.AsyncHTTPTransport(trust_env=False)
     # httpx has no parameter for the network backend; its pool, built the same way, has.
+    # (The TLS context still honours SSL_CERT_FILE / SSL_CERT_DIR, as httpx's default does.)
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(trust_env=False), network_backend=CheckedBackend()
+        ssl_context=httpx.create_ssl_context(), network_backend=CheckedBackend()
     )
     return transport
 
