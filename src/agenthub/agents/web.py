@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -73,7 +74,7 @@ async def _check_address(host: str, allow_private: bool) -> str:
     return str(infos[0][4][0])
 
 
-def _checked_transport(allow_private: bool) -> Any:
+def _checked_transport(allow_private: bool, ssl_context: ssl.SSLContext) -> Any:
     """An httpx transport whose every connection goes to the address that was checked.
 
     The check resolves the host and the connection reuses that answer: a second lookup, which
@@ -110,11 +111,10 @@ def _checked_transport(allow_private: bool) -> Any:
         async def sleep(self, seconds: float) -> None:
             await self.inner.sleep(seconds)
 
-    transport = httpx.AsyncHTTPTransport(trust_env=False)
+    transport = httpx.AsyncHTTPTransport(verify=ssl_context, trust_env=False)
     # httpx has no parameter for the network backend; its pool, built the same way, has.
-    # (The TLS context still honours SSL_CERT_FILE / SSL_CERT_DIR, as httpx's default does.)
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(), network_backend=CheckedBackend()
+        ssl_context=ssl_context, network_backend=CheckedBackend()
     )
     return transport
 
@@ -129,6 +129,10 @@ def web_fetch_tool(
     """The ``web_fetch`` tool (see the module docstring), with its limits."""
     import httpx
 
+    # Loading the CA bundle takes milliseconds: once per tool, not per fetch. It honours
+    # SSL_CERT_FILE / SSL_CERT_DIR, as httpx's default does.
+    ssl_context = httpx.create_ssl_context()
+
     async def web_fetch(url: str) -> str:
         """Fetch a web page and return its text (cut at the size limit).
 
@@ -136,7 +140,7 @@ def web_fetch_tool(
             url: an http:// or https:// address.
         """
         limits = httpx.Timeout(timeout.total_seconds(), connect=10.0)
-        transport = _checked_transport(allow_private_networks)
+        transport = _checked_transport(allow_private_networks, ssl_context)
         async with httpx.AsyncClient(
             timeout=limits, follow_redirects=False, transport=transport, trust_env=False
         ) as client:
