@@ -22,7 +22,7 @@ from agenthub.agents import (
     run_agent,
     start_agent_task,
 )
-from agenthub.agents.tools import arguments_digest
+from agenthub.agents.tools import call_approval_id
 from agenthub.errors import CallbackNotFound
 from agenthub.patterns.approvals import decide, list_pending
 from agenthub.patterns.ledger import open_ledger
@@ -88,7 +88,13 @@ async def test_a_tool_needing_approval_waits_for_a_decision_bound_to_the_call(ag
         return next((p for p in pending if p.workflow_id == handle.id), None)
 
     approval = await eventually(asked, what="approval asked")
-    assert approval.approval_id.startswith("call-0-1.") and "pay" in approval.summary
+    run_id = (await handle.describe()).run_id
+    # Bound to the task run, the call and its arguments.
+    assert approval.approval_id == call_approval_id(
+        "pay", workflow_id=handle.id, run_id=run_id, seq=1, tool_call_id="call-0-1",
+        args={"amount": 420},
+    )  # fmt: skip
+    assert "pay" in approval.summary
     assert "420" in approval.summary and approval.approvers == ["ana"]
     assert "paid 420" not in EFFECTS, "nothing paid before the decision"
     status = await agent_task_status(handle)
@@ -114,9 +120,18 @@ async def test_three_approvals_resolve_independently_and_a_rejection_is_a_denial
     assert len({one.approval_id, two.approval_id, three.approval_id}) == 3
     # A decision for other arguments than those asked about is refused: the approval id
     # carries the digest of the call's arguments.
-    call_id = two.approval_id.partition(".")[0]
-    assert two.approval_id == f"{call_id}.{arguments_digest({'amount': 2})}"
-    forged = replace(two, approval_id=f"{call_id}.{arguments_digest({'amount': 2000})}")
+    run_id = (await handle.describe()).run_id
+
+    def approval_id(seq: int, call: int, amount: int) -> str:
+        return call_approval_id(
+            "pay", workflow_id=handle.id, run_id=run_id, seq=seq, tool_call_id=f"call-0-{call}",
+            args={"amount": amount},
+        )  # fmt: skip
+
+    seq, call = next(
+        (s, c) for s in (1, 2, 3) for c in (0, 1, 2) if approval_id(s, c, 2) == two.approval_id
+    )
+    forged = replace(two, approval_id=approval_id(seq, call, 2000))
     with pytest.raises(CallbackNotFound):
         await decide(client, forged, approved=True, by="ana")
     await decide(client, three, approved=True, by="ana")

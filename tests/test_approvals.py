@@ -125,18 +125,22 @@ async def test_approvals_over_http_with_an_api_key(dev_server_env: WorkflowEnvir
                 assert (anonymous.status_code, anonymous.json()["error"]) == (401, "Unauthorized")
                 ok = await http.post(url, json={"by": "ana", "reason": "fine"}, headers=auth)
                 assert ok.status_code == 200 and ok.json()["approved"] is True
-                # Decided: refused, as used already (409) until the inbox drops it, then as
-                # no longer pending (404); the first decision stands either way.
+                # Decided: refused as decided (409, with the decision that stands), before
+                # the inbox drops it and after, never 404.
+                standing = {"approved": True, "by": "ana", "reason": "fine", "timed_out": False}
                 again = await http.post(url, json={"by": "ana"}, headers=auth)
-                assert (again.status_code, again.json()["error"]) in (
-                    (409, "CallbackAlreadyCompleted"), (404, "CallbackNotFound"),
-                )  # fmt: skip
+                assert (again.status_code, again.json()["error"]) == (
+                    409, "CallbackAlreadyCompleted"
+                ), again.text  # fmt: skip
+                assert again.json()["decision"] == standing
 
                 async def dropped() -> bool:
-                    r = await http.post(url, json={"by": "ana"}, headers=auth)
-                    return r.status_code == 404
+                    listed = (await http.get("/approvals", headers=auth)).json()
+                    return item.approval_id not in [p["approval_id"] for p in listed]
 
                 await eventually(dropped, what="decided approval leaves the inbox")
+                late = await http.post(url, json={"by": "ana", "reason": "x"}, headers=auth)
+                assert late.status_code == 409 and late.json()["decision"] == standing
             assert (await handle.result()).by == "ana"
         finally:
             server.should_exit = True

@@ -12,6 +12,7 @@ Two families live here:
     │   └── PortInUseError      the port is held by something that is not Temporal
     ├── ConnectionFailedError   no Temporal frontend answers at the configured address
     ├── WorkerUnavailable       a workflow did not answer: no worker polls its task queue
+    ├── WorkflowBusy            429: too many requests wait on one workflow; retry later
     ├── SagaError               a Saga was used wrongly (see agenthub.patterns.saga)
     ├── CallbackError           a callback completion was refused; ``status`` is its HTTP code
     │   ├── InvalidCallbackToken    401: malformed, forged or tampered token
@@ -95,6 +96,7 @@ __all__ = [
     "TransientFailure",
     "UnknownAgent",
     "WorkerUnavailable",
+    "WorkflowBusy",
     "classify_http_status",
 ]
 
@@ -129,14 +131,25 @@ class WorkerUnavailable(AgentHubError):
     status = 503
 
 
+class WorkflowBusy(AgentHubError):
+    """Too many requests are in flight to one workflow (the server takes 10 updates at a
+    time per workflow); nothing was sent. ``status`` is 429; retry after ``retry_after``
+    seconds."""
+
+    status = 429
+    retry_after = 1
+
+
 class SagaError(AgentHubError, TypeError):
     """A :class:`~agenthub.patterns.saga.Saga` was used wrongly (bad compensation, no workflow)."""
 
 
 class CallbackError(AgentHubError):
-    """A callback completion was refused; nothing changed. ``status`` is the HTTP code."""
+    """A callback completion was refused; nothing changed. ``status`` is the HTTP code;
+    ``standing`` is what completed the callback, when a workflow reported it (409)."""
 
     status = 400
+    standing: Any = None
 
 
 class InvalidCallbackToken(CallbackError):

@@ -2,9 +2,10 @@
 tool calls of an agent task.
 
 * A tool with ``requires_approval`` waits for a human decision through agenthub's approval
-  inbox. The approval id is ``<tool call id>.<digest of the arguments>``, so a decision
-  binds to exactly that call; several calls wait and resolve independently; a rejection or
-  a timeout goes back to the model as the tool's result (a denial), not as a crash.
+  inbox. The approval id (:func:`~agenthub.agents.tools.call_approval_id`) covers the task
+  run, the tool call id and the arguments, so a decision binds to exactly that call of that
+  task; several calls wait and resolve independently, in one task or many; a rejection or a
+  timeout goes back to the model as the tool's result (a denial), not as a crash.
 * A tool with ``compensate`` registers its undo in the task's Saga before the call runs.
 * Each step is recorded for the task's status query (step, usage, a bounded transcript).
 * An agent run outside a workflow is refused: agenthub agents are durable or do not run.
@@ -22,7 +23,7 @@ from pydantic_core import to_jsonable_python
 from temporalio import workflow
 
 from agenthub.agents.limiter import LimiterSpec, tokens_of
-from agenthub.agents.tools import AgentTool, arguments_digest
+from agenthub.agents.tools import AgentTool, arguments_digest, call_approval_id
 
 __all__ = ["UNDO_ACTIVITY", "AgentHubCapability", "TaskProgress", "TranscriptEntry", "UndoCall"]
 
@@ -74,6 +75,8 @@ class TaskProgress:
     output_tokens: int = 0
     waiting_approvals: list[str] = field(default_factory=list)
     transcript: list[TranscriptEntry] = field(default_factory=list)
+    last_error: str | None = None
+    """The newest failed model request the task retries past; cleared by a success."""
 
     def record(self, kind: str, value: Any) -> None:
         self.transcript.append(TranscriptEntry(kind, _preview(value)))
@@ -141,6 +144,7 @@ class AgentHubCapability(AbstractCapability[Any]):
         if task is not None:
             progress: TaskProgress = task.agent_progress
             progress.requests += 1
+            progress.last_error = None
             progress.input_tokens += response.usage.input_tokens
             progress.output_tokens += response.usage.output_tokens
             text = "".join(
@@ -176,8 +180,10 @@ class AgentHubCapability(AbstractCapability[Any]):
                     "agent as an AgentTask (agenthub.agents.run_agent)"
                 )
             # Before the call: a call that times out or crashes halfway may have acted.
+            from agenthub.agents.task import run_undo
+
             undo = UndoCall(self.agent, spec.name, to_jsonable_python(args), call.tool_call_id)
-            task.saga.add_compensation(UNDO_ACTIVITY, undo)
+            task.saga.add_compensation(run_undo, undo)
             task.undos.append(undo)
         result = await handler(args)
         if task is not None:
@@ -188,13 +194,23 @@ class AgentHubCapability(AbstractCapability[Any]):
         """Wait for the decision on this call; ``None`` if approved, else the denial."""
         from agenthub.patterns.approvals import request_approval
 
-        approval_id = f"{call.tool_call_id}.{arguments_digest(args)}"
+        info = workflow.info()
+        instance = workflow.instance()
+        seq = getattr(instance, "_agenthub_approval_asks", 0) + 1
+        instance._agenthub_approval_asks = seq
+        approval_id = call_approval_id(
+            spec.name, workflow_id=info.workflow_id, run_id=info.run_id, seq=seq,
+            tool_call_id=call.tool_call_id, args=args,
+        )  # fmt: skip
         summary = f"{self.agent}: {spec.name}({_preview(args)})"
         progress: TaskProgress | None = task.agent_progress if task is not None else None
         if progress is not None:
             progress.waiting_approvals.append(approval_id)
             progress.state = "waiting_for_approval"
-            task.record("approval_asked", summary, approval_id=approval_id)
+            task.record(
+                "approval_asked", summary, approval_id=approval_id, tool=spec.name,
+                tool_call_id=call.tool_call_id, arguments_digest=arguments_digest(args),
+            )  # fmt: skip
         try:
             decision = await request_approval(
                 summary,

@@ -130,6 +130,7 @@ class ToolConfig(_Strict):
     approvers: list[str] | None = None
     approval_timeout: Duration | None = None
     timeout: Duration | None = None
+    undo_timeout: Duration | None = None
     retry: PresetName | None = None
 
 

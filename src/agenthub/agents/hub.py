@@ -22,11 +22,11 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 from temporalio.client import (
@@ -75,6 +75,7 @@ ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}"
 _ID = re.compile(ID_PATTERN)
 MEMO_KEY = "agenthub.task"
 _TASK_TYPES = ("agenthub.AgentTask", "agenthub.Team")
+_RUNNING_STATES = ("waiting_for_approval", "compensating")
 _STATUS = {
     WorkflowExecutionStatus.RUNNING: "running",
     WorkflowExecutionStatus.COMPLETED: "succeeded",
@@ -141,6 +142,10 @@ class TaskView(TaskSummary):
     usage: AgentUsage = field(default_factory=AgentUsage)
     output: Any = None
     error: str | None = None
+    last_error: str | None = None
+    """The newest failure the task met and retries past (a model request that failed:
+    ``ModelConnectionError: ... (attempt 2, retry at 12:00:03)``); ``None`` once one
+    succeeds."""
     transcript: list[TranscriptEntry] = field(default_factory=list)
 
 
@@ -161,6 +166,19 @@ def _request_digest(agent: str, goal: str, limits: AgentLimits | None) -> str:
         }
     canonical = json.dumps([agent, goal, limits_json], sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+T = TypeVar("T")
+
+
+class Gate(Protocol):
+    """Sends to one workflow in turn (see :class:`HubTasks`' ``gate``)."""
+
+    def __call__(self, workflow_id: str, send: Callable[[], Awaitable[T]], /) -> Awaitable[T]: ...
+
+
+async def _at_once(workflow_id: str, send: Callable[[], Awaitable[T]]) -> T:
+    return await send()
 
 
 class _Shared:
@@ -255,7 +273,12 @@ class HubTasks:
             SSE readers); ``None``: each reader subscribes on its own.
         teams: the team names the hub runs: a task may name a team instead of an agent
             (it runs as a :class:`~agenthub.agents.Team`; its answer and members' outcomes
-            are read with :meth:`get`; it has no event stream).
+            are read with :meth:`get`, its goal, members, merge and answer followed with
+            :meth:`events`).
+        gate: how a request that sends to one workflow (a cancel, a session message) waits
+            its turn: ``gate(workflow_id, send)`` awaits ``send()``; the HTTP API's
+            :class:`~agenthub.api._shared.UpdateGate` keeps it under the server's limit of
+            updates in flight per workflow. Default: send at once.
     """
 
     def __init__(
@@ -268,7 +291,9 @@ class HubTasks:
         ui_url: str = "",
         shared_events: SharedEvents | None = None,
         teams: Collection[str] = (),
+        gate: Gate | None = None,
     ) -> None:
+        self.gate: Gate = gate or _at_once
         self.shared_events = shared_events
         self.teams = teams
         self.client = client
@@ -417,8 +442,13 @@ class HubTasks:
                 progress.output_tokens,
             )  # fmt: skip
             view.transcript = list(progress.transcript)
-            if view.status == "running" and progress.state != "running":
-                view.status = progress.state  # compensating, waiting_for_approval
+            view.last_error = progress.last_error
+            # Only states that a running workflow has: "succeeded" (or "failed") is read
+            # from the closed workflow, together with its output (or error) and closed_at.
+            if view.status == "running" and progress.state in _RUNNING_STATES:
+                view.status = progress.state
+            elif view.status == "running" and progress.state != "running":
+                view.step = "finishing"
         return view
 
     async def _team_view(self, view: TaskView) -> TaskView:
@@ -492,7 +522,17 @@ class HubTasks:
         summary = await self._summary(task_id, desc)
         if summary.status != "running":
             raise TaskFinished(f"task {task_id!r} has ended ({summary.status}); nothing to cancel")
-        await self._handle(task_id).cancel()
+        try:
+            # Asking twice is harmless: the server keeps one cancel request per run.
+            await self.gate(summary.workflow_id, self._handle(task_id).cancel)
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            # It closed between the look and the cancel.
+            ended = await self._summary(task_id, await self._describe(task_id))
+            raise TaskFinished(
+                f"task {task_id!r} has ended ({ended.status}); nothing to cancel"
+            ) from None
         summary.status = "cancelling"
         return summary
 
@@ -522,10 +562,13 @@ class HubTasks:
             raise InvalidInput("text must not be empty")
         if message_id is not None:
             check_id("message id", message_id)
-        return await send_message(
-            self.client, agent, self.session_key(session_id), text,
-            task_queue=self.task_queue, message_id=message_id,
-        )  # fmt: skip
+        key = self.session_key(session_id)
+        return await self.gate(
+            key,
+            lambda: send_message(
+                self.client, agent, key, text, task_queue=self.task_queue, message_id=message_id
+            ),
+        )
 
     async def history(self, session_id: str) -> list[SessionTurn]:
         """What was said in the session, oldest first.

@@ -18,15 +18,18 @@ With ``agenthub up --app myapp.agents``, a module-level ``AgentsPlugin`` is pick
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import re
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client, ClientConfig
 from temporalio.converter import DataConverter
+from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.plugin import SimplePlugin
 from temporalio.worker import (
     ActivityInboundInterceptor,
@@ -47,9 +50,16 @@ from agenthub.agents.limiter import (
 from agenthub.agents.registry import register_agent, register_team
 from agenthub.agents.session import AgentSession
 from agenthub.agents.spec import AgentSpec
-from agenthub.agents.task import AgentTask, undo_tool_call
+from agenthub.agents.task import (
+    AGENT_TASK_TYPE,
+    MODEL_ERROR_SIGNAL,
+    AgentTask,
+    ModelFailure,
+    undo_tool_call,
+)
 from agenthub.agents.team import Team, TeamSpec, finished_member_undos
 from agenthub.errors import ConfigurationError
+from agenthub.patterns._sdk import describe_failure
 from agenthub.patterns.ledger import IdempotencyLedger, open_ledger
 from agenthub.runtime.config import Settings
 from agenthub.runtime.telemetry import install_task_ids
@@ -60,9 +70,11 @@ __all__ = ["AgentsPlugin"]
 _MODEL_ACTIVITY = re.compile(r"agent__(?P<agent>.+)__model_request(_stream)?")
 
 
-class _RateLimitReports(Interceptor):
-    """Tells an agent's limiter when one of its model requests got a 429 (``Retry-After``),
-    so every holder of that limiter waits, not only the request that was refused."""
+class _ModelFailureReports(Interceptor):
+    """Watches agents' model requests: a failed attempt becomes a ``model_error`` event of
+    its task (class, attempt, next retry time) and one log line, and a 429's
+    ``Retry-After`` pauses the agent's shared limiter, so every holder waits, not only the
+    request that was refused."""
 
     def __init__(self, client: Client, limits: dict[str, LimiterSpec]) -> None:
         self.client = client
@@ -73,21 +85,57 @@ class _RateLimitReports(Interceptor):
 
 
 class _ReportingActivity(ActivityInboundInterceptor):
-    def __init__(self, next: ActivityInboundInterceptor, root: _RateLimitReports) -> None:
+    def __init__(self, next: ActivityInboundInterceptor, root: _ModelFailureReports) -> None:
         super().__init__(next)
         self.root = root
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         try:
             return await self.next.execute_activity(input)
-        except BaseException as err:
-            match = _MODEL_ACTIVITY.fullmatch(activity.info().activity_type)
-            spec = self.root.limits.get(match["agent"]) if match else None
+        except (asyncio.CancelledError, CancelledError):
+            raise
+        except Exception as err:
+            info = activity.info()
+            match = _MODEL_ACTIVITY.fullmatch(info.activity_type)
+            if match is None:
+                raise
+            spec = self.root.limits.get(match["agent"])
             wait = retry_after_of(err)
             if spec is not None and wait > 0:
                 with contextlib.suppress(Exception):  # the report is advice; the error stands
                     await pause_limiter(self.root.client, spec, wait)
+            if info.workflow_type == AGENT_TASK_TYPE:
+                await self._report(info, err)
             raise
+
+    async def _report(self, info: activity.Info, err: Exception) -> None:
+        kind, message = describe_failure(err)
+        first = message.strip().splitlines()[0][:300] if message.strip() else ""
+        failure = ModelFailure(kind, first, info.attempt, next_retry_at(info, err, kind))
+        with contextlib.suppress(Exception):  # the task may have ended meanwhile
+            handle = self.root.client.get_workflow_handle(
+                info.workflow_id or "", run_id=info.workflow_run_id
+            )
+            await handle.signal(MODEL_ERROR_SIGNAL, failure, rpc_timeout=timedelta(seconds=2))
+
+
+def next_retry_at(info: activity.Info, err: BaseException, kind: str) -> datetime | None:
+    """When the server retries this failed attempt, by its retry policy; ``None`` when it
+    will not (non-retryable, or the last attempt)."""
+    policy = info.retry_policy
+    if isinstance(err, ApplicationError) and err.non_retryable:
+        return None
+    if policy is None:
+        return None
+    if kind in (policy.non_retryable_error_types or ()):
+        return None
+    if policy.maximum_attempts and info.attempt >= policy.maximum_attempts:
+        return None
+    delay = err.next_retry_delay if isinstance(err, ApplicationError) else None
+    if delay is None:
+        grown = policy.initial_interval * (policy.backoff_coefficient ** (info.attempt - 1))
+        delay = min(grown, policy.maximum_interval or policy.initial_interval * 100)
+    return datetime.now(UTC) + delay
 
 
 def _ai_converter(converter: DataConverter) -> DataConverter:
@@ -190,11 +238,10 @@ class AgentsPlugin(SimplePlugin):
             config = plugin.configure_worker(config)
         set_worker_client(config["client"])
         install_task_ids()  # a tool's own log lines name their task
-        if self.limits:
-            config["interceptors"] = [
-                *config.get("interceptors", ()),
-                _RateLimitReports(config["client"], self.limits),
-            ]
+        config["interceptors"] = [
+            *config.get("interceptors", ()),
+            _ModelFailureReports(config["client"], self.limits),
+        ]
         return self._pydantic_ai.configure_worker(config)
 
     def configure_replayer(self, config: ReplayerConfig) -> ReplayerConfig:

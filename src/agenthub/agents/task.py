@@ -18,7 +18,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import activity, workflow
@@ -26,7 +26,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.workflow_streams import WorkflowStream, WorkflowStreamClient
 from temporalio.exceptions import ApplicationError
 
-from agenthub.agents.capability import TaskProgress, TranscriptEntry, UndoCall
+from agenthub.agents.capability import UNDO_ACTIVITY, TaskProgress, TranscriptEntry, UndoCall
 from agenthub.agents.limiter import GRANT_SIGNAL, PermitHolder
 from agenthub.agents.registry import agent_entry, agent_specs
 from agenthub.agents.spec import AgentLimits
@@ -48,6 +48,12 @@ __all__ = [
 ]
 
 AGENT_STATUS_QUERY = "agenthub.agent.status"
+AGENT_TASK_TYPE = "agenthub.AgentTask"
+MODEL_ERROR_SIGNAL = "agenthub.agent.model_error"
+"""Sent by the worker's model-request watcher when an attempt fails (see
+:class:`ModelFailure`)."""
+UNDO_HEARTBEAT = timedelta(seconds=5)
+"""Heartbeat timeout of an undo: a worker killed mid-undo is noticed in seconds."""
 
 EVENT_TOPIC = "agent"
 EVENT_LIMIT = 1000
@@ -60,14 +66,33 @@ class AgentEvent:
     """One step of an agent task, as live readers see it (:func:`agent_events`)."""
 
     kind: str
-    """``goal``, ``model``, ``tool_call``, ``tool_result``, ``approval_asked``, ``approval``,
-    ``usage``, ``answer``, ``failed`` or ``cancelled``; a team's stream has ``goal``,
-    ``member`` (one per member: its answer or its failure), ``merge``, ``answer``, ``failed``
-    or ``cancelled``."""
+    """``goal``, ``model``, ``model_error`` (a failed model request: ``data`` has
+    ``error_type``, ``attempt`` and ``next_retry_at``, ``None`` when it is not retried),
+    ``tool_call``, ``tool_result``, ``approval_asked``, ``approval``, ``usage``, ``undo``
+    (a compensation: ``data`` has ``tool``, ``arguments`` and ``outcome``, ``done`` or
+    ``failed``), ``answer``, ``failed`` or ``cancelled``; a team's stream has ``goal``,
+    ``member`` (one per member: its answer or its failure), ``undo``, ``merge``,
+    ``answer``, ``failed`` or ``cancelled``."""
     text: str
     data: dict[str, Any] | None = None
     at: float = 0.0
     """When it happened (workflow time, epoch seconds)."""
+
+
+@dataclass
+class ModelFailure:
+    """A failed attempt of a model request, reported to its task as it happens."""
+
+    error_type: str
+    """E.g. ``ModelHTTPError``, ``ModelAPIError`` (connection refused), ``TimeoutError``."""
+    message: str
+    attempt: int
+    next_retry_at: datetime | None = None
+    """When the server tries again; ``None``: it does not (the task fails)."""
+
+    def describe(self) -> str:
+        when = f"retry at {self.next_retry_at:%H:%M:%S}Z" if self.next_retry_at else "not retried"
+        return f"{self.error_type}: {self.message} (attempt {self.attempt}, {when})"
 
 
 @dataclass
@@ -116,7 +141,7 @@ def _refuse(error_type: str, message: str) -> ApplicationError:
     return ApplicationError(message, type=error_type, non_retryable=True)
 
 
-@workflow.defn(name="agenthub.AgentTask")
+@workflow.defn(name=AGENT_TASK_TYPE)
 class AgentTask:
     """See the module docstring. Cancelling the workflow cancels the agent, undoes its
     compensated tool calls and ends it cancelled."""
@@ -146,6 +171,17 @@ class AgentTask:
     @workflow.signal(name=GRANT_SIGNAL)
     def _permit_granted(self, permit_id: str) -> None:
         self.permits.granted_signal(permit_id)
+
+    @workflow.signal(name=MODEL_ERROR_SIGNAL)
+    def _model_failed(self, failure: ModelFailure) -> None:
+        progress = self.agent_progress
+        progress.last_error = failure.describe()
+        progress.step = f"model request {progress.requests + 1}: attempt {failure.attempt} failed"
+        self.record(
+            "model_error", progress.last_error, error_type=failure.error_type,
+            attempt=failure.attempt,
+            next_retry_at=failure.next_retry_at and failure.next_retry_at.isoformat(),
+        )  # fmt: skip
 
     @workflow.run
     async def run(self, request: AgentTaskRequest) -> AgentTaskResult:
@@ -227,12 +263,51 @@ class AgentTask:
         return self.agent_progress
 
 
-@activity.defn(name="agenthub.agents.undo")
+def undo_options(call: UndoCall) -> dict[str, Any]:
+    """Activity options of a tool's undo: its ``undo_timeout``, and a short heartbeat
+    timeout (the undo heartbeats), so a worker killed mid-undo is retried in seconds."""
+    entry = agent_entry(call.agent)
+    tools = entry[1].agent_tools() if entry is not None else []
+    match = next((t for t in tools if t.name == call.tool), None)
+    timeout = match.undo_timeout if match is not None else timedelta(minutes=1)
+    return {"start_to_close_timeout": timeout, "heartbeat_timeout": UNDO_HEARTBEAT}
+
+
+async def run_undo(call: UndoCall) -> None:
+    """A saga compensation (workflow code): run the tool's undo activity and tell the
+    task's live readers (an ``undo`` event: done, or failed and retried by the saga)."""
+    from agenthub.patterns.retry import preset
+
+    publish = getattr(workflow.instance(), "record", None)
+    what = f"{call.tool}({_short_arguments(call.arguments)})"
+    data = {"tool": call.tool, "arguments": call.arguments, "tool_call_id": call.tool_call_id}
+    try:
+        await workflow.execute_activity(
+            UNDO_ACTIVITY, call, retry_policy=preset("COMPENSATION"), **undo_options(call)
+        )
+    except BaseException as err:
+        if publish is not None:
+            kind, message = describe_failure(err)
+            publish("undo", f"undo {what}: failed: {kind}: {message}", **data, outcome="failed")
+        raise
+    if publish is not None:
+        publish("undo", f"undo {what}: done", **data, outcome="done")
+
+
+def _short_arguments(arguments: dict[str, Any]) -> str:
+    text = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
+    return text if len(text) <= 120 else text[:119] + "…"
+
+
+@activity.defn(name=UNDO_ACTIVITY)
 async def undo_tool_call(call: UndoCall) -> None:
-    """Run a tool's compensation with the call's arguments (validated into its types)."""
+    """Run a tool's compensation with the call's arguments (validated into its types),
+    heartbeating while it runs."""
     import inspect
 
     from pydantic import validate_call
+
+    from agenthub.patterns.heartbeat import Heartbeat
 
     entry = agent_entry(call.agent)
     spec = entry[1].agent_tools() if entry is not None else []
@@ -243,9 +318,13 @@ async def undo_tool_call(call: UndoCall) -> None:
             f"no compensation for tool {call.tool!r} of agent {call.agent!r} on this worker",
         )
     undo = validate_call(match.compensate)
-    result = undo(**call.arguments)
-    if inspect.isawaitable(result):
-        await result
+    async with Heartbeat():
+        if inspect.iscoroutinefunction(match.compensate):
+            await undo(**call.arguments)
+        else:  # a synchronous undo must not block the heartbeats
+            result = await asyncio.to_thread(undo, **call.arguments)
+            if inspect.isawaitable(result):
+                await result
 
 
 async def start_agent_task(

@@ -35,7 +35,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from agenthub.agents._client import worker_client
-from agenthub.agents.capability import UNDO_ACTIVITY, UndoCall
+from agenthub.agents.capability import UndoCall
 from agenthub.agents.registry import team_spec, team_specs
 from agenthub.agents.task import (
     EVENT_TOPIC,
@@ -44,6 +44,7 @@ from agenthub.agents.task import (
     AgentTaskRequest,
     AgentTaskResult,
     AgentUsage,
+    run_undo,
 )
 from agenthub.errors import ConfigurationError
 from agenthub.patterns._sdk import describe_failure
@@ -182,6 +183,10 @@ class Team:
         at = workflow.now().timestamp()
         self._event_topic.publish(AgentEvent(kind, text, data or None, at))
 
+    def record(self, kind: str, value: Any, **data: Any) -> None:
+        """Publish an event (the undos of members' calls report here)."""
+        self._publish(kind, str(value), **data)
+
     @workflow.run
     async def run(self, request: TeamRequest) -> TeamResult:
         try:
@@ -220,7 +225,7 @@ class Team:
                     )
                 )
                 for undo in undos:
-                    saga.add_compensation(UNDO_ACTIVITY, undo)
+                    saga.add_compensation(run_undo, undo)
                 raise
             failed = {f.index: f for f in fanned.failures}
             results = iter(TypeAdapter(list[AgentTaskResult]).validate_python(fanned.value))
@@ -235,7 +240,7 @@ class Team:
                 result = next(results)
                 _add(usage, result.usage)
                 for undo in result.compensations:
-                    saga.add_compensation(UNDO_ACTIVITY, undo)
+                    saga.add_compensation(run_undo, undo)
                 outcomes.append(MemberOutcome(member.role, member.agent, result.output))
                 self._publish("member", f"{member.role}: {result.output}", **who, ok=True)
             said = "\n".join(

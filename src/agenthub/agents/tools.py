@@ -26,6 +26,7 @@ import functools
 import hashlib
 import inspect
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -35,11 +36,12 @@ from pydantic_core import to_jsonable_python
 from temporalio import activity, workflow
 
 from agenthub.errors import ConfigurationError, classify_http_status
+from agenthub.patterns.heartbeat import Heartbeat
 from agenthub.patterns.ledger import IdempotencyLedger, act_once, fingerprint_call
 from agenthub.patterns.retry import PresetName
 from agenthub.patterns.retry import preset as retry_preset
 
-__all__ = ["AgentTool", "arguments_digest", "tool"]
+__all__ = ["AgentTool", "arguments_digest", "call_approval_id", "tool"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class AgentTool:
     approval_timeout: timedelta = timedelta(days=1)
     timeout: timedelta = timedelta(minutes=1)
     """Start-to-close timeout of one attempt of the tool's activity."""
+    undo_timeout: timedelta = timedelta(minutes=1)
+    """Start-to-close timeout of one attempt of the undo (``compensate``)."""
     retry: PresetName = "EXTERNAL_API"
     """Retry preset (:mod:`agenthub.patterns.retry`): 429/5xx retried, 4xx not."""
     description: str | None = None
@@ -76,6 +80,7 @@ def tool(
     approvers: tuple[str, ...] | list[str] = (),
     approval_timeout: timedelta = timedelta(days=1),
     timeout: timedelta = timedelta(minutes=1),
+    undo_timeout: timedelta = timedelta(minutes=1),
     retry: PresetName = "EXTERNAL_API",
     description: str | None = None,
 ) -> Callable[[Callable[..., Any]], AgentTool]: ...
@@ -92,13 +97,19 @@ def tool(
     approvers: tuple[str, ...] | list[str] = (),
     approval_timeout: timedelta = timedelta(days=1),
     timeout: timedelta = timedelta(minutes=1),
+    undo_timeout: timedelta = timedelta(minutes=1),
     retry: PresetName = "EXTERNAL_API",
     description: str | None = None,
 ) -> AgentTool | Callable[[Callable[..., Any]], AgentTool]:
     """Declare an agent tool (see the module docstring); usable bare or with options.
 
     The function's parameters and docstring are the schema the model sees (pydantic-ai).
-    ``compensate`` takes the same arguments as the tool (without a ``RunContext``).
+    ``compensate`` takes the same arguments as the tool (without a ``RunContext``); each
+    attempt of it may take ``undo_timeout``.
+
+    A side-effect tool heartbeats while it runs (heartbeat timeout
+    :data:`SIDE_EFFECT_HEARTBEAT`) and holds its ledger claim on a short lease it renews, so
+    when its worker is killed the next attempt starts within seconds, not after ``timeout``.
 
     Raises:
         ConfigurationError: an unknown retry preset, a non-positive timeout, or a
@@ -107,7 +118,7 @@ def tool(
 
     def make(fn: Callable[..., Any]) -> AgentTool:
         retry_preset(retry)  # an unknown preset fails here, at import, not in a workflow
-        if timeout <= timedelta(0) or approval_timeout <= timedelta(0):
+        if min(timeout, approval_timeout, undo_timeout) <= timedelta(0):
             raise ConfigurationError(f"tool {fn.__name__!r}: timeouts must be positive")
         if compensate is not None and not callable(compensate):
             raise ConfigurationError(f"tool {fn.__name__!r}: compensate must be a function")
@@ -120,6 +131,7 @@ def tool(
             approvers=tuple(approvers),
             approval_timeout=approval_timeout,
             timeout=timeout,
+            undo_timeout=undo_timeout,
             retry=retry,
             description=description,
         )
@@ -132,6 +144,24 @@ def arguments_digest(args: dict[str, Any]) -> str:
     exactly what was asked."""
     canonical = json.dumps(to_jsonable_python(args, fallback=repr), sort_keys=True)
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def call_approval_id(
+    tool: str, *, workflow_id: str, run_id: str, seq: int, tool_call_id: str, args: dict[str, Any]
+) -> str:
+    """The approval id of one tool call: ``<tool>-<digest>``, the digest over the task's
+    workflow id and run, the ask's number in the run, the tool call id and the arguments.
+
+    Model servers reuse call ids (the offline model always does; index-based ids are common
+    in local OpenAI-compatible servers), and every task of a task queue, whatever its
+    tenant, shares one inbox: the task run makes the id unique there, while the call id and
+    the argument digest still bind a decision to exactly that call. Short and URL-safe, so
+    it is copied whole from an 80-column terminal.
+    """
+    canonical = json.dumps([workflow_id, run_id, seq, tool_call_id, arguments_digest(args)])
+    digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    name = re.sub(r"[^A-Za-z0-9_]", "", tool)[:24] or "tool"
+    return f"{name}-{digest}"
 
 
 def _takes_context(fn: Callable[..., Any]) -> bool:
@@ -173,7 +203,11 @@ def activity_function(
             )
             plain = args[1:] if _takes_context(fn) else args
             fingerprint = fingerprint_call(tuple(plain), kwargs)
-            return await act_once(ledger(), key, fingerprint, lambda: call(*args, **kwargs), fn)
+            async with Heartbeat():
+                return await act_once(
+                    ledger(), key, fingerprint, lambda: call(*args, **kwargs), fn,
+                    lease=SIDE_EFFECT_LEASE, renew=True,
+                )  # fmt: skip
         except Exception as err:
             response = getattr(err, "response", None)
             status = getattr(response, "status_code", None)
@@ -191,12 +225,25 @@ def activity_function(
     return run_tool
 
 
+SIDE_EFFECT_HEARTBEAT = timedelta(seconds=5)
+"""Heartbeat timeout of a side-effect tool's activity: the server retries the call of a
+killed worker after this, not after the tool's whole ``timeout``."""
+
+SIDE_EFFECT_LEASE = timedelta(seconds=6)
+"""How long a side-effect call's ledger claim outlives its last renewal (renewed every
+third of it while the call runs): a killed attempt's claim is free soon after the server
+notices the attempt is gone."""
+
+
 def activity_config(spec: AgentTool) -> workflow.ActivityConfig:
     """The tool's activity options; a compensated tool's cancellation waits for the attempt
-    to end, so its undo never runs before its effect has landed."""
+    to end, so its undo never runs before its effect has landed; a side effect heartbeats
+    (see :data:`SIDE_EFFECT_HEARTBEAT`)."""
     config = workflow.ActivityConfig(
         start_to_close_timeout=spec.timeout, retry_policy=retry_preset(spec.retry)
     )
+    if spec.side_effect:
+        config["heartbeat_timeout"] = min(SIDE_EFFECT_HEARTBEAT, spec.timeout)
     if spec.compensate is not None:
         config["cancellation_type"] = workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
     return config

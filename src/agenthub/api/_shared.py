@@ -2,17 +2,99 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from agenthub.agents.hub import HubTasks, SharedEvents
+from agenthub.errors import WorkflowBusy
 from agenthub.runtime.tokens import ApiTokenStore
+
+T = TypeVar("T")
+
+
+class _Turns:
+    def __init__(self, slots: int) -> None:
+        self.slots = asyncio.Semaphore(slots)
+        self.users = 0
+
+
+class UpdateGate:
+    """Requests that send an update to one workflow take turns inside this API process.
+
+    The server holds at most 10 updates in flight per workflow and refuses the 11th with
+    ``RESOURCE_EXHAUSTED``: fifty people deciding one approval at once would otherwise get
+    500s. Here at most ``per_workflow`` of them are in flight per workflow (room is left for
+    other API replicas and event readers), the rest wait their turn; a refusal that still
+    comes (other replicas) is retried briefly, then answered 429 with ``Retry-After``, as
+    is a request that finds ``max_waiting`` others already waiting.
+
+    Example::
+
+        result = await gate.call(workflow_id, lambda: handle.execute_update(...))
+    """
+
+    def __init__(self, per_workflow: int = 4, max_waiting: int = 500) -> None:
+        self.per_workflow = per_workflow
+        self.max_waiting = max_waiting
+        self._turns: dict[str, _Turns] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, workflow_id: str) -> AsyncIterator[None]:
+        """Wait for this request's turn to send to ``workflow_id``.
+
+        Raises:
+            WorkflowBusy: ``max_waiting`` requests wait for that workflow already.
+        """
+        turns = self._turns.get(workflow_id)
+        if turns is None:
+            turns = self._turns[workflow_id] = _Turns(self.per_workflow)
+        if turns.users >= self.max_waiting + self.per_workflow:
+            raise WorkflowBusy(
+                f"{turns.users} requests are waiting on workflow {workflow_id!r}; retry in "
+                f"{WorkflowBusy.retry_after}s"
+            )
+        turns.users += 1
+        try:
+            async with turns.slots:
+                yield
+        finally:
+            turns.users -= 1
+            if turns.users == 0 and self._turns.get(workflow_id) is turns:
+                del self._turns[workflow_id]
+
+    async def call(self, workflow_id: str, send: Callable[[], Awaitable[T]]) -> T:
+        """``await send()`` in turn; a ``RESOURCE_EXHAUSTED`` refusal is retried briefly.
+
+        Raises:
+            WorkflowBusy: the server still refused after the retries.
+        """
+        async with self.turn(workflow_id):
+            for delay in (0.1, 0.3, 0.6, 1.0):
+                try:
+                    return await send()
+                except RPCError as err:
+                    if err.status != RPCStatusCode.RESOURCE_EXHAUSTED:
+                        raise
+                await asyncio.sleep(delay)
+            try:
+                return await send()
+            except RPCError as err:
+                if err.status != RPCStatusCode.RESOURCE_EXHAUSTED:
+                    raise
+                raise WorkflowBusy(
+                    f"workflow {workflow_id!r} has too many requests in flight ({err.message}); "
+                    f"retry in {WorkflowBusy.retry_after}s"
+                ) from None
 
 
 @dataclass(frozen=True)
@@ -35,6 +117,8 @@ class HubState:
     """One event subscription per task for all SSE readers."""
     teams: Callable[[], Collection[str]] | None = None
     """The team names a task may name instead of an agent."""
+    gate: UpdateGate = field(default_factory=UpdateGate)
+    """Updates to one workflow take turns (the server's limit of 10 in flight)."""
 
 
 class ErrorBody(BaseModel):
@@ -97,12 +181,18 @@ def tasks_of(request: Request) -> HubTasks:
         ui_url=state.ui_url,
         shared_events=state.shared_events,
         teams=state.teams() if state.teams is not None else (),
+        gate=state.gate.call,
     )
 
 
-def error_response(status: int, error: str, message: str) -> JSONResponse:
-    """Every error has this one JSON shape: ``{"error": <type>, "message": <what to fix>}``."""
-    return JSONResponse(status_code=status, content={"error": error, "message": message})
+def error_response(
+    status: int, error: str, message: str, *, headers: dict[str, str] | None = None, **extra: object
+) -> JSONResponse:
+    """Every error has this one JSON shape: ``{"error": <type>, "message": <what to fix>}``
+    (``extra`` adds documented fields, e.g. the ``decision`` that stands)."""
+    return JSONResponse(
+        status_code=status, content={"error": error, "message": message, **extra}, headers=headers
+    )
 
 
 def principal(request: Request) -> Principal:

@@ -21,13 +21,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from agenthub._version import __version__
 from agenthub.agents.hub import SharedEvents
 from agenthub.agents.registry import agent_specs, team_specs
 from agenthub.api import approvals, callbacks, health, tasks
 from agenthub.api._shared import HubState, error_response
-from agenthub.errors import HubError, InvalidInput, WorkerUnavailable
+from agenthub.errors import HubError, InvalidInput, WorkerUnavailable, WorkflowBusy
 from agenthub.runtime.tokens import ApiTokenStore
 
 __all__ = ["create_app"]
@@ -97,6 +98,26 @@ def create_app(
     @app.exception_handler(WorkerUnavailable)
     async def unavailable(request: Request, exc: WorkerUnavailable) -> JSONResponse:
         return error_response(exc.status, "WorkerUnavailable", str(exc))
+
+    @app.exception_handler(WorkflowBusy)
+    async def busy(request: Request, exc: WorkflowBusy) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)}
+        return error_response(exc.status, "WorkflowBusy", str(exc), headers=headers)
+
+    @app.exception_handler(RPCError)
+    async def server_refused(request: Request, exc: RPCError) -> JSONResponse:
+        # What the Temporal server says no to is not the API's bug: never a bare 500.
+        if exc.status == RPCStatusCode.RESOURCE_EXHAUSTED:
+            return error_response(
+                429, "WorkflowBusy", f"the Temporal server is busy ({exc.message}); retry",
+                headers={"Retry-After": str(WorkflowBusy.retry_after)},
+            )  # fmt: skip
+        if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            return error_response(
+                503, "ServerUnavailable", f"the Temporal server did not answer ({exc.message})",
+                headers={"Retry-After": "5"},
+            )  # fmt: skip
+        raise exc
 
     @app.exception_handler(InvalidInput)
     async def invalid_input(request: Request, exc: InvalidInput) -> JSONResponse:

@@ -1,17 +1,30 @@
-"""Routes of human approvals: list pending ones, approve, reject."""
+"""Routes of human approvals: list pending ones, approve, reject.
+
+Of several decisions on one approval, sent at once or one after another, exactly one wins
+(200); every other is 409 ``CallbackAlreadyCompleted`` with the ``decision`` that stands,
+whether the approval has left the inbox yet or not. A late decision on one that timed out
+is 410.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
-from agenthub.api._shared import authenticate, error_response, hub, principal
-from agenthub.errors import CallbackError, InvalidInput
-from agenthub.patterns.approvals import decide, list_pending
+from agenthub.api._shared import ErrorBody, authenticate, error_response, errors, hub, principal
+from agenthub.errors import CallbackAlreadyCompleted, CallbackError, InvalidInput
+from agenthub.patterns.approvals import (
+    ApprovalDecision,
+    PendingApproval,
+    decide,
+    decided_approval,
+    describe,
+    list_pending,
+)
 
 router = APIRouter(prefix="/approvals", tags=["approvals"], dependencies=[Depends(authenticate)])
 
@@ -28,15 +41,33 @@ class Decision(BaseModel):
     reason: str = ""
 
 
-def _queue(request: Request) -> str:
+class DecisionConflict(ErrorBody):
+    """409: the approval was decided already; ``decision`` is the one that stands."""
+
+    decision: ApprovalDecision | None = None
+
+
+TaskQueue = Annotated[
+    str | None,
+    Query(description="the task queue of the workflows that asked (default: the hub's)"),
+]
+Inbox = Annotated[str, Query(description="the inbox name")]
+
+
+def _queue(request: Request, task_queue: str | None) -> str:
     # Approvals live in an inbox per task queue: that of the workflows that asked.
-    return request.query_params.get("task_queue", hub(request).task_queue)
+    return task_queue or hub(request).task_queue
 
 
-@router.get("")
-async def approvals(request: Request, inbox: str = "default") -> Any:
-    """Pending approvals of ``inbox`` (``?task_queue=`` for another queue's inbox)."""
-    pending = await list_pending(hub(request).client, task_queue=_queue(request), inbox=inbox)
+@router.get("", response_model=list[PendingApproval], responses=errors(422, 503))
+async def approvals(
+    request: Request, inbox: Inbox = "default", task_queue: TaskQueue = None
+) -> Any:
+    """Pending approvals of ``inbox`` of ``task_queue`` that the caller's tenant may see,
+    soonest to expire first."""
+    pending = await list_pending(
+        hub(request).client, task_queue=_queue(request, task_queue), inbox=inbox
+    )
     who = principal(request)
     return [to_jsonable_python(p) for p in pending if who.sees(p.workflow_id)]
 
@@ -58,39 +89,87 @@ def _decider(request: Request, body: Decision) -> str | JSONResponse:
     return who.identity
 
 
-async def _decide(request: Request, approval_id: str, body: Decision, approved: bool) -> Any:
+def _already_decided(approval_id: str, decision: ApprovalDecision) -> JSONResponse:
+    if decision.timed_out:
+        return error_response(
+            410, "CallbackExpired", f"approval {approval_id} timed out: nobody decided in time"
+        )
+    return error_response(
+        409, "CallbackAlreadyCompleted",
+        f"approval {approval_id} was already decided: {describe(decision)}",
+        decision=to_jsonable_python(decision),
+    )  # fmt: skip
+
+
+async def _decide(
+    request: Request,
+    approval_id: str,
+    body: Decision,
+    approved: bool,
+    inbox: str,
+    task_queue: str | None,
+) -> Any:
     by = _decider(request, body)
     if isinstance(by, JSONResponse):
         return by
     client = hub(request).client
-    inbox = request.query_params.get("inbox", "default")
-    queue = _queue(request)
-    pending = await list_pending(client, task_queue=queue, inbox=inbox)
+    queue = _queue(request, task_queue)
     who = principal(request)
+    pending = await list_pending(client, task_queue=queue, inbox=inbox)
     match = next(
         (p for p in pending if p.approval_id == approval_id and who.sees(p.workflow_id)), None
     )
     if match is None:
+        decided = await decided_approval(client, approval_id, task_queue=queue, inbox=inbox)
+        if decided is not None and who.sees(decided.approval.workflow_id):
+            return _already_decided(approval_id, decided.decision)
         return error_response(
             404, "CallbackNotFound",
             f"no pending approval {approval_id!r} in inbox {inbox!r} of task queue {queue!r}",
         )  # fmt: skip
     try:
-        decision = await decide(client, match, approved=approved, by=by, reason=body.reason)
+        decision = await hub(request).gate.call(
+            match.workflow_id,
+            lambda: decide(client, match, approved=approved, by=by, reason=body.reason),
+        )
     except InvalidInput as err:
         return error_response(403, "NotAnApprover", err.message)
+    except CallbackAlreadyCompleted as err:
+        if isinstance(err.standing, ApprovalDecision):
+            return _already_decided(approval_id, err.standing)
+        return error_response(err.status, type(err).__name__, str(err))
     except CallbackError as err:
         return error_response(err.status, type(err).__name__, str(err))
     return to_jsonable_python(decision)
 
 
-@router.post("/{approval_id}/approve")
-async def approve(request: Request, approval_id: str, body: Decision) -> Any:
-    """Approve, as the token's identity (or ``by``); it must be one of the approvers."""
-    return await _decide(request, approval_id, body, True)
+_DECIDE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **errors(401, 403, 404, 410, 422, 429, 503),
+    409: {"model": DecisionConflict},
+}
 
 
-@router.post("/{approval_id}/reject")
-async def reject(request: Request, approval_id: str, body: Decision) -> Any:
-    """Reject, as the token's identity (or ``by``); it must be one of the approvers."""
-    return await _decide(request, approval_id, body, False)
+@router.post("/{approval_id}/approve", response_model=ApprovalDecision, responses=_DECIDE_RESPONSES)
+async def approve(
+    request: Request,
+    approval_id: str,
+    body: Decision,
+    inbox: Inbox = "default",
+    task_queue: TaskQueue = None,
+) -> Any:
+    """Approve, as the token's identity (or ``by``); it must be one of the approvers (403).
+    409 with the ``decision`` that stands when it was decided already, 410 when it timed
+    out, 404 when the tenant has no such approval, 429 when too many wait on its task."""
+    return await _decide(request, approval_id, body, True, inbox, task_queue)
+
+
+@router.post("/{approval_id}/reject", response_model=ApprovalDecision, responses=_DECIDE_RESPONSES)
+async def reject(
+    request: Request,
+    approval_id: str,
+    body: Decision,
+    inbox: Inbox = "default",
+    task_queue: TaskQueue = None,
+) -> Any:
+    """Reject, as the token's identity (or ``by``); answers as ``approve`` does."""
+    return await _decide(request, approval_id, body, False, inbox, task_queue)

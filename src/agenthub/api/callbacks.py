@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from agenthub.api._shared import error_response, hub
+from agenthub.api._shared import error_response, errors, hub
 from agenthub.errors import CallbackBodyTooLarge, CallbackError, InvalidCallbackData
 from agenthub.patterns.callbacks import (
     CallbackCompletion,
@@ -24,6 +24,11 @@ from agenthub.patterns.callbacks import (
 )
 
 router = APIRouter(tags=["callbacks"])
+
+_COMPLETE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "accepted (the same completion sent again answers 200 again)"},
+    **errors(401, 404, 409, 410, 413, 422, 429, 503),
+}
 
 
 async def _read_json(request: Request, limit: int) -> Any:
@@ -56,7 +61,12 @@ async def _deliver(request: Request, token: str, data: Any | None, *, read_body:
         if read_body:
             data = await _read_json(request, state.max_body)
         completion = CallbackCompletion(claims.callback_id, claims.name, data, token_id(token))
-        await deliver_completion(state.client, claims.workflow_id, completion, run_id=claims.run_id)
+        await state.gate.call(
+            claims.workflow_id,
+            lambda: deliver_completion(
+                state.client, claims.workflow_id, completion, run_id=claims.run_id
+            ),
+        )
     except CallbackError as err:
         return error_response(err.status, type(err).__name__, str(err))
     return JSONResponse(
@@ -64,13 +74,13 @@ async def _deliver(request: Request, token: str, data: Any | None, *, read_body:
     )
 
 
-@router.post("/callbacks/{token}")
+@router.post("/callbacks/{token}", responses=_COMPLETE_RESPONSES)
 async def complete(token: str, request: Request) -> Any:
     """Deliver the JSON body to the workflow waiting on ``token``."""
     return await _deliver(request, token, None, read_body=True)
 
 
-@router.post("/callbacks")
+@router.post("/callbacks", responses=_COMPLETE_RESPONSES)
 async def complete_without_path_token(request: Request) -> Any:
     """Deliver a completion whose token is not in the path: in the ``X-Callback-Token``
     header (the body is the data), or in the body as ``{"token": ..., "data": ...}``."""
@@ -90,14 +100,20 @@ async def complete_without_path_token(request: Request) -> Any:
     return await _deliver(request, envelope["token"], envelope.get("data"), read_body=False)
 
 
-@router.delete("/callbacks")
+@router.delete(
+    "/callbacks",
+    responses={200: {"description": "revoked"}, **errors(401, 404, 409, 410, 429, 503)},
+)
 async def revoke(request: Request) -> Any:
     """Revoke the token in the ``X-Callback-Token`` header: the workflow refuses it from
     now on and its callback stays pending for another token."""
     state = hub(request)
     token = request.headers.get(TOKEN_HEADER, "")
     try:
-        claims = await revoke_callback_token(state.client, token, secrets=state.secrets)
+        workflow_id = verify_token(token, state.secrets).workflow_id
+        claims = await state.gate.call(
+            workflow_id, lambda: revoke_callback_token(state.client, token, secrets=state.secrets)
+        )
     except CallbackError as err:
         return error_response(err.status, type(err).__name__, str(err))
     return JSONResponse(

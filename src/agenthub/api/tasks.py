@@ -80,7 +80,7 @@ def _limits(body: LimitsBody | None) -> AgentLimits | None:
     return AgentLimits(body.max_requests, body.max_tool_calls, body.max_total_tokens, deadline)
 
 
-@router.get("/agents", tags=["agents"], response_model=list[AgentInfo])
+@router.get("/agents", tags=["agents"], response_model=list[AgentInfo], responses=errors(401))
 async def agents() -> list[AgentInfo]:
     """The agents this hub runs."""
     return [
@@ -100,7 +100,10 @@ async def agents() -> list[AgentInfo]:
     tags=["tasks"],
     status_code=201,
     response_model=TaskSummary,
-    responses={200: {"description": "the task this id started already"}, **errors(409, 422)},
+    responses={
+        200: {"description": "the task this id started already"},
+        **errors(401, 409, 422, 503),
+    },
 )
 async def start_task(request: Request, body: StartTask, response: Response) -> TaskSummary:
     """Start an agent task: 201 when this request started it, 200 when the same request
@@ -116,7 +119,7 @@ async def start_task(request: Request, body: StartTask, response: Response) -> T
     return started.task
 
 
-@router.get("/tasks", tags=["tasks"], response_model=list[TaskSummary], responses=errors(422))
+@router.get("/tasks", tags=["tasks"], response_model=list[TaskSummary], responses=errors(401, 422))
 async def list_tasks(
     request: Request,
     status: str | None = None,
@@ -126,7 +129,9 @@ async def list_tasks(
     return await tasks_of(request).list_tasks(limit=limit, status=status)
 
 
-@router.get("/tasks/{task_id}", tags=["tasks"], response_model=TaskView, responses=errors(404))
+@router.get(
+    "/tasks/{task_id}", tags=["tasks"], response_model=TaskView, responses=errors(401, 404, 422)
+)
 async def get_task(request: Request, task_id: str) -> TaskView:
     """The task's status, step, usage and transcript, and its answer (``output``) or error
     once it ended."""
@@ -138,7 +143,7 @@ async def get_task(request: Request, task_id: str) -> TaskView:
     tags=["tasks"],
     status_code=202,
     response_model=TaskSummary,
-    responses=errors(404, 409),
+    responses=errors(401, 404, 409, 422, 429, 503),
 )
 async def cancel_task(request: Request, task_id: str) -> TaskSummary:
     """Cancel the task: its compensated tool calls are undone, newest first (watch the
@@ -176,7 +181,7 @@ async def _event_source(
     "/tasks/{task_id}/events",
     tags=["tasks"],
     response_class=EventSourceResponse,
-    responses=errors(404, 422),
+    responses=errors(401, 404, 422),
 )
 async def task_events(
     request: Request,
@@ -204,7 +209,7 @@ async def task_events(
     "/sessions/{session_id}/messages",
     tags=["sessions"],
     response_model=SessionReply,
-    responses=errors(422, 503),
+    responses=errors(401, 422, 429, 503),
 )
 async def send(request: Request, session_id: str, body: SendMessage) -> Any:
     """Send a message to the session (started on first use) and wait for the agent's reply.
@@ -218,7 +223,7 @@ async def send(request: Request, session_id: str, body: SendMessage) -> Any:
     "/sessions/{session_id}",
     tags=["sessions"],
     response_model=SessionHistory,
-    responses=errors(404),
+    responses=errors(401, 404, 422),
 )
 async def session_history(request: Request, session_id: str) -> SessionHistory:
     """What was said in the session, oldest first."""

@@ -17,7 +17,7 @@ from agenthub.cli._common import (
     run,
     settings_from,
 )
-from agenthub.errors import ConfigurationError
+from agenthub.errors import CallbackAlreadyCompleted, ConfigurationError
 from agenthub.runtime.config import Settings, connect
 
 approvals_app = typer.Typer(help="List and decide human approvals.", no_args_is_help=True)
@@ -69,9 +69,14 @@ def approvals_list(inbox: InboxOption = "default", task_queue: TaskQueueOption =
         for p in pending
     ]  # fmt: skip
     if is_terminal():
-        from rich.table import Table
+        from rich.table import Column, Table
 
-        table = Table("approval id", "summary", "approvers", "expires", "workflow")
+        # The id is what a person copies: never cut, whatever the width; the rest wraps.
+        widest = max(len(row[0]) for row in rows)
+        table = Table(
+            Column("approval id", no_wrap=True, min_width=widest),
+            Column("summary", ratio=2), "approvers", "expires", Column("workflow", ratio=1),
+        )  # fmt: skip
         for row in rows:
             table.add_row(*row)
         Console().print(table)
@@ -84,7 +89,7 @@ def approvals_list(inbox: InboxOption = "default", task_queue: TaskQueueOption =
 def _decide(
     approval_id: str, approved: bool, reason: str, inbox: str, task_queue: str | None
 ) -> None:
-    from agenthub.patterns.approvals import decide, list_pending
+    from agenthub.patterns.approvals import decide, decided_approval, describe, list_pending
 
     settings = _checked_settings(task_queue, inbox)
     # The CLI holds Temporal credentials; it decides as its configured identity.
@@ -95,6 +100,13 @@ def _decide(
         pending = await list_pending(client, task_queue=settings.task_queue, inbox=inbox)
         match = next((p for p in pending if p.approval_id == approval_id), None)
         if match is None:
+            decided = await decided_approval(
+                client, approval_id, task_queue=settings.task_queue, inbox=inbox
+            )
+            if decided is not None:
+                raise CallbackAlreadyCompleted(
+                    f"approval {approval_id} was already decided: {describe(decided.decision)}"
+                )
             raise ConfigurationError(
                 f"no pending approval {approval_id!r} in {_where(settings.task_queue, inbox)}"
             )

@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import functools
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,7 +27,7 @@ from temporalio import activity, workflow
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from agenthub.errors import InvalidInput, WorkerUnavailable
+from agenthub.errors import CallbackAlreadyCompleted, InvalidInput, WorkerUnavailable
 from agenthub.patterns.callbacks import (
     CallbackCompletion,
     CallbackRequest,
@@ -38,8 +39,10 @@ from agenthub.patterns.entity import Entity, EntityClient, EntityStart, entity_s
 __all__ = [
     "ApprovalDecision",
     "ApprovalInbox",
+    "DecidedApproval",
     "PendingApproval",
     "decide",
+    "decided_approval",
     "inbox_workflow_id",
     "list_pending",
     "register_approval",
@@ -75,14 +78,30 @@ class ApprovalDecision:
 
 
 @dataclass
+class DecidedApproval:
+    """An approval that left the inbox: what was asked, and the decision that stands
+    (``decision.timed_out`` when nobody decided in time)."""
+
+    approval: PendingApproval
+    decision: ApprovalDecision
+
+
+@dataclass
 class _Removal:
     approval_id: str
     message_id: str
+    decision: ApprovalDecision | None = None
+
+
+DECIDED_LIMIT = 1000
+"""Decided approvals an inbox remembers (the newest), so a late second decision is told
+which decision stands (409) instead of that nothing is pending (404)."""
 
 
 @dataclass
 class _InboxState:
     pending: dict[str, PendingApproval] = field(default_factory=dict)
+    decided: dict[str, DecidedApproval] = field(default_factory=dict)
 
 
 @dataclass
@@ -115,8 +134,14 @@ class ApprovalInbox(Entity[_InboxState]):
 
     @entity_signal
     async def remove(self, item: _Removal) -> None:
-        if self.state.pending.pop(item.approval_id, None) is not None:
-            self._publish()
+        removed = self.state.pending.pop(item.approval_id, None)
+        if removed is None:
+            return
+        if item.decision is not None:
+            self.state.decided[item.approval_id] = DecidedApproval(removed, item.decision)
+            while len(self.state.decided) > DECIDED_LIMIT:  # dicts keep insertion order
+                del self.state.decided[next(iter(self.state.decided))]
+        self._publish()
 
     def _publish(self) -> None:
         # A memo is served by the server itself: pending approvals stay listable while no
@@ -128,6 +153,11 @@ class ApprovalInbox(Entity[_InboxState]):
     @workflow.query
     def pending(self) -> list[PendingApproval]:
         return sorted(self.state.pending.values(), key=lambda p: p.expires_at)
+
+    @workflow.query
+    def outcome(self, approval_id: str) -> DecidedApproval | None:
+        """The decision on a recently decided (or expired) approval."""
+        return self.state.decided.get(approval_id)
 
 
 def _inbox_client(client: Client, task_queue: str) -> EntityClient[ApprovalInbox]:
@@ -150,9 +180,11 @@ async def register_approval(req: CallbackRequest) -> None:
 
 
 @activity.defn(name="agenthub.unregister_approval")
-async def unregister_approval(inbox: str, approval_id: str) -> None:
-    """Take a decided (or expired) request out of its inbox."""
-    removal = _Removal(approval_id, f"remove:{approval_id}")
+async def unregister_approval(
+    inbox: str, approval_id: str, decision: ApprovalDecision | None = None
+) -> None:
+    """Take a decided (or expired) request out of its inbox, which remembers the decision."""
+    removal = _Removal(approval_id, f"remove:{approval_id}", decision)
     await _inbox_client(activity.client(), activity.info().task_queue).signal(
         inbox, ApprovalInbox.remove, removal
     )
@@ -188,8 +220,9 @@ async def request_approval(
 ) -> ApprovalDecision:
     """Ask for a human decision (workflow code); a timeout gives ``timed_out=True``.
 
-    ``approval_id`` names the request (unique in the workflow; default a fresh id), e.g. to
-    bind it to what it approves: agents use ``<tool call id>.<digest of the arguments>``.
+    ``approval_id`` names the request (default a fresh id). It must be unique in the inbox,
+    which every workflow of the task queue shares: agents use ``<tool>-<digest>`` over the
+    task's workflow id and run, the tool call id and the arguments.
 
     Raises:
         InvalidInput: no approvers or an empty summary.
@@ -214,15 +247,16 @@ async def request_approval(
         callback_id=approval_id,
         validate=functools.partial(_check_decision, approvers=list(approvers)),
     )
-    # Decided or expired, the request leaves the inbox.
+    decision = (
+        ApprovalDecision(approved=False, timed_out=True) if raw is None else ApprovalDecision(**raw)
+    )
+    # Decided or expired, the request leaves the inbox (which keeps the decision).
     await workflow.execute_activity(
         unregister_approval,
-        args=[inbox, approval_id],
+        args=[inbox, approval_id, decision],
         start_to_close_timeout=timedelta(minutes=1),
     )
-    if raw is None:
-        return ApprovalDecision(approved=False, timed_out=True)
-    return ApprovalDecision(**raw)
+    return decision
 
 
 def inbox_workflow_id(task_queue: str, inbox: str = "default") -> str:
@@ -290,7 +324,9 @@ async def decide(
     reason: str = "",
     timeout: float = 30.0,
 ) -> ApprovalDecision:
-    """Deliver a decision on ``approval``.
+    """Deliver a decision on ``approval``. Of several decisions sent at once, one wins; every
+    other is refused with :class:`CallbackAlreadyCompleted`, whose ``standing`` is the
+    :class:`ApprovalDecision` that won.
 
     Raises:
         InvalidInput: ``by`` is not one of the approvers.
@@ -303,10 +339,52 @@ async def decide(
         raise InvalidInput(f"{by!r} is not an approver of {approval.approval_id} "
                            f"(approvers: {', '.join(approval.approvers)})")  # fmt: skip
     decision = ApprovalDecision(approved=approved, by=by, reason=reason)
-    await deliver_completion(
-        client,
-        approval.workflow_id,
-        CallbackCompletion(approval.approval_id, _NAME, decision),
-        timeout=timeout,
-    )
+    try:
+        await deliver_completion(
+            client,
+            approval.workflow_id,
+            CallbackCompletion(approval.approval_id, _NAME, decision),
+            timeout=timeout,
+            # Each decision is its own update: an identical second one is a second decision,
+            # refused (409), never taken for a resend of the first.
+            update_id=f"approval:{approval.approval_id}:{uuid.uuid4().hex}",
+        )
+    except CallbackAlreadyCompleted as err:
+        if not isinstance(err.standing, dict):
+            raise
+        standing = ApprovalDecision(**err.standing)
+        refusal = CallbackAlreadyCompleted(
+            f"approval {approval.approval_id} was already decided: {describe(standing)}"
+        )
+        refusal.standing = standing
+        raise refusal from None
     return decision
+
+
+def describe(decision: ApprovalDecision) -> str:
+    """One line: ``approved by ana (fine)``, ``rejected by bo``, ``timed out``."""
+    if decision.timed_out:
+        return "timed out (nobody decided in time)"
+    verdict = "approved" if decision.approved else "rejected"
+    return f"{verdict} by {decision.by}" + (f" ({decision.reason})" if decision.reason else "")
+
+
+async def decided_approval(
+    client: Client,
+    approval_id: str,
+    *,
+    task_queue: str,
+    inbox: str = "default",
+    timeout: float = 10.0,
+) -> DecidedApproval | None:
+    """The decision on ``approval_id`` if it was decided (or expired) recently (the inbox
+    keeps the newest :data:`DECIDED_LIMIT`); ``None`` if the inbox does not know it or no
+    worker answers within ``timeout``."""
+    handle = _inbox_client(client, task_queue).handle(inbox)
+    try:
+        found: DecidedApproval | None = await handle.query(
+            ApprovalInbox.outcome, approval_id, rpc_timeout=timedelta(seconds=timeout)
+        )
+    except (RPCError, WorkflowQueryFailedError):
+        return None
+    return found

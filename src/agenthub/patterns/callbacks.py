@@ -289,9 +289,15 @@ class _Callbacks:
     pending: dict[str, str] = field(default_factory=dict)  # callback id -> name
     results: dict[str, Any] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
+    standing: dict[str, Any] = field(default_factory=dict)
+    """Data of completed callbacks (small ones): a refused second completion names it."""
     expired: set[str] = field(default_factory=set)
     checks: dict[str, Callable[[Any], None]] = field(default_factory=dict)  # id -> validate
     revoked: set[str] = field(default_factory=set)  # token ids
+
+
+_STANDING_LIMIT = 4096
+"""Largest completion (its ``repr``) a workflow keeps to report with a refused second one."""
 
 
 def _state() -> _Callbacks:
@@ -303,8 +309,12 @@ def _state() -> _Callbacks:
 
         def refuse_unless_pending(cid: str, name: str | None) -> None:
             if cid in state.used:
+                # The data that stands travels with the refusal (a second approver sees
+                # the decision that won).
                 raise ApplicationError(
-                    "callback already completed", type=CallbackAlreadyCompleted.__name__
+                    "callback already completed",
+                    state.standing.get(cid),
+                    type=CallbackAlreadyCompleted.__name__,
                 )
             if cid in state.expired:
                 raise ApplicationError("callback timed out", type=CallbackExpired.__name__)
@@ -329,6 +339,8 @@ def _state() -> _Callbacks:
         def complete(completion: CallbackCompletion) -> str:
             state.used.add(completion.callback_id)
             state.results[completion.callback_id] = completion.data
+            if len(repr(completion.data)) <= _STANDING_LIMIT:
+                state.standing[completion.callback_id] = completion.data
             state.pending.pop(completion.callback_id, None)
             state.checks.pop(completion.callback_id, None)
             return "accepted"
@@ -479,7 +491,10 @@ async def _send(
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type in _ERRORS:
-            raise _ERRORS[cause.type](f"{what}: {cause.message}") from None
+            refusal = _ERRORS[cause.type](f"{what}: {cause.message}")
+            if cause.details:
+                refusal.standing = cause.details[0]
+            raise refusal from None
         if isinstance(cause, ApplicationError) and "Failed decoding arguments" in cause.message:
             # The worker could not read what the client could write: refused, not recorded.
             raise InvalidCallbackData(f"{what}: the worker cannot decode the data") from None
@@ -505,13 +520,19 @@ async def deliver_completion(
     *,
     run_id: str = "",
     timeout: float = 30.0,
+    update_id: str | None = None,
 ) -> None:
     """Send a completion to ``workflow_id`` (``run_id``: only that run), for trusted
     callers: the token is already checked, or the caller has server credentials.
 
+    ``update_id`` defaults to :func:`completion_update_id` (the same completion sent again
+    reports the first outcome); a fresh id per sender makes every later sender, with the
+    same data or not, get :class:`CallbackAlreadyCompleted` (approvals do this).
+
     Raises:
-        CallbackNotFound (404), CallbackAlreadyCompleted (409), CallbackExpired (410),
-        CallbackRevoked (401), InvalidCallbackData (422).
+        CallbackNotFound (404), CallbackAlreadyCompleted (409, its ``standing`` is the data
+        that completed it), CallbackExpired (410), CallbackRevoked (401),
+        InvalidCallbackData (422).
         WorkerUnavailable (503): no worker confirmed the completion within ``timeout``
             seconds. The server keeps it and it applies when the workflow's worker takes
             it (unless the server restarts first); sending the same completion again is
@@ -528,7 +549,7 @@ async def deliver_completion(
         run_id,
         CALLBACK_UPDATE,
         completion,
-        update_id=completion_update_id(completion),
+        update_id=update_id or completion_update_id(completion),
         timeout=timeout,
         what=f"callback {completion.name!r}",
         noun="completion",

@@ -231,6 +231,15 @@ class IdempotencyLedger(ABC):
                 (key, _RUNNING),
             )
 
+    def _renew_sync(self, key: str, lease_seconds: float) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                self._sql(
+                    "UPDATE agenthub_ledger SET lease_until = ? WHERE key = ? AND status = ?"
+                ),
+                (time.time() + lease_seconds, key, _RUNNING),
+            )
+
     def _get_sync(self, key: str) -> LedgerRecord | None:
         with self._transaction() as conn:
             row = conn.execute(
@@ -289,6 +298,10 @@ class IdempotencyLedger(ABC):
     async def release(self, key: str) -> None:
         """Drop a claim whose attempt failed, so the next attempt acts at once."""
         await asyncio.to_thread(self._release_sync, key)
+
+    async def renew(self, key: str, lease: timedelta) -> None:
+        """Extend a running claim to ``lease`` from now (its attempt is alive)."""
+        await asyncio.to_thread(self._renew_sync, key, lease.total_seconds())
 
 
 _SCHEMA = (
@@ -434,14 +447,20 @@ async def act_once(
     fn: Callable[..., Any],
     *,
     lease: timedelta | None = None,
+    renew: bool = False,
 ) -> T:
     """Run ``call`` once for ``full_key`` (claim, act, record), or return the recorded result
     decoded as ``fn``'s return type. :func:`idempotency_key` is ``full_key`` meanwhile.
-    Shared by :func:`idempotent` and agent tools with side effects (activity code)."""
-    may_act, recorded = await book.claim(full_key, lease or _default_lease())
+    Shared by :func:`idempotent` and agent tools with side effects (activity code).
+
+    ``renew=True`` renews the claim every third of ``lease`` while ``call`` runs, so a short
+    lease suffices however long the call takes, and a killed attempt's claim ends soon."""
+    lease = lease or _default_lease()
+    may_act, recorded = await book.claim(full_key, lease)
     if not may_act:
         return _recorded_result(recorded, fingerprint, full_key, fn)  # type: ignore[no-any-return]
     token = _current_key.set(full_key)
+    renewing = asyncio.ensure_future(_renew(book, full_key, lease)) if renew else None
     try:
         result = await call()
     except BaseException:
@@ -449,8 +468,19 @@ async def act_once(
         raise
     finally:
         _current_key.reset(token)
+        if renewing is not None:
+            renewing.cancel()
     await book.complete(full_key, {"arguments": fingerprint, "result": result})
     return result
+
+
+async def _renew(book: IdempotencyLedger, key: str, lease: timedelta) -> None:
+    while True:
+        await asyncio.sleep(lease.total_seconds() / 3)
+        try:
+            await book.renew(key, lease)
+        except Exception as err:  # the claim stands until its lease ends; the call goes on
+            activity.logger.warning("could not renew the claim of %s: %s", key, err)
 
 
 def _default_lease() -> timedelta:

@@ -58,6 +58,7 @@ from agenthub.patterns.callbacks import signing_secret
 from agenthub.patterns.fanout import FanOutBatch
 from agenthub.runtime.config import Settings
 from agenthub.runtime.health import HealthCheckWorkflow, health_check_activity
+from agenthub.runtime.telemetry import install_one_line_failures
 
 __all__ = [
     "PACKAGE_ACTIVITIES",
@@ -345,6 +346,7 @@ class AgentHubPlugin(SimplePlugin):
         """See base class; adds a thread pool when some activity is synchronous, and checks
         workflows that run outside the sandbox with ``agenthub lint``."""
         config = super().configure_worker(config)
+        install_one_line_failures()
         check_unsandboxed(
             config.get("workflows") or (),
             all_unsandboxed=isinstance(config.get("workflow_runner"), UnsandboxedWorkflowRunner),

@@ -28,6 +28,7 @@ from agenthub.runtime.config import Settings
 
 __all__ = [
     "LOG_FORMAT",
+    "install_one_line_failures",
     "install_task_ids",
     "metrics_runtime",
     "otlp_endpoint",
@@ -142,3 +143,40 @@ def install_task_ids() -> None:
 
     factory.agenthub_task_ids = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(factory)
+
+
+_FAILED = "Completing activity as failed"
+
+
+class _OneLineFailures(logging.Filter):
+    """The SDK logs every failed activity attempt with its traceback (about 140 lines for an
+    unreachable model): here it is one line naming the error, unless ``AGENTHUB_DEBUG`` is
+    set. Expected failures (``PermanentFailure``, a 4xx) are not bugs to debug."""
+
+    agenthub_one_line = True
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (
+            record.exc_info
+            and isinstance(record.msg, str)
+            and record.msg.startswith(_FAILED)
+            and not os.environ.get("AGENTHUB_DEBUG")
+        ):
+            from agenthub.patterns._sdk import describe_failure
+
+            error = record.exc_info[1]
+            if error is not None:
+                kind, message = describe_failure(error)
+                first = message.strip().splitlines()[0][:300] if message.strip() else ""
+                record.msg = record.msg.replace(_FAILED, f"{_FAILED}: {kind}: {first}", 1)
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def install_one_line_failures() -> None:
+    """Failed activity attempts log one line each (traceback with ``AGENTHUB_DEBUG=1``).
+    Idempotent."""
+    target = logging.getLogger("temporalio.activity")
+    if not any(getattr(f, "agenthub_one_line", False) for f in target.filters):
+        target.addFilter(_OneLineFailures())
