@@ -40,3 +40,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             continue
         uses_server = SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
         item.add_marker(pytest.mark.server if uses_server else pytest.mark.fast)
+
+
+# The hub over HTTP, shared by the API test modules (one fixture: the agents' registry is
+# per process). Imported last: it uses free_port above.
+from .hub_server import hub as hub  # noqa: E402

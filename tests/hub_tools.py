@@ -50,7 +50,7 @@ tools = ["tests.hub_tools:reserve"]
 tools = ["tests.hub_tools:reserve", "tests.hub_tools:hold"]
 
 [agents.hub-cashier]
-approvers = ["ana"]
+approvers = ["ana", "bob"]
 tools = [{ use = "tests.hub_tools:pay", requires_approval = true, timeout = "30s" }]
 
 [agents.hub-chat]

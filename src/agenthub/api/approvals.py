@@ -16,7 +16,12 @@ from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 from agenthub.api._shared import ErrorBody, authenticate, error_response, errors, hub, principal
-from agenthub.errors import CallbackAlreadyCompleted, CallbackError, InvalidInput
+from agenthub.errors import (
+    CallbackAlreadyCompleted,
+    CallbackError,
+    CallbackNotFound,
+    InvalidInput,
+)
 from agenthub.patterns.approvals import (
     ApprovalDecision,
     PendingApproval,
@@ -59,7 +64,7 @@ def _queue(request: Request, task_queue: str | None) -> str:
     return task_queue or hub(request).task_queue
 
 
-@router.get("", response_model=list[PendingApproval], responses=errors(422, 503))
+@router.get("", response_model=list[PendingApproval], responses=errors(401, 422, 503))
 async def approvals(
     request: Request, inbox: Inbox = "default", task_queue: TaskQueue = None
 ) -> Any:
@@ -137,6 +142,12 @@ async def _decide(
     except CallbackAlreadyCompleted as err:
         if isinstance(err.standing, ApprovalDecision):
             return _already_decided(approval_id, err.standing)
+        return error_response(err.status, type(err).__name__, str(err))
+    except CallbackNotFound as err:
+        # Listed as pending a moment ago: decided meanwhile and the task has ended.
+        decided = await decided_approval(client, approval_id, task_queue=queue, inbox=inbox)
+        if decided is not None:
+            return _already_decided(approval_id, decided.decision)
         return error_response(err.status, type(err).__name__, str(err))
     except CallbackError as err:
         return error_response(err.status, type(err).__name__, str(err))

@@ -505,12 +505,46 @@ async def _send(
             ) from None
         raise
     except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            run = f" (run {run_id})" if run_id else ""
-            raise CallbackNotFound(
-                f"workflow {workflow_id!r}{run} is not running; its callbacks are closed"
-            ) from None
-        raise
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        run = f" (run {run_id})" if run_id else ""
+        if isinstance(arg, CallbackCompletion):
+            # The run has ended: if this callback was completed in it, the answer is the
+            # same 409 as while it ran, whoever asks and however late.
+            found = await _completion_in_history(client, handle, arg.callback_id)
+            if found is not _MISSING:
+                refusal = CallbackAlreadyCompleted(
+                    f"{what}: callback already completed (workflow {workflow_id!r}{run} has "
+                    "ended since)"
+                )
+                refusal.standing = found
+                raise refusal from None
+        raise CallbackNotFound(
+            f"workflow {workflow_id!r}{run} is not running; its callbacks are closed"
+        ) from None
+
+
+_MISSING: Any = object()
+
+
+async def _completion_in_history(client: Client, handle: Any, callback_id: str) -> Any:
+    """The data that completed ``callback_id`` in the closed run of ``handle`` (read from
+    its accepted updates), or ``_MISSING``."""
+    try:
+        async for event in handle.fetch_history_events():
+            if not event.HasField("workflow_execution_update_accepted_event_attributes"):
+                continue
+            request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+            if request.input.name != CALLBACK_UPDATE or not request.input.args.payloads:
+                continue
+            [completion] = await client.data_converter.decode(
+                [request.input.args.payloads[0]], [CallbackCompletion]
+            )
+            if completion.callback_id == callback_id:
+                return completion.data
+    except RPCError:
+        pass  # no history to read (never existed, or deleted by retention)
+    return _MISSING
 
 
 async def deliver_completion(
