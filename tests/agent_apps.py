@@ -65,6 +65,7 @@ def scripted(*turns: list[tuple[str, dict[str, Any]]] | str) -> FunctionModel:
 
 
 async def cancel_hotel(city: str, nights: int) -> None:
+    KEYS["cancel_hotel"].append(idempotency_key())  # the undo's own key, as a hotel API wants
     UNDONE.append(f"hotel {city}")
 
 

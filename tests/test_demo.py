@@ -28,17 +28,24 @@ def test_the_demo_runs_offline_and_shows_the_undo_and_the_approval(tmp_path: Pat
     )  # fmt: skip
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-3000:]
-    for line in (
+    story = [
         "flights  TP1234 leaves at 9:05",
         "Plan: flights: TP1234 leaves at 9:05; hotels: Casa do Largo has rooms;",
-        "undo car in Lisbon cancelled",
-        "undo hotel in Lisbon cancelled",
+        "tool_result car in Lisbon",
+        "tool_call   book_flight",
+        "undo        book_car(city='Lisbon'): done",
+        "undo        book_hotel(city='Lisbon', nights=2): done",
         "booking failed: PermanentFailure: no seats left on TP1234",
         "bookings compensated: 2 undone",
         "waiting for approval: demo-cashier: pay({'amount_eur': 420})",
         "approved by demo",
         "paid 420 EUR",
-    ):
+        "browse them after the demo: `agenthub server` in this folder",
+    ]
+    for line in story:
         assert line in out, f"{line!r} missing from:\n{out}"
+    # In the order things happened: the undos after the bookings and the flight's failure.
+    positions = [out.index(line) for line in story]
+    assert positions == sorted(positions), out
     assert "Traceback" not in out
     assert (tmp_path / "data" / "temporal.db").exists(), "the demo's data stays"

@@ -31,6 +31,7 @@ from agenthub.agents.limiter import GRANT_SIGNAL, PermitHolder
 from agenthub.agents.registry import agent_entry, agent_specs
 from agenthub.agents.spec import AgentLimits
 from agenthub.patterns._sdk import describe_failure
+from agenthub.patterns.ledger import idempotency_scope
 from agenthub.patterns.saga import Saga
 
 __all__ = [
@@ -302,12 +303,9 @@ def _short_arguments(arguments: dict[str, Any]) -> str:
 @activity.defn(name=UNDO_ACTIVITY)
 async def undo_tool_call(call: UndoCall) -> None:
     """Run a tool's compensation with the call's arguments (validated into its types),
-    heartbeating while it runs."""
-    import inspect
-
+    heartbeating while it runs. Inside it, ``idempotency_key()`` is the undo's own key (the
+    same on every retry)."""
     from pydantic import validate_call
-
-    from agenthub.patterns.heartbeat import Heartbeat
 
     entry = agent_entry(call.agent)
     spec = entry[1].agent_tools() if entry is not None else []
@@ -318,11 +316,23 @@ async def undo_tool_call(call: UndoCall) -> None:
             f"no compensation for tool {call.tool!r} of agent {call.agent!r} on this worker",
         )
     undo = validate_call(match.compensate)
+    info = activity.info()
+    run = f"{info.workflow_id}/{info.workflow_run_id}"
+    key = f"{run}/{call.agent}.{call.tool}/undo/{info.activity_id}"
+    with idempotency_scope(key):
+        await _run_undo(match.compensate, undo, call.arguments)
+
+
+async def _run_undo(compensate: Any, undo: Any, arguments: dict[str, Any]) -> None:
+    import inspect
+
+    from agenthub.patterns.heartbeat import Heartbeat
+
     async with Heartbeat():
-        if inspect.iscoroutinefunction(match.compensate):
-            await undo(**call.arguments)
+        if inspect.iscoroutinefunction(compensate):
+            await undo(**arguments)
         else:  # a synchronous undo must not block the heartbeats
-            result = await asyncio.to_thread(undo, **call.arguments)
+            result = await asyncio.to_thread(undo, **arguments)
             if inspect.isawaitable(result):
                 await result
 

@@ -43,6 +43,8 @@ _STYLE = {
     "tool_result": "green",
     "approval_asked": "bold yellow",
     "approval": "yellow",
+    "model_error": "bold red",
+    "undo": "yellow",
     "answer": "bold green",
     "failed": "bold red",
     "cancelled": "bold red",

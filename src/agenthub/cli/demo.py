@@ -83,10 +83,10 @@ def _agents() -> tuple[list[Any], list[Any]]:
         return ModelResponse(parts=[ToolCallPart("pay", {"amount_eur": 420})])
 
     async def cancel_hotel(city: str, nights: int) -> None:
-        console.print(f"  [yellow]undo[/] hotel in {city} cancelled")
+        """Cancel the hotel (the demo's lines come from the task's ``undo`` events)."""
 
     async def cancel_car(city: str) -> None:
-        console.print(f"  [yellow]undo[/] car in {city} cancelled")
+        """Return the car."""
 
     @tool(side_effect=True, compensate=cancel_hotel)
     async def book_hotel(city: str, nights: int) -> str:
@@ -186,9 +186,13 @@ async def _demo(settings: Any, interactive: bool) -> None:
                 task_id=f"demo-booking-{run_id}",
             )  # fmt: skip
             console.print(f"  {link(booking.id)}")
+            # Read from the task's own events: the lines come in the order things happened.
             async for item in agent_events(client, booking.id):
-                if item.event.kind in ("tool_call", "tool_result", "failed"):
-                    console.print(f"  {item.event.kind:<11} {item.event.text}")
+                event = item.event
+                if event.kind in ("tool_call", "tool_result"):
+                    console.print(f"  {event.kind:<11} {event.text}")
+                elif event.kind == "undo":
+                    console.print(f"  [yellow]{'undo':<11}[/] {event.text.removeprefix('undo ')}")
             try:
                 await booking.result()
             except WorkflowFailureError as err:
@@ -221,3 +225,7 @@ async def _demo(settings: Any, interactive: bool) -> None:
             result = await payment.result()
             console.print(f"  {result.output}")
         console.print(f"[green]done[/]: the demo's workflows stay in {settings.data_dir}")
+    console.print(
+        "  browse them after the demo: `agenthub server` in this folder serves them again"
+        + (f" (web UI {ui}; the links above work while it runs)" if ui else "")
+    )

@@ -35,6 +35,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import json
@@ -43,7 +44,7 @@ import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from datetime import timedelta
@@ -65,6 +66,7 @@ __all__ = [
     "act_once",
     "fingerprint_call",
     "idempotency_key",
+    "idempotency_scope",
     "idempotent",
     "open_ledger",
 ]
@@ -119,18 +121,31 @@ def fingerprint_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
 _current_key: ContextVar[str | None] = ContextVar("agenthub_idempotency_key", default=None)
 
 
+@contextlib.contextmanager
+def idempotency_scope(key: str) -> Iterator[None]:
+    """Make :func:`idempotency_key` return ``key`` inside the block (activity code that
+    acts under its own key, e.g. the undo of an agent tool)."""
+    token = _current_key.set(key)
+    try:
+        yield
+    finally:
+        _current_key.reset(token)
+
+
 def idempotency_key() -> str:
-    """The key under which the running :func:`idempotent` activity acts: present it to the
-    system you call (an ``Idempotency-Key`` header), so it too acts once per call.
+    """The key under which the running call acts once: inside an ``@idempotent`` activity,
+    or an agent tool declared with ``@tool(side_effect=True)`` (and its undo's call).
+    Present it to the system you call (an ``Idempotency-Key`` header), so it too acts once
+    per call.
 
     Raises:
-        RuntimeError: not inside an activity decorated with ``@idempotent``.
+        RuntimeError: called elsewhere (outside such an activity or tool).
     """
     key = _current_key.get()
     if key is None:
         raise RuntimeError(
-            "idempotency_key() is for activities decorated with @idempotent; elsewhere use "
-            "activity_idempotency_key(step)"
+            "idempotency_key() is for @idempotent activities and @tool(side_effect=True) "
+            "tools; elsewhere use activity_idempotency_key(step)"
         )
     return key
 
