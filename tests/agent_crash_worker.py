@@ -10,6 +10,7 @@ completion reaches the server (it prints ``TOOL_RECORDED``): the test SIGKILLs i
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -28,13 +29,20 @@ from agenthub.runtime import AgentHubPlugin, Settings, build_worker
 
 ADDRESS, TASK_QUEUE, MODEL_URL, DATA_DIR = sys.argv[1:5]
 HOLD = sys.argv[5:] == ["hold"]
+# ``hold-in-tool``: hang inside the tool, after its effect, before it returns (its ledger
+# claim is still running): the recovery benchmark kills the worker there.
+HOLD_IN_TOOL = sys.argv[5:] == ["hold-in-tool"]
+TOOL_TIMEOUT = timedelta(seconds=float(os.environ.get("CRASH_TOOL_TIMEOUT", "3")))
 
 
-@tool(side_effect=True, timeout=timedelta(seconds=3))
+@tool(side_effect=True, timeout=TOOL_TIMEOUT)
 async def charge(amount: int) -> str:
     """Charge the customer."""
     with (Path(DATA_DIR) / "effects").open("a") as f:
         f.write(f"charged {amount}\n")
+    if HOLD_IN_TOOL:
+        print("TOOL_ACTING", flush=True)
+        await asyncio.Event().wait()
     return f"charged {amount}"
 
 

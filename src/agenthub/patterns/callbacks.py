@@ -512,6 +512,8 @@ async def _send(
             # The run has ended: if this callback was completed in it, the answer is the
             # same 409 as while it ran, whoever asks and however late.
             found = await _completion_in_history(client, handle, arg.callback_id)
+            if found is not _MISSING and update == CALLBACK_UPDATE and found == arg.data:
+                return  # the same completion again: its outcome stands, as while it ran
             if found is not _MISSING:
                 refusal = CallbackAlreadyCompleted(
                     f"{what}: callback already completed (workflow {workflow_id!r}{run} has "
