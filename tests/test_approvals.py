@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from agenthub.api import create_app
 from agenthub.cli import app
-from agenthub.errors import CallbackNotFound, ConfigurationError, InvalidInput
+from agenthub.errors import CallbackAlreadyCompleted, ConfigurationError, InvalidInput
 from agenthub.patterns.approvals import PendingApproval, decide, list_pending
 from agenthub.runtime import ApiTokenStore
 from agenthub.testing import eventually, running_worker
@@ -239,12 +239,12 @@ async def test_pending_approvals_stay_listable_while_the_app_is_down(
     # ... a decision is not confirmed, said in one line; the server keeps it ...
     with pytest.raises(WorkerUnavailable, match="send the same completion again"):
         await decide(client, item, approved=True, by="ana", timeout=2)
-    # ... once the app is back it applies; the workflow then ends, so later decisions are
-    # refused: the first one stands.
+    # ... once the app is back it applies; the workflow then ends, and a later decision is
+    # refused with the one that stands (read from the ended run's history).
     async with running_worker(client, workflows=[NeedsApproval], task_queue=tq):
         decision = await handle.result()
         assert (decision.approved, decision.by) == (True, "ana")
-        with pytest.raises(CallbackNotFound):
+        with pytest.raises(CallbackAlreadyCompleted, match="already decided: approved by ana"):
             await decide(client, item, approved=False, by="ana")
 
 
