@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import socket
 import subprocess
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -42,6 +44,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(pytest.mark.server if uses_server else pytest.mark.fast)
 
 
-# The hub over HTTP, shared by the API test modules (one fixture: the agents' registry is
-# per process). Imported last: it uses free_port above.
-from .hub_server import hub as hub  # noqa: E402
+@pytest.fixture(scope="session")
+async def hub(dev_server_env: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Any]:
+    """The hub over HTTP, shared by the API test modules (one fixture: the agents' registry
+    is per process). Imported here, not at the top: workflow modules import this conftest
+    inside the sandbox, which must not import an HTTP stack."""
+    from .hub_server import serve_hub
+
+    async with serve_hub(dev_server_env, tmp_path_factory) as served:
+        yield served

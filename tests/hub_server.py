@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 import uvicorn
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
@@ -52,8 +51,8 @@ class _Server(uvicorn.Server):
         yield  # pytest owns the signals
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def hub(
+@contextlib.asynccontextmanager
+async def serve_hub(
     dev_server_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Hub]:
     root = tmp_path_factory.mktemp("hub")

@@ -244,7 +244,9 @@ async def test_cli_completes_a_callback(time_skipping_env, ts, monkeypatch) -> N
     again = await asyncio.to_thread(
         runner.invoke, app, ["callback", "complete", tokens["cli"], "--data", "1"]
     )
-    assert again.exit_code == 1 and "callbacks are closed" in again.output
+    # Used, and its workflow has ended since: refused as used, naming both.
+    assert again.exit_code == 1 and "callback already completed" in again.output
+    assert "has ended since" in again.output
 
 
 def test_non_ascii_tokens_and_keys_are_refused_not_crashed() -> None:
@@ -308,11 +310,12 @@ async def test_a_used_token_never_completes_the_next_run(dev_server_env, api) ->
     assert verify_token(first, [SECRET]).run_id == handle.result_run_id
     assert (await http.post(f"/callbacks/{first}", json="one")).status_code == 200
     await asyncio.wait_for(DELIVERED[wid].wait(), 30)  # round two waits, same callback id
-    # The same delivery resent reports where it landed (round one); other data is refused.
+    # The same delivery resent reports where it landed (round one); other data is refused
+    # as used (run one completed it), never applied to round two.
     resent = await http.post(f"/callbacks/{first}", json="one")
     assert resent.status_code == 200, resent.text
     other = await http.post(f"/callbacks/{first}", json="two")
-    assert (other.status_code, other.json()["error"]) == (404, "CallbackNotFound")
+    assert (other.status_code, other.json()["error"]) == (409, "CallbackAlreadyCompleted")
     second = TOKENS[wid]["next"]
     assert (await http.post(f"/callbacks/{second}", json="two")).status_code == 200
     assert await client.get_workflow_handle(wid).result() == ["one", "two"]
