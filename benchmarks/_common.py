@@ -15,8 +15,9 @@ from typing import Any
 
 from temporalio.client import Client
 
-from agenthub.runtime.config import Settings, connect
+from agenthub.runtime.connect import connect
 from agenthub.runtime.server import EmbeddedServer, find_binary, probe_temporal
+from agenthub.runtime.settings import Settings
 
 
 def free_port() -> int:

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from agenthub.agents.config import load_hub_config
 from agenthub.agents.hub import HubTasks
 from agenthub.runtime import Settings
-from agenthub.runtime.config import connect
+from agenthub.runtime.connect import connect
 from agenthub.runtime.telemetry import start_tracing
 from agenthub.runtime.worker import build_worker
 

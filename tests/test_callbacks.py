@@ -25,8 +25,9 @@ from agenthub.patterns.callbacks import (
     sign_token,
     verify_token,
 )
-from agenthub.runtime.config import Settings, connect
+from agenthub.runtime.connect import connect
 from agenthub.runtime.server import EmbeddedServer
+from agenthub.runtime.settings import Settings
 from agenthub.testing import eventually, running_worker
 
 from .callback_workflows import (

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from agenthub.errors import ConfigurationError, ConnectionFailedError
-from agenthub.runtime.config import Settings, connect, load_connect_config, web_ui_base
+from agenthub.runtime.connect import connect, load_connect_config, web_ui_base
+from agenthub.runtime.settings import Settings
 
 from .conftest import free_port
 

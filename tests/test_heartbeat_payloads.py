@@ -18,7 +18,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from temporalio.testing import WorkflowEnvironment
 
 from agenthub.errors import PayloadTooLarge
-from agenthub.runtime.config import Settings
+from agenthub.runtime.settings import Settings
 from agenthub.testing import running_worker
 
 from .heartbeat_payload_workflows import (

@@ -8,6 +8,9 @@ import pytest
 
 MODULES = [
     "agenthub",
+    "agenthub.agents",
+    "agenthub.agents.undo",
+    "agenthub.service",
     "agenthub.determinism",
     "agenthub.determinism.lint",
     "agenthub.determinism.replay",
@@ -70,3 +73,27 @@ def test_top_level_names() -> None:
         "connect",
         "run_worker",
     }
+
+
+def test_agents_names() -> None:
+    import agenthub.agents
+
+    assert set(agenthub.agents.__all__) == {
+        "AgentEvent", "AgentEventItem", "AgentLimits", "AgentSession", "AgentSpec",
+        "AgentTask", "AgentTaskRequest", "AgentTaskResult", "AgentTool", "AgentUsage",
+        "AgentsPlugin", "HubConfig", "HubTasks", "LimiterSpec", "LimiterStats",
+        "MCPServerSpec", "MemberOutcome", "SessionBudget", "SessionEvent", "SessionEventItem",
+        "SessionReply", "SessionTurn", "StartedTask", "TaskProgress", "TaskSummary", "TaskView",
+        "Team", "TeamMember", "TeamResult", "TeamSpec", "TranscriptEntry", "agent_events",
+        "agent_task_status", "idempotency_key", "limiter_stats", "load_hub_config", "run_agent",
+        "run_team", "send_message", "session_events", "session_transcript", "start_agent_task",
+        "start_team", "tool", "web_fetch_tool",
+    }  # fmt: skip
+
+
+def test_determinism_is_the_linter_and_replay_lives_beside_it() -> None:
+    import agenthub.determinism
+    import agenthub.determinism.replay
+
+    assert "lint_paths" in agenthub.determinism.__all__
+    assert "replay_histories" in agenthub.determinism.replay.__all__

@@ -13,8 +13,9 @@ from temporalio import workflow
 from temporalio.client import WorkflowExecutionStatus
 
 from agenthub.errors import BinaryNotFoundError, PortInUseError
-from agenthub.runtime.config import Settings, connect
+from agenthub.runtime.connect import connect
 from agenthub.runtime.server import SQLITE_PRAGMAS, EmbeddedServer, find_binary, probe_temporal
+from agenthub.runtime.settings import Settings
 from agenthub.testing import running_worker
 
 # Each test starts and stops its own embedded server processes.

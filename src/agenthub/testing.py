@@ -32,9 +32,9 @@ from typing import Any, TypeVar
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from agenthub.runtime.config import Settings
 from agenthub.runtime.plugin import AgentHubPlugin
 from agenthub.runtime.server import find_binary
+from agenthub.runtime.settings import Settings
 from agenthub.runtime.worker import build_worker
 
 T = TypeVar("T")

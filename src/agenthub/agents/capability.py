@@ -24,11 +24,9 @@ from temporalio import workflow
 
 from agenthub.agents.limiter import LimiterSpec, tokens_of
 from agenthub.agents.tools import AgentTool, arguments_digest, call_approval_id
+from agenthub.agents.undo import UNDO_ACTIVITY, UndoCall, run_undo
 
 __all__ = ["UNDO_ACTIVITY", "AgentHubCapability", "TaskProgress", "TranscriptEntry", "UndoCall"]
-
-UNDO_ACTIVITY = "agenthub.agents.undo"
-"""The activity that runs a tool's compensation (registered by ``AgentsPlugin``)."""
 
 TRANSCRIPT_LIMIT = 50
 """Entries the status query keeps (the newest); the full conversation stays in history."""
@@ -48,16 +46,6 @@ class TranscriptEntry:
     kind: str
     """``goal``, ``model``, ``tool_call``, ``tool_result``, ``approval`` or ``answer``."""
     text: str
-
-
-@dataclass
-class UndoCall:
-    """Argument of :data:`UNDO_ACTIVITY`: which tool's undo, with the call's arguments."""
-
-    agent: str
-    tool: str
-    arguments: dict[str, Any]
-    tool_call_id: str = ""
 
 
 @dataclass
@@ -180,8 +168,6 @@ class AgentHubCapability(AbstractCapability[Any]):
                     "agent as an AgentTask (agenthub.agents.run_agent)"
                 )
             # Before the call: a call that times out or crashes halfway may have acted.
-            from agenthub.agents.task import run_undo
-
             undo = UndoCall(self.agent, spec.name, to_jsonable_python(args), call.tool_call_id)
             task.saga.add_compensation(run_undo, undo)
             task.undos.append(undo)

@@ -57,7 +57,7 @@ from agenthub.agents.tools import AgentTool, tool
 from agenthub.errors import ConfigurationError
 from agenthub.patterns.fanout import CollectErrors, FailFast, Tolerate
 from agenthub.patterns.retry import PresetName
-from agenthub.runtime.config import Settings
+from agenthub.runtime.settings import Settings
 
 if TYPE_CHECKING:
     from agenthub.agents.plugin import AgentsPlugin

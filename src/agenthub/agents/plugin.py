@@ -55,13 +55,13 @@ from agenthub.agents.task import (
     MODEL_ERROR_SIGNAL,
     AgentTask,
     ModelFailure,
-    undo_tool_call,
 )
 from agenthub.agents.team import Team, TeamSpec, finished_member_undos
+from agenthub.agents.undo import undo_tool_call
 from agenthub.errors import ConfigurationError
 from agenthub.patterns._sdk import describe_failure
 from agenthub.patterns.ledger import IdempotencyLedger, open_ledger
-from agenthub.runtime.config import Settings
+from agenthub.runtime.settings import Settings
 from agenthub.runtime.telemetry import install_task_ids
 
 __all__ = ["AgentsPlugin"]

@@ -39,7 +39,7 @@ from agenthub.agents.limiter import LimiterSpec
 from agenthub.agents.tools import AgentTool, activity_config, activity_function
 from agenthub.errors import ConfigurationError
 from agenthub.patterns.ledger import IdempotencyLedger
-from agenthub.runtime.config import Settings
+from agenthub.runtime.settings import Settings
 
 __all__ = ["AgentLimits", "AgentSpec", "MCPServerSpec", "SessionBudget", "resolve_model"]
 

@@ -21,17 +21,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from temporalio import activity, workflow
+from temporalio import workflow
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.workflow_streams import WorkflowStream, WorkflowStreamClient
 from temporalio.exceptions import ApplicationError
 
-from agenthub.agents.capability import UNDO_ACTIVITY, TaskProgress, TranscriptEntry, UndoCall
+from agenthub.agents.capability import TaskProgress, TranscriptEntry
 from agenthub.agents.limiter import GRANT_SIGNAL, PermitHolder
 from agenthub.agents.registry import agent_entry, agent_specs
 from agenthub.agents.spec import AgentLimits
+from agenthub.agents.undo import UndoCall
 from agenthub.patterns._sdk import describe_failure
-from agenthub.patterns.ledger import idempotency_scope
 from agenthub.patterns.saga import Saga
 
 __all__ = [
@@ -53,8 +53,6 @@ AGENT_TASK_TYPE = "agenthub.AgentTask"
 MODEL_ERROR_SIGNAL = "agenthub.agent.model_error"
 """Sent by the worker's model-request watcher when an attempt fails (see
 :class:`ModelFailure`)."""
-UNDO_HEARTBEAT = timedelta(seconds=5)
-"""Heartbeat timeout of an undo: a worker killed mid-undo is noticed in seconds."""
 
 EVENT_TOPIC = "agent"
 EVENT_LIMIT = 1000
@@ -262,79 +260,6 @@ class AgentTask:
         if self.saga is not None and self.saga.progress().status == "compensating":
             return replace(self.agent_progress, state="compensating")
         return self.agent_progress
-
-
-def undo_options(call: UndoCall) -> dict[str, Any]:
-    """Activity options of a tool's undo: its ``undo_timeout``, and a short heartbeat
-    timeout (the undo heartbeats), so a worker killed mid-undo is retried in seconds."""
-    entry = agent_entry(call.agent)
-    tools = entry[1].agent_tools() if entry is not None else []
-    match = next((t for t in tools if t.name == call.tool), None)
-    timeout = match.undo_timeout if match is not None else timedelta(minutes=1)
-    return {"start_to_close_timeout": timeout, "heartbeat_timeout": UNDO_HEARTBEAT}
-
-
-async def run_undo(call: UndoCall) -> None:
-    """A saga compensation (workflow code): run the tool's undo activity and tell the
-    task's live readers (an ``undo`` event: done, or failed and retried by the saga)."""
-    from agenthub.patterns.retry import preset
-
-    publish = getattr(workflow.instance(), "record", None)
-    what = f"{call.tool}({_short_arguments(call.arguments)})"
-    data = {"tool": call.tool, "arguments": call.arguments, "tool_call_id": call.tool_call_id}
-    try:
-        await workflow.execute_activity(
-            UNDO_ACTIVITY, call, retry_policy=preset("COMPENSATION"), **undo_options(call)
-        )
-    except BaseException as err:
-        if publish is not None:
-            kind, message = describe_failure(err)
-            publish("undo", f"undo {what}: failed: {kind}: {message}", **data, outcome="failed")
-        raise
-    if publish is not None:
-        publish("undo", f"undo {what}: done", **data, outcome="done")
-
-
-def _short_arguments(arguments: dict[str, Any]) -> str:
-    text = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
-    return text if len(text) <= 120 else text[:119] + "…"
-
-
-@activity.defn(name=UNDO_ACTIVITY)
-async def undo_tool_call(call: UndoCall) -> None:
-    """Run a tool's compensation with the call's arguments (validated into its types),
-    heartbeating while it runs. Inside it, ``idempotency_key()`` is the undo's own key (the
-    same on every retry)."""
-    from pydantic import validate_call
-
-    entry = agent_entry(call.agent)
-    spec = entry[1].agent_tools() if entry is not None else []
-    match = next((t for t in spec if t.name == call.tool), None)
-    if match is None or match.compensate is None:
-        raise _refuse(
-            "InvalidInput",
-            f"no compensation for tool {call.tool!r} of agent {call.agent!r} on this worker",
-        )
-    undo = validate_call(match.compensate)
-    info = activity.info()
-    run = f"{info.workflow_id}/{info.workflow_run_id}"
-    key = f"{run}/{call.agent}.{call.tool}/undo/{info.activity_id}"
-    with idempotency_scope(key):
-        await _run_undo(match.compensate, undo, call.arguments)
-
-
-async def _run_undo(compensate: Any, undo: Any, arguments: dict[str, Any]) -> None:
-    import inspect
-
-    from agenthub.patterns.heartbeat import Heartbeat
-
-    async with Heartbeat():
-        if inspect.iscoroutinefunction(compensate):
-            await undo(**arguments)
-        else:  # a synchronous undo must not block the heartbeats
-            result = await asyncio.to_thread(undo, **arguments)
-            if inspect.isawaitable(result):
-                await result
 
 
 async def start_agent_task(

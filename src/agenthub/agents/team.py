@@ -35,7 +35,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from agenthub.agents._client import worker_client
-from agenthub.agents.capability import UndoCall
 from agenthub.agents.registry import team_spec, team_specs
 from agenthub.agents.task import (
     EVENT_TOPIC,
@@ -44,8 +43,8 @@ from agenthub.agents.task import (
     AgentTaskRequest,
     AgentTaskResult,
     AgentUsage,
-    run_undo,
 )
+from agenthub.agents.undo import UndoCall, run_undo
 from agenthub.errors import ConfigurationError
 from agenthub.patterns._sdk import describe_failure
 from agenthub.patterns.fanout import FailFast, fan_out

@@ -8,7 +8,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -17,7 +17,7 @@ from rich.console import Console
 from temporalio.exceptions import ApplicationError
 
 from agenthub.errors import AgentHubError
-from agenthub.runtime.config import Settings
+from agenthub.runtime.settings import Settings
 
 T = TypeVar("T")
 
@@ -95,27 +95,6 @@ def run(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
         if os.environ.get(DEBUG_VARIABLE):
             raise
         fail(f"{type(err).__name__}: {err} (set {DEBUG_VARIABLE}=1 for the traceback)")
-
-
-async def until(
-    stop: asyncio.Event, *others: Awaitable[Any], graceful: Sequence[Awaitable[Any]] = ()
-) -> None:
-    """Wait for the stop event or for any of ``others`` / ``graceful`` to finish (re-raising
-    its error). Then ``others`` are cancelled, while ``graceful`` ones, which watch ``stop``
-    themselves, are given the chance to finish in order (``stop`` is set for them)."""
-    polite = [asyncio.ensure_future(g) for g in graceful]
-    waiters = [asyncio.ensure_future(stop.wait()), *map(asyncio.ensure_future, others)]
-    done, pending = await asyncio.wait([*waiters, *polite], return_when=asyncio.FIRST_COMPLETED)
-    stop.set()
-    if polite:
-        await asyncio.wait(polite, timeout=30)
-    for task in [*pending, *polite]:
-        if not task.done():
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-    for task in done:
-        task.result()
 
 
 def is_terminal() -> bool:

@@ -21,7 +21,8 @@ from rich.table import Table
 
 from agenthub.cli._common import TaskQueueOption, console, fail, is_terminal, run, settings_from
 from agenthub.errors import TaskNotFound
-from agenthub.runtime.config import Settings, connect, web_ui_base
+from agenthub.runtime.connect import connect, web_ui_base
+from agenthub.runtime.settings import Settings
 
 agents_app = typer.Typer(help="The agents the hub runs.", no_args_is_help=True)
 tasks_app = typer.Typer(help="Agent tasks: list, show, watch, cancel.", no_args_is_help=True)
@@ -61,7 +62,7 @@ def register(app: typer.Typer) -> None:
 
 async def _tasks(settings: Settings, tenant: str, *, check_agents: bool = False) -> Any:
     from agenthub.agents.hub import HubTasks
-    from agenthub.cli.serve import load_agents_file
+    from agenthub.service import load_agents_file
 
     # The agents file says which names the hub runs (teams too); without one, nothing is
     # checked here and a task on an unknown name fails at once on the worker.
@@ -80,7 +81,7 @@ async def _tasks(settings: Settings, tenant: str, *, check_agents: bool = False)
 @agents_app.command("list")
 def list_agents(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """The agents and teams declared in agenthub.toml (checked as `agenthub up` checks)."""
-    from agenthub.cli.serve import load_agents_file
+    from agenthub.service import load_agents_file
 
     settings = settings_from(config=config)
     try:

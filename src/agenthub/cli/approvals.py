@@ -18,7 +18,8 @@ from agenthub.cli._common import (
     settings_from,
 )
 from agenthub.errors import CallbackAlreadyCompleted, ConfigurationError
-from agenthub.runtime.config import Settings, connect
+from agenthub.runtime.connect import connect
+from agenthub.runtime.settings import Settings
 
 approvals_app = typer.Typer(help="List and decide human approvals.", no_args_is_help=True)
 

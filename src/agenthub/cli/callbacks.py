@@ -13,7 +13,7 @@ import typer
 from agenthub.cli._common import console, fail, run, settings_from
 from agenthub.errors import InvalidCallbackToken
 from agenthub.patterns.callbacks import CallbackClaims
-from agenthub.runtime.config import connect
+from agenthub.runtime.connect import connect
 
 callback_app = typer.Typer(help="Complete or revoke async callbacks.", no_args_is_help=True)
 

@@ -151,7 +151,7 @@ async def _demo(settings: Any, interactive: bool) -> None:
     from agenthub.patterns._sdk import describe_failure
     from agenthub.patterns.approvals import decide, list_pending
     from agenthub.patterns.saga import saga_progress
-    from agenthub.runtime.config import connect
+    from agenthub.runtime.connect import connect
     from agenthub.runtime.server import EmbeddedServer
     from agenthub.runtime.worker import build_worker
 

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from agenthub.cli._common import console, fail, is_terminal, run, settings_from
-from agenthub.runtime.config import connect
+from agenthub.runtime.connect import connect
 from agenthub.runtime.worker import load_apps
 
 

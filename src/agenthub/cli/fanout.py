@@ -12,7 +12,7 @@ import typer
 
 from agenthub.cli._common import console, run, settings_from
 from agenthub.errors import ConfigurationError
-from agenthub.runtime.config import connect
+from agenthub.runtime.connect import connect
 
 fanout_app = typer.Typer(help="Watch fan-outs.", no_args_is_help=True)
 

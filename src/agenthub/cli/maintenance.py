@@ -11,19 +11,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from temporalio.client import Client
 
 from agenthub.cli._common import console, run, settings_from
-from agenthub.runtime.config import Settings, connect
-from agenthub.runtime.gc import PayloadGcReport, collect_payload_garbage
-
-
-def describe_gc(report: PayloadGcReport) -> str:
-    """One line about a sweep."""
-    verb = "would delete" if report.dry_run else "deleted"
-    return (
-        f"{verb} {report.deleted} of {report.files} payload files "
-        f"({report.freed_bytes / 1_000_000:.1f} MB); kept {report.kept_referenced} still "
-        f"referenced and {report.kept_young} stored recently; scanned {report.workflows} "
-        "histories"
-    )
+from agenthub.runtime.connect import connect
+from agenthub.runtime.gc import PayloadGcReport, collect_payload_garbage, describe_gc
+from agenthub.runtime.settings import Settings
 
 
 async def sweep_payloads(

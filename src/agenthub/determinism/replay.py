@@ -27,8 +27,8 @@ from temporalio.worker import Replayer
 
 from agenthub.errors import ConfigurationError
 from agenthub.patterns._sdk import workflow_name
-from agenthub.runtime.config import Settings
 from agenthub.runtime.plugin import AgentHubPlugin, sandboxed_runner
+from agenthub.runtime.settings import Settings
 
 __all__ = [
     "ReplayReport",

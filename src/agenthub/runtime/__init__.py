@@ -1,10 +1,11 @@
 """Connect to Temporal, run the embedded server, assemble workers."""
 
-from agenthub.runtime.config import Settings, connect, find_data_dir, load_connect_config
+from agenthub.runtime.connect import connect, load_connect_config
 from agenthub.runtime.converter import LocalFileStorageDriver
 from agenthub.runtime.health import HealthCheckResult, check_worker
 from agenthub.runtime.plugin import AgentHubPlugin, CompiledGlueSandboxRunner
 from agenthub.runtime.server import EmbeddedServer, find_binary
+from agenthub.runtime.settings import Settings, find_data_dir
 from agenthub.runtime.tokens import ApiToken, ApiTokenStore
 from agenthub.runtime.worker import AppRegistrations, build_worker, load_apps, run_worker
 

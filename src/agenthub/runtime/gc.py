@@ -28,7 +28,7 @@ from pathlib import Path
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-__all__ = ["PayloadGcReport", "collect_payload_garbage"]
+__all__ = ["PayloadGcReport", "collect_payload_garbage", "describe_gc"]
 
 _HASH = re.compile(rb"[0-9a-f]{64}")
 
@@ -143,3 +143,14 @@ def _delete_unless_stored_again(path: Path, cutoff: float) -> bool:
         return False
     doomed.unlink()
     return True
+
+
+def describe_gc(report: PayloadGcReport) -> str:
+    """One line about a sweep."""
+    verb = "would delete" if report.dry_run else "deleted"
+    return (
+        f"{verb} {report.deleted} of {report.files} payload files "
+        f"({report.freed_bytes / 1_000_000:.1f} MB); kept {report.kept_referenced} still "
+        f"referenced and {report.kept_young} stored recently; scanned {report.workflows} "
+        "histories"
+    )

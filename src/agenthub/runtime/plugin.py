@@ -56,8 +56,8 @@ from agenthub.errors import ConfigurationError
 from agenthub.patterns.approvals import ApprovalInbox, register_approval, unregister_approval
 from agenthub.patterns.callbacks import signing_secret
 from agenthub.patterns.fanout import FanOutBatch
-from agenthub.runtime.config import Settings
 from agenthub.runtime.health import HealthCheckWorkflow, health_check_activity
+from agenthub.runtime.settings import Settings
 from agenthub.runtime.telemetry import install_one_line_failures
 
 __all__ = [

@@ -32,7 +32,7 @@ from types import TracebackType
 from temporalio.client import Client
 
 from agenthub.errors import BinaryNotFoundError, PortInUseError, ServerStartError
-from agenthub.runtime.config import Settings
+from agenthub.runtime.settings import Settings
 
 __all__ = ["SQLITE_PRAGMAS", "EmbeddedServer", "find_binary", "probe_temporal"]
 

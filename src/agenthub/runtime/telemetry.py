@@ -24,7 +24,7 @@ import os
 from typing import Any
 
 from agenthub.errors import ConfigurationError
-from agenthub.runtime.config import Settings
+from agenthub.runtime.settings import Settings
 
 __all__ = [
     "LOG_FORMAT",

@@ -28,8 +28,9 @@ from temporalio.worker import Worker
 
 from agenthub.errors import ConfigurationError
 from agenthub.patterns._sdk import activity_name, workflow_name
-from agenthub.runtime.config import Settings, connect
+from agenthub.runtime.connect import connect
 from agenthub.runtime.plugin import AgentHubPlugin
+from agenthub.runtime.settings import Settings
 
 __all__ = ["STICKY_TIMEOUT", "AppRegistrations", "build_worker", "load_apps", "run_worker"]
 

@@ -1,22 +1,17 @@
-"""Settings and the connection to Temporal.
+"""agenthub's own settings (:class:`Settings`), read from ``AGENTHUB_*`` variables, and
+where a project's data dir is.
 
-The connection comes from the SDK's own env config (:mod:`temporalio.envconfig`): a
-``temporal.toml`` profile and the ``TEMPORAL_ADDRESS`` / ``TEMPORAL_NAMESPACE`` /
-``TEMPORAL_API_KEY`` / ``TEMPORAL_TLS*`` variables, so the same code reaches the embedded
-server, a self-hosted cluster or Temporal Cloud. When neither names an address, the embedded
-server's address is used.
-
-agenthub's own settings live in :class:`Settings`, read from ``AGENTHUB_*`` variables.
+The connection to Temporal is not here: :mod:`agenthub.runtime.connect` reads the SDK's env
+config.
 
 Example::
 
     settings = Settings.from_env()
-    client = await connect(settings)
+    print(settings.data_dir, settings.task_queue)
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import os
 from collections.abc import Mapping
@@ -24,16 +19,14 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client
 from temporalio.converter import DataConverter
-from temporalio.envconfig import ClientConfigProfile, ClientConnectConfig
 
-from agenthub.errors import ConfigurationError, ConnectionFailedError
+from agenthub.errors import ConfigurationError
 from agenthub.patterns.callbacks import load_callback_secrets
 from agenthub.runtime.converter import DEFAULT_PAYLOAD_LIMIT, data_converter
 from agenthub.runtime.tokens import ApiTokenStore
 
-__all__ = ["ENV_PREFIX", "Settings", "connect", "find_data_dir", "load_connect_config"]
+__all__ = ["DATA_DIR_NAME", "ENV_PREFIX", "Settings", "find_data_dir", "same_server"]
 
 ENV_PREFIX = "AGENTHUB_"
 DATA_DIR_NAME = ".agenthub"
@@ -254,27 +247,6 @@ class Settings:
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 
-def web_ui_base(settings: Settings) -> str:
-    """The web UI to link workflows to: ``settings.ui_url``, else the embedded server's UI
-    when the client talks to the embedded server and that UI answers (a headless ``up``
-    serves none), else ``""``."""
-    from agenthub.runtime.server import port_open
-
-    if settings.ui_url:
-        return settings.ui_url.rstrip("/")
-    if not settings.ui:
-        return ""
-    try:
-        address = load_connect_config(settings)["target_host"]
-    except ConfigurationError:
-        return ""
-    if not same_server(address, settings.embedded_address):
-        return ""
-    if not port_open(settings.server_ip, settings.effective_ui_port):
-        return ""
-    return f"http://{settings.server_ip}:{settings.effective_ui_port}"
-
-
 def _split_address(address: str) -> tuple[str, str]:
     host, _, port = address.strip().rpartition(":")
     return host.strip("[]").lower(), port
@@ -315,65 +287,3 @@ def _parse(name: str, type_name: str, raw: str) -> Any:
     if "Path" in type_name:
         return Path(raw).expanduser()
     return raw
-
-
-def load_connect_config(settings: Settings) -> ClientConnectConfig:
-    """Client connect arguments from the SDK's env config, defaulting to the embedded server.
-
-    Raises:
-        ConfigurationError: the ``temporal.toml`` file or profile cannot be read.
-    """
-    try:
-        profile = ClientConfigProfile.load(
-            profile=settings.temporal_profile,
-            config_source=settings.temporal_config_file,
-        )
-    except Exception as err:  # the bridge raises plain RuntimeError/ValueError
-        where = settings.temporal_config_file or "the default temporal.toml"
-        raise ConfigurationError(
-            f"cannot load Temporal profile {settings.temporal_profile or 'default'!r} "
-            f"from {where}: {err}"
-        ) from err
-    config = profile.to_client_connect_config()
-    config.setdefault("target_host", settings.embedded_address)
-    config.setdefault("namespace", "default")
-    return config
-
-
-async def connect(
-    settings: Settings | None = None,
-    *,
-    timeout: float = 10.0,
-    **client_options: Any,
-) -> Client:
-    """Connect a :class:`temporalio.client.Client` using env config and agenthub's plugin.
-
-    The client carries :class:`~agenthub.runtime.plugin.AgentHubPlugin`, so every worker
-    built from it runs agenthub's workflows and activities. Payloads use the SDK's pydantic
-    data converter, so workflow inputs and outputs may be dataclasses or pydantic models;
-    large ones are offloaded or refused as :attr:`Settings.payload_offload` says. Extra
-    keyword arguments go to ``Client.connect`` (``plugins`` are added after agenthub's).
-
-    Raises:
-        ConnectionFailedError: nothing answered at the address in time; the message says how
-            to start the embedded server or point ``TEMPORAL_ADDRESS`` elsewhere.
-    """
-    settings = settings or Settings.from_env()
-    config: dict[str, Any] = dict(load_connect_config(settings))
-    config.update(client_options)
-    address = config["target_host"]
-    from agenthub.runtime.plugin import AgentHubPlugin  # the plugin module imports this one
-    from agenthub.runtime.telemetry import tracing_plugins
-
-    config["plugins"] = [
-        AgentHubPlugin(settings), *tracing_plugins(settings), *config.get("plugins", ()),
-    ]  # fmt: skip
-    try:
-        return await asyncio.wait_for(Client.connect(**config), timeout)
-    except (TimeoutError, RuntimeError, OSError) as err:
-        reason = "timed out" if isinstance(err, asyncio.TimeoutError) else str(err)
-        raise ConnectionFailedError(
-            f"cannot reach a Temporal frontend at {address} (namespace "
-            f"{config.get('namespace')!r}): {reason}. Start one with `agenthub server`, or "
-            "point TEMPORAL_ADDRESS (or a temporal.toml profile) at your cluster."
-        ) from err
