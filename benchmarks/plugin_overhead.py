@@ -19,7 +19,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from agenthub import AgentHubPlugin, Settings
-from agenthub.runtime.plugin import sandboxed_runner
+from agenthub.runtime.sandbox import sandboxed_runner
 from benchmarks._common import embedded_server, summarize, timed_batch
 from benchmarks.workloads import ThreeStepHandWritten, saga_step, saga_undo
 

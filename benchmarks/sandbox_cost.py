@@ -23,7 +23,7 @@ from typing import Any
 
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from agenthub.runtime.plugin import CompiledGlueSandboxRunner, sandboxed_runner
+from agenthub.runtime.sandbox import CompiledGlueSandboxRunner, sandboxed_runner
 from agenthub.testing import running_worker
 from benchmarks._common import client_for, embedded_server, summarize, timed_batch
 from benchmarks.saga_small import SmallModuleLocalSaga

@@ -5,6 +5,8 @@ names the workflow and the finding."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -18,8 +20,8 @@ from agenthub.cli import app
 from agenthub.determinism.replay import replay_history_files, save_history
 from agenthub.errors import ConfigurationError
 from agenthub.runtime import Settings
-from agenthub.runtime import plugin as plugin_module
-from agenthub.runtime.plugin import CompiledGlueSandboxRunner, sandboxed_runner
+from agenthub.runtime import sandbox as sandbox_module
+from agenthub.runtime.sandbox import CompiledGlueSandboxRunner, sandboxed_runner
 from agenthub.runtime.worker import build_worker
 from agenthub.testing import running_worker
 
@@ -89,6 +91,41 @@ async def test_the_default_sandbox_still_isolates_and_restricts(
     assert results == [["runs seen by this import: 1", "RestrictedWorkflowAccessError"]] * 3
     assert SandboxProbe.__module__ == sandbox_probe_workflows.__name__
     assert sandbox_probe_workflows.RUNS == []  # the runs changed only their own imports
+
+
+async def test_without_the_sdks_private_glue_the_stock_sandbox_runs_after_one_warning(
+    time_skipping_env: WorkflowEnvironment,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A future SDK without workflow_sandbox._runner._Instance._run_code: same isolation,
+    # same restrictions, the stock instance, one warning that says why.
+    monkeypatch.setattr(sandbox_module, "GLUE_INSTANCE", None)
+    monkeypatch.setattr(sandbox_module, "_warned_stock", False)
+    client = time_skipping_env.client
+    worker = build_worker(client, Settings(task_queue=f"stock-{uuid.uuid4()}"),
+                          workflows=[SandboxProbe])  # fmt: skip
+    async with worker:
+        results = [
+            await client.execute_workflow(
+                SandboxProbe.run, id=f"probe-{uuid.uuid4()}", task_queue=worker.task_queue
+            )
+            for _ in range(2)
+        ]
+    assert results == [["runs seen by this import: 1", "RestrictedWorkflowAccessError"]] * 2
+    warned = [r for r in caplog.records if "_Instance._run_code" in r.getMessage()]
+    assert len(warned) == 1 and "SDK's own sandbox runner" in warned[0].getMessage()
+
+
+def test_agenthub_imports_when_the_sdk_moved_its_sandbox_internals() -> None:
+    probe = (
+        "import temporalio.worker.workflow_sandbox._runner as r; del r._Instance; "
+        "import agenthub, agenthub.runtime.sandbox as s; "
+        "print(s.GLUE_INSTANCE is None, agenthub.AgentHubPlugin.__name__)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "AgentHubPlugin"]
 
 
 def test_a_chosen_sandbox_subclass_is_kept() -> None:
@@ -165,7 +202,7 @@ async def test_a_slow_workflow_module_is_named_at_start(
     # (The threshold is 0 here so that the test does not depend on this machine's speed; a
     # slow moment in an earlier test may have warned about this module already, and a
     # process warns once per module.)
-    monkeypatch.setattr(plugin_module, "_warned_modules", set())
+    monkeypatch.setattr(sandbox_module, "_warned_modules", set())
     client = time_skipping_env.client
     silent = CompiledGlueSandboxRunner(slow_import_warning_ms=None)
     loud = CompiledGlueSandboxRunner(slow_import_warning_ms=0)

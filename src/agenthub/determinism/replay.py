@@ -27,7 +27,8 @@ from temporalio.worker import Replayer
 
 from agenthub.errors import ConfigurationError
 from agenthub.patterns._sdk import workflow_name
-from agenthub.runtime.plugin import AgentHubPlugin, sandboxed_runner
+from agenthub.runtime.plugin import AgentHubPlugin
+from agenthub.runtime.sandbox import sandboxed_runner
 from agenthub.runtime.settings import Settings
 
 __all__ = [

@@ -3,7 +3,8 @@
 from agenthub.runtime.connect import connect, load_connect_config
 from agenthub.runtime.converter import LocalFileStorageDriver
 from agenthub.runtime.health import HealthCheckResult, check_worker
-from agenthub.runtime.plugin import AgentHubPlugin, CompiledGlueSandboxRunner
+from agenthub.runtime.plugin import AgentHubPlugin
+from agenthub.runtime.sandbox import CompiledGlueSandboxRunner
 from agenthub.runtime.server import EmbeddedServer, find_binary
 from agenthub.runtime.settings import Settings, find_data_dir
 from agenthub.runtime.tokens import ApiToken, ApiTokenStore
