@@ -15,18 +15,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.exceptions import UserError
 from pydantic_core import to_jsonable_python
 from temporalio import workflow
 
-from agenthub.agents.limiter import LimiterSpec, tokens_of
+from agenthub.agents.limiter import LimiterSpec, PermitHolder, tokens_of
 from agenthub.agents.tools import AgentTool, arguments_digest, call_approval_id
 from agenthub.agents.undo import UNDO_ACTIVITY, UndoCall, run_undo
+from agenthub.patterns.saga import Saga
 
-__all__ = ["UNDO_ACTIVITY", "AgentHubCapability", "TaskProgress", "TranscriptEntry", "UndoCall"]
+__all__ = [
+    "UNDO_ACTIVITY",
+    "AgentHubCapability",
+    "TaskContext",
+    "TaskProgress",
+    "TranscriptEntry",
+    "UndoCall",
+    "current_task",
+]
 
 TRANSCRIPT_LIMIT = 50
 """Entries the status query keeps (the newest); the full conversation stays in history."""
@@ -71,12 +80,30 @@ class TaskProgress:
         del self.transcript[:-TRANSCRIPT_LIMIT]
 
 
-def current_task() -> Any:
-    """The running ``AgentTask`` (its ``progress`` and ``saga``), or ``None``."""
+@runtime_checkable
+class TaskContext(Protocol):
+    """What the capability needs from the workflow running the agent (``AgentTask`` has it):
+    its progress, its Saga, the permits it holds, the undos it registered, and a way to
+    publish an event."""
+
+    agent_progress: TaskProgress
+    saga: Saga | None
+    permits: PermitHolder
+    permit_count: int
+    undos: list[UndoCall]
+
+    def record(self, kind: str, value: Any, **data: Any) -> None:
+        """Note a step in the transcript and publish it as an event."""
+        ...
+
+
+def current_task() -> TaskContext | None:
+    """The running workflow as a :class:`TaskContext`, or ``None`` (outside a workflow, or
+    an agent run in a workflow of your own)."""
     if not workflow.in_workflow():
         return None
     instance = workflow.instance()
-    return instance if hasattr(instance, "agent_progress") else None
+    return instance if isinstance(instance, TaskContext) else None
 
 
 class AgentHubCapability(AbstractCapability[Any]):
@@ -152,8 +179,8 @@ class AgentHubCapability(AbstractCapability[Any]):
     ) -> Any:
         spec = self.tools.get(call.tool_name)
         task = current_task()
-        progress: TaskProgress | None = task.agent_progress if task is not None else None
-        if progress is not None:
+        if task is not None:
+            progress = task.agent_progress
             progress.step = f"tool {call.tool_name} ({call.tool_call_id})"
             progress.tool_calls += 1
             task.record("tool_call", f"{call.tool_name}({_preview(args)})", id=call.tool_call_id)
@@ -162,21 +189,24 @@ class AgentHubCapability(AbstractCapability[Any]):
             if denial is not None:
                 return denial
         if spec is not None and spec.compensate is not None:
-            if task is None or getattr(task, "saga", None) is None:
+            saga = task.saga if task is not None else None
+            if task is None or saga is None:
                 raise UserError(
                     f"tool {spec.name!r} has compensate=, which needs the task's Saga: run the "
                     "agent as an AgentTask (agenthub.agents.run_agent)"
                 )
             # Before the call: a call that times out or crashes halfway may have acted.
             undo = UndoCall(self.agent, spec.name, to_jsonable_python(args), call.tool_call_id)
-            task.saga.add_compensation(run_undo, undo)
+            saga.add_compensation(run_undo, undo)
             task.undos.append(undo)
         result = await handler(args)
         if task is not None:
             task.record("tool_result", result, id=call.tool_call_id)
         return result
 
-    async def _ask(self, spec: AgentTool, call: Any, args: dict[str, Any], task: Any) -> str | None:
+    async def _ask(
+        self, spec: AgentTool, call: Any, args: dict[str, Any], task: TaskContext | None
+    ) -> str | None:
         """Wait for the decision on this call; ``None`` if approved, else the denial."""
         from agenthub.patterns.approvals import request_approval
 
@@ -189,8 +219,8 @@ class AgentHubCapability(AbstractCapability[Any]):
             tool_call_id=call.tool_call_id, args=args,
         )  # fmt: skip
         summary = f"{self.agent}: {spec.name}({_preview(args)})"
-        progress: TaskProgress | None = task.agent_progress if task is not None else None
-        if progress is not None:
+        progress = task.agent_progress if task is not None else None
+        if task is not None and progress is not None:
             progress.waiting_approvals.append(approval_id)
             progress.state = "waiting_for_approval"
             task.record(

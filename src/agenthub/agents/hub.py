@@ -17,7 +17,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
@@ -25,12 +24,12 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 from temporalio.client import (
     Client,
+    WorkflowExecution,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
@@ -47,6 +46,7 @@ from agenthub.agents.session import (
     send_message,
     session_transcript,
 )
+from agenthub.agents.shared_events import SharedEvents
 from agenthub.agents.spec import AgentLimits
 from agenthub.agents.task import (
     AgentEventItem,
@@ -181,84 +181,6 @@ async def _at_once(workflow_id: str, send: Callable[[], Awaitable[T]]) -> T:
     return await send()
 
 
-class _Shared:
-    def __init__(self) -> None:
-        self.items: list[AgentEventItem] = []
-        self.done = False
-        self.error: BaseException | None = None
-        self.readers = 0
-        self.changed = asyncio.Condition()
-        self.pump: asyncio.Task[None] | None = None
-
-
-def _moved(shared: _Shared, seen: int) -> bool:
-    return len(shared.items) > seen or shared.done
-
-
-class SharedEvents:
-    """One subscription per task for every reader in this process.
-
-    The server lets only a few updates wait on one workflow at a time, and each
-    subscription is such an update: a hundred readers of one task, each with its own
-    subscription, would queue behind each other. Here the first reader starts a
-    subscription from the task's first retained event, later readers share it, and the last
-    one to leave stops it.
-
-    Example::
-
-        shared = SharedEvents(client)
-        async for item in shared.read(workflow_id, from_offset=0):
-            print(item.offset, item.event.kind)
-    """
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
-        self._streams: dict[str, _Shared] = {}
-
-    async def _pump(self, workflow_id: str, shared: _Shared) -> None:
-        try:
-            async for item in agent_events(self.client, workflow_id):
-                async with shared.changed:
-                    shared.items.append(item)
-                    shared.changed.notify_all()
-        except Exception as err:  # handed to every reader
-            shared.error = err
-        finally:
-            async with shared.changed:
-                shared.done = True
-                shared.changed.notify_all()
-
-    async def read(
-        self, workflow_id: str, *, from_offset: int = 0
-    ) -> AsyncIterator[AgentEventItem]:
-        """The task's events from ``from_offset`` on, live, until it ends."""
-        shared = self._streams.get(workflow_id)
-        if shared is None:
-            shared = self._streams[workflow_id] = _Shared()
-            shared.pump = asyncio.ensure_future(self._pump(workflow_id, shared))
-        shared.readers += 1
-        index = 0
-        try:
-            while True:
-                while index < len(shared.items):
-                    item = shared.items[index]
-                    index += 1
-                    if item.offset >= from_offset:
-                        yield item
-                if shared.done:
-                    if shared.error is not None:
-                        raise shared.error
-                    return
-                async with shared.changed:
-                    await shared.changed.wait_for(partial(_moved, shared, index))
-        finally:
-            shared.readers -= 1
-            if shared.readers == 0 and self._streams.get(workflow_id) is shared:
-                del self._streams[workflow_id]
-                if shared.pump is not None:
-                    shared.pump.cancel()
-
-
 class HubTasks:
     """Agent tasks and sessions of one tenant (see the module docstring).
 
@@ -390,22 +312,23 @@ class HubTasks:
                 raise TaskNotFound(f"no task {task_id!r} in tenant {self.tenant!r}") from None
             raise
 
-    async def _summary(self, task_id: str, desc: WorkflowExecutionDescription) -> TaskSummary:
-        if desc.workflow_type not in _TASK_TYPES:
+    async def _summary(self, task_id: str, execution: WorkflowExecution) -> TaskSummary:
+        """The task as lists show it, from its description or a list entry alike."""
+        if execution.workflow_type not in _TASK_TYPES:
             raise TaskNotFound(f"no task {task_id!r} in tenant {self.tenant!r}")
-        recorded = (await desc.memo()).get(MEMO_KEY, {})
+        recorded = (await execution.memo()).get(MEMO_KEY, {})
         return TaskSummary(
             task_id=task_id,
             agent=str(recorded.get("agent", "")),
             goal=str(recorded.get("goal", "")),
-            status=_STATUS.get(desc.status, "running") if desc.status else "running",
+            status=_STATUS.get(execution.status, "running") if execution.status else "running",
             tenant=self.tenant,
             requested_by=str(recorded.get("by", "")),
-            started_at=desc.start_time,
-            closed_at=desc.close_time,
-            workflow_id=desc.id,
-            web_url=web_ui_link(self.ui_url, self.client.namespace, desc.id),
-            kind="team" if desc.workflow_type == "agenthub.Team" else "agent",
+            started_at=execution.start_time,
+            closed_at=execution.close_time,
+            workflow_id=execution.id,
+            web_url=web_ui_link(self.ui_url, self.client.namespace, execution.id),
+            kind="team" if execution.workflow_type == "agenthub.Team" else "agent",
         )
 
     async def get(self, task_id: str) -> TaskView:
@@ -491,24 +414,7 @@ class HubTasks:
         found: list[TaskSummary] = []
         prefix = task_workflow_id(self.tenant, "")
         async for execution in self.client.list_workflows(query, limit=limit):
-            recorded = (await execution.memo()).get(MEMO_KEY, {})
-            found.append(
-                TaskSummary(
-                    task_id=execution.id.removeprefix(prefix),
-                    agent=str(recorded.get("agent", "")),
-                    goal=str(recorded.get("goal", "")),
-                    status=_STATUS.get(execution.status, "running")
-                    if execution.status
-                    else "running",
-                    tenant=self.tenant,
-                    requested_by=str(recorded.get("by", "")),
-                    started_at=execution.start_time,
-                    closed_at=execution.close_time,
-                    workflow_id=execution.id,
-                    web_url=web_ui_link(self.ui_url, self.client.namespace, execution.id),
-                    kind="team" if execution.workflow_type == "agenthub.Team" else "agent",
-                )
-            )
+            found.append(await self._summary(execution.id.removeprefix(prefix), execution))
         return found
 
     async def cancel(self, task_id: str) -> TaskSummary:

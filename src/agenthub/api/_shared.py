@@ -15,7 +15,8 @@ from pydantic import BaseModel
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from agenthub.agents.hub import HubTasks, SharedEvents
+from agenthub.agents.hub import HubTasks
+from agenthub.agents.shared_events import SharedEvents
 from agenthub.errors import WorkflowBusy
 from agenthub.runtime.tokens import ApiTokenStore
 

@@ -24,8 +24,8 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from agenthub._version import __version__
-from agenthub.agents.hub import SharedEvents
 from agenthub.agents.registry import agent_specs, team_specs
+from agenthub.agents.shared_events import SharedEvents
 from agenthub.api import approvals, callbacks, health, tasks
 from agenthub.api._shared import HubState, error_response
 from agenthub.errors import HubError, InvalidInput, WorkerUnavailable, WorkflowBusy
