@@ -175,3 +175,22 @@ def test_token_commands_create_list_and_revoke(tmp_path: Path, monkeypatch) -> N
     # A revoked token is no authentication: up still refuses to serve beyond loopback.
     up = runner.invoke(app, ["up", "--ip", "0.0.0.0", "--port", "1"])
     assert "refusing to serve the HTTP API" in up.output, "the only token is revoked"
+
+
+def test_a_table_never_cuts_the_column_a_person_copies(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agenthub.cli import _common
+
+    monkeypatch.setattr(_common, "is_terminal", lambda: True)
+    monkeypatch.setenv("COLUMNS", "80")
+    approval_id = "pay_the_whole_trip_in_eur-6a01d0f232d44435"
+    long = "trip: pay({'amount_eur': 420, 'card': 'visa', 'note': '" + "x" * 120 + "'})"
+    _common.print_rows(
+        ("approval id", "summary", "approvers", "expires", "workflow"),
+        [(approval_id, long, "ana, bo", "2026-12-04 10:00", "hub/acme/task/trip-1234567")],
+        keep=0,
+    )
+    shown = capsys.readouterr().out
+    assert approval_id in shown, shown
+    assert max(len(line) for line in shown.splitlines()) <= 80

@@ -32,10 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
-import os
 import re
-import sys
 import tomllib
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -57,6 +54,7 @@ from agenthub.agents.tools import AgentTool, tool
 from agenthub.errors import ConfigurationError
 from agenthub.patterns.fanout import CollectErrors, FailFast, Tolerate
 from agenthub.patterns.retry import PresetName
+from agenthub.runtime.imports import resolve_import
 from agenthub.runtime.settings import Settings
 
 if TYPE_CHECKING:
@@ -256,20 +254,7 @@ def _problem(error: Any) -> str:
 
 
 def _import(path: str, where: str, source: str) -> Any:
-    if os.getcwd() not in sys.path:  # like --app: modules are found from where it runs
-        sys.path.insert(0, os.getcwd())
-    module_name, _, attr = path.partition(":")
-    try:
-        target: Any = importlib.import_module(module_name)
-    except Exception as err:  # the user's import error, in one line
-        raise ConfigurationError(
-            f"{source}: {where}: cannot import {module_name}: {type(err).__name__}: {err}"
-        ) from None
-    for part in attr.split("."):
-        if not hasattr(target, part):
-            raise ConfigurationError(f"{source}: {where}: {module_name} has no {attr!r}")
-        target = getattr(target, part)
-    return target
+    return resolve_import(path, where=f"{source}: {where}")[1]
 
 
 def _agent_tool(item: ToolConfig, where: str, source: str) -> AgentTool:

@@ -8,7 +8,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -95,6 +95,31 @@ def run(main: Callable[[asyncio.Event], Awaitable[T]]) -> T:
         if os.environ.get(DEBUG_VARIABLE):
             raise
         fail(f"{type(err).__name__}: {err} (set {DEBUG_VARIABLE}=1 for the traceback)")
+
+
+def print_rows(headers: Sequence[str], rows: Sequence[Sequence[str]], *, keep: int = -1) -> None:
+    """A table on a terminal, else one tab-separated line a row (whole values, for pipes).
+
+    ``keep`` is the column a person copies (an id): on a terminal it is never cut, whatever
+    the width; the others wrap.
+    """
+    if not is_terminal():
+        for row in rows:
+            typer.echo("\t".join(row))
+        return
+    from rich.console import Console
+    from rich.table import Column, Table
+
+    columns = [
+        Column(h, no_wrap=True, min_width=max(len(r[i]) for r in rows))
+        if i == keep and rows
+        else Column(h)
+        for i, h in enumerate(headers)
+    ]
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
 
 
 def is_terminal() -> bool:

@@ -6,14 +6,13 @@ import asyncio
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from temporalio.exceptions import ApplicationError
 
 from agenthub.cli._common import (
     TaskQueueOption,
     console,
     fail,
-    is_terminal,
+    print_rows,
     run,
     settings_from,
 )
@@ -69,21 +68,7 @@ def approvals_list(inbox: InboxOption = "default", task_queue: TaskQueueOption =
          p.workflow_id)
         for p in pending
     ]  # fmt: skip
-    if is_terminal():
-        from rich.table import Column, Table
-
-        # The id is what a person copies: never cut, whatever the width; the rest wraps.
-        widest = max(len(row[0]) for row in rows)
-        table = Table(
-            Column("approval id", no_wrap=True, min_width=widest),
-            Column("summary", ratio=2), "approvers", "expires", Column("workflow", ratio=1),
-        )  # fmt: skip
-        for row in rows:
-            table.add_row(*row)
-        Console().print(table)
-    else:  # pipes and files get whole values, one approval a line
-        for row in rows:
-            typer.echo("\t".join(row))
+    print_rows(("approval id", "summary", "approvers", "expires", "workflow"), rows, keep=0)
     console.print(f"{len(pending)} pending")
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from agenthub.cli._common import console, fail, is_terminal, settings_from
+from agenthub.cli._common import console, fail, print_rows, settings_from
 from agenthub.errors import ConfigurationError
 
 token_app = typer.Typer(help="Create, list and revoke HTTP API tokens.", no_args_is_help=True)
@@ -48,17 +48,7 @@ def token_list() -> None:
          if r.revoked_at else "active")
         for r in records
     ]  # fmt: skip
-    if is_terminal():
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table("id", "identity", "tenant", "created", "state")
-        for row in rows:
-            table.add_row(*row)
-        Console().print(table)
-    else:
-        for row in rows:
-            typer.echo("\t".join(row))
+    print_rows(("id", "identity", "tenant", "created", "state"), rows, keep=0)
 
 
 @token_app.command("revoke")

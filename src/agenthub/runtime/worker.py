@@ -12,10 +12,7 @@ Example::
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import os
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,6 +26,7 @@ from temporalio.worker import Worker
 from agenthub.errors import ConfigurationError
 from agenthub.patterns._sdk import activity_name, workflow_name
 from agenthub.runtime.connect import connect
+from agenthub.runtime.imports import resolve_import
 from agenthub.runtime.plugin import AgentHubPlugin
 from agenthub.runtime.settings import Settings
 
@@ -73,24 +71,12 @@ def load_apps(specs: Iterable[str]) -> AppRegistrations:
     Raises:
         ConfigurationError: a module cannot be imported or ``attr`` is missing or unusable.
     """
-    # Like uvicorn: modules named on the command line are looked up from where it runs.
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
     found = AppRegistrations()
     for spec in specs:
-        module_name, _, attr = spec.strip().partition(":")
-        if not module_name:
-            raise ConfigurationError(f"--app {spec!r}: give pkg.module or pkg.module:attr")
-        try:
-            module = importlib.import_module(module_name)
-        except Exception as err:  # an app's import error is the user's to read, in one line
-            raise ConfigurationError(
-                f"--app {spec}: cannot import {module_name}: {type(err).__name__}: {err}"
-            ) from None
-        if attr:
-            if not hasattr(module, attr):
-                raise ConfigurationError(f"--app {spec}: {module_name} has no {attr!r}")
-            found.add(getattr(module, attr), spec)
+        module, target = resolve_import(spec, where=f"--app {spec.strip()}")
+        module_name = module.__name__
+        if target is not None:
+            found.add(target, spec)
             continue
         members = [obj for _, obj in inspect.getmembers(module) if _is_own(obj, module_name)]
         for obj in members:
