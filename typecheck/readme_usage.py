@@ -240,6 +240,16 @@ async def pay(amount_eur: int) -> str:
     return f"paid {amount_eur}"
 
 
+async def tools_keep_their_types() -> None:
+    # A tool is still its function for callers (a test calls it directly): checked.
+    booked: str = await book_room("Lisbon", 2)
+    paid: str = await pay(420)
+    print(booked, paid)
+    # A negative test: mypy must refuse a wrong argument type (else this ignore is unused,
+    # which --strict reports as an error).
+    await book_room("Lisbon", "two")  # type: ignore[arg-type]
+
+
 async def run_trip_agent(settings: Settings) -> None:
     trip = AgentSpec(
         name="trip",

@@ -23,7 +23,7 @@ from pydantic_core import to_jsonable_python
 from temporalio import workflow
 
 from agenthub.agents.limiter import LimiterSpec, PermitHolder, tokens_of
-from agenthub.agents.tools import AgentTool, arguments_digest, call_approval_id
+from agenthub.agents.tools import AnyTool, arguments_digest, call_approval_id
 from agenthub.agents.undo import UNDO_ACTIVITY, UndoCall, run_undo
 from agenthub.patterns.saga import Saga
 
@@ -112,7 +112,7 @@ class AgentHubCapability(AbstractCapability[Any]):
     def __init__(
         self,
         agent: str,
-        tools: dict[str, AgentTool],
+        tools: dict[str, AnyTool],
         approvers: Sequence[str],
         limiter: LimiterSpec | None = None,
     ) -> None:
@@ -205,7 +205,7 @@ class AgentHubCapability(AbstractCapability[Any]):
         return result
 
     async def _ask(
-        self, spec: AgentTool, call: Any, args: dict[str, Any], task: TaskContext | None
+        self, spec: AnyTool, call: Any, args: dict[str, Any], task: TaskContext | None
     ) -> str | None:
         """Wait for the decision on this call; ``None`` if approved, else the denial."""
         from agenthub.patterns.approvals import request_approval

@@ -50,7 +50,7 @@ from agenthub.agents.spec import (
     resolve_model,
 )
 from agenthub.agents.team import TeamMember, TeamSpec
-from agenthub.agents.tools import AgentTool, tool
+from agenthub.agents.tools import AgentTool, AnyTool, tool
 from agenthub.errors import ConfigurationError
 from agenthub.patterns.fanout import CollectErrors, FailFast, Tolerate
 from agenthub.patterns.retry import PresetName
@@ -257,7 +257,7 @@ def _import(path: str, where: str, source: str) -> Any:
     return resolve_import(path, where=f"{source}: {where}")[1]
 
 
-def _agent_tool(item: ToolConfig, where: str, source: str) -> AgentTool:
+def _agent_tool(item: ToolConfig, where: str, source: str) -> AnyTool:
     found = _import(item.use, where, source)
     if not (callable(found) or isinstance(found, AgentTool)):
         raise ConfigurationError(f"{source}: {where}: {item.use} is not a function")

@@ -36,7 +36,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from agenthub.agents.limiter import LimiterSpec
-from agenthub.agents.tools import AgentTool, activity_config, activity_function
+from agenthub.agents.tools import AgentTool, AnyTool, activity_config, activity_function
 from agenthub.errors import ConfigurationError
 from agenthub.patterns.ledger import IdempotencyLedger
 from agenthub.runtime.settings import Settings
@@ -165,7 +165,7 @@ class AgentSpec:
     name: str
     instructions: str = ""
     model: Any = OFFLINE_MODEL
-    tools: Sequence[AgentTool | Callable[..., Any]] = ()
+    tools: Sequence[AnyTool | Callable[..., Any]] = ()
     approvers: Sequence[str] = ()
     limits: AgentLimits = field(default_factory=AgentLimits)
     output_type: Any = str
@@ -196,7 +196,7 @@ class AgentSpec:
                 "give the agent approvers=[...] or the tool approvers=[...]"
             )
 
-    def agent_tools(self) -> list[AgentTool]:
+    def agent_tools(self) -> list[AnyTool]:
         """The tools as :class:`AgentTool` (plain functions get the defaults)."""
         from agenthub.agents.tools import tool
 

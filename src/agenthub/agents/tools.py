@@ -30,7 +30,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, overload
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from pydantic_core import to_jsonable_python
 from temporalio import activity, workflow
@@ -41,14 +41,19 @@ from agenthub.patterns.ledger import IdempotencyLedger, act_once, fingerprint_ca
 from agenthub.patterns.retry import PresetName
 from agenthub.patterns.retry import preset as retry_preset
 
-__all__ = ["AgentTool", "arguments_digest", "call_approval_id", "tool"]
+__all__ = ["AgentTool", "AnyTool", "arguments_digest", "call_approval_id", "tool"]
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
-class AgentTool:
-    """A tool with agenthub's options (made by :func:`tool`)."""
+class AgentTool(Generic[P, R]):
+    """A tool with agenthub's options (made by :func:`tool`). It keeps the function's type:
+    calling it calls the function (outside an agent, e.g. in a test), checked by mypy."""
 
-    function: Callable[..., Any]
+    function: Callable[P, R]
     name: str
     side_effect: bool = False
     compensate: Callable[..., Any] | None = None
@@ -65,9 +70,17 @@ class AgentTool:
     description: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Call the function itself (no activity, no ledger: that is the agent's way)."""
+        return self.function(*args, **kwargs)
+
+
+AnyTool = AgentTool[..., Any]
+"""An :class:`AgentTool` of any signature."""
+
 
 @overload
-def tool(function: Callable[..., Any], /) -> AgentTool: ...
+def tool(function: Callable[P, R], /) -> AgentTool[P, R]: ...
 
 
 @overload
@@ -83,11 +96,11 @@ def tool(
     undo_timeout: timedelta = timedelta(minutes=1),
     retry: PresetName = "EXTERNAL_API",
     description: str | None = None,
-) -> Callable[[Callable[..., Any]], AgentTool]: ...
+) -> Callable[[Callable[P, R]], AgentTool[P, R]]: ...
 
 
 def tool(
-    function: Callable[..., Any] | None = None,
+    function: Callable[P, R] | None = None,
     /,
     *,
     name: str | None = None,
@@ -100,7 +113,7 @@ def tool(
     undo_timeout: timedelta = timedelta(minutes=1),
     retry: PresetName = "EXTERNAL_API",
     description: str | None = None,
-) -> AgentTool | Callable[[Callable[..., Any]], AgentTool]:
+) -> AgentTool[P, R] | Callable[[Callable[P, R]], AgentTool[P, R]]:
     """Declare an agent tool (see the module docstring); usable bare or with options.
 
     The function's parameters and docstring are the schema the model sees (pydantic-ai).
@@ -116,7 +129,7 @@ def tool(
             compensation that is not callable.
     """
 
-    def make(fn: Callable[..., Any]) -> AgentTool:
+    def make(fn: Callable[P, R]) -> AgentTool[P, R]:
         retry_preset(retry)  # an unknown preset fails here, at import, not in a workflow
         if min(timeout, approval_timeout, undo_timeout) <= timedelta(0):
             raise ConfigurationError(f"tool {fn.__name__!r}: timeouts must be positive")
@@ -177,7 +190,7 @@ def _takes_context(fn: Callable[..., Any]) -> bool:
 
 
 def activity_function(
-    spec: AgentTool, agent: str, ledger: Callable[[], IdempotencyLedger]
+    spec: AnyTool, agent: str, ledger: Callable[[], IdempotencyLedger]
 ) -> Callable[..., Awaitable[Any]]:
     """The function pydantic-ai runs in the tool's activity: the tool itself, with HTTP
     errors classified (429/5xx retryable with ``Retry-After``, other 4xx not) and, for a
@@ -235,7 +248,7 @@ third of it while the call runs): a killed attempt's claim is free soon after th
 notices the attempt is gone."""
 
 
-def activity_config(spec: AgentTool) -> workflow.ActivityConfig:
+def activity_config(spec: AnyTool) -> workflow.ActivityConfig:
     """The tool's activity options; a compensated tool's cancellation waits for the attempt
     to end, so its undo never runs before its effect has landed; a side effect heartbeats
     (see :data:`SIDE_EFFECT_HEARTBEAT`)."""

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from temporalio import activity
 
-from agenthub.agents.tools import AgentTool, tool
+from agenthub.agents.tools import AnyTool, tool
 from agenthub.errors import InvalidInput
 
 __all__ = ["web_fetch_tool"]
@@ -125,7 +125,7 @@ def web_fetch_tool(
     timeout: timedelta = timedelta(seconds=60),
     allow_private_networks: bool = False,
     name: str = "web_fetch",
-) -> AgentTool:
+) -> AnyTool:
     """The ``web_fetch`` tool (see the module docstring), with its limits."""
     import httpx
 
