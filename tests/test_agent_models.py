@@ -258,3 +258,56 @@ async def test_web_fetch_connects_to_the_address_it_checked(
         with pytest.raises(httpx.ConnectError):
             await fetch(f"http://rebind.example:{port}/page?size=5")
     assert lookups == ["rebind.example"] and connected == ["93.184.216.34"]
+
+
+async def test_web_fetch_over_tls_verifies_the_host_name_at_the_checked_address(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    # The request goes to the checked address, and TLS still names the host (SNI, and the
+    # certificate is verified against it): a certificate for another name is refused.
+    import http.server
+    import ssl
+    import subprocess
+    import threading
+
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem"),
+         "-subj", "/CN=pinned.test", "-addext", "subjectAltName=DNS:pinned.test"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = f"host={self.headers['Host']} sni-ok".encode()
+            self.send_response(200)
+            self.send_header("content-type", "text/plain")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Echo)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "pinned.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", 0))]
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "cert.pem"))
+    fetch = web_fetch_tool(allow_private_networks=True).function
+    try:
+        assert await fetch(f"https://pinned.test:{port}/") == (f"host=pinned.test:{port} sni-ok")
+        with pytest.raises(httpx.ConnectError):  # the certificate names pinned.test
+            await fetch(f"https://127.0.0.1:{port}/")
+    finally:
+        server.shutdown()

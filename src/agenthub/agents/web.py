@@ -75,48 +75,36 @@ async def _check_address(host: str, allow_private: bool) -> str:
 
 
 def _checked_transport(allow_private: bool, ssl_context: ssl.SSLContext) -> Any:
-    """An httpx transport whose every connection goes to the address that was checked.
+    """An httpx transport whose every request goes to the address that was checked.
 
-    The check resolves the host and the connection reuses that answer: a second lookup, which
-    a hostile DNS server could answer with an internal address (DNS rebinding), never
-    happens. TLS still verifies the certificate against the host name (httpcore sends it as
-    SNI). No proxy from the environment is used: a proxy would connect on its own.
+    Before each request (redirects included) the host is resolved once and checked; the
+    request is then sent to that address, with the host name kept where it belongs: in the
+    ``Host`` header, and as the TLS server name through httpx's public ``sni_hostname``
+    extension, so the certificate is still verified against the host name. A second lookup,
+    which a hostile DNS server could answer with an internal address (DNS rebinding), never
+    happens. No proxy from the environment is used: a proxy would connect on its own.
     """
-    import httpcore
     import httpx
 
-    class CheckedBackend(httpcore.AsyncNetworkBackend):
+    class CheckedTransport(httpx.AsyncBaseTransport):
         def __init__(self) -> None:
-            self.inner = httpcore.AnyIOBackend()
+            self.inner = httpx.AsyncHTTPTransport(verify=ssl_context, trust_env=False)
 
-        async def connect_tcp(
-            self,
-            host: str,
-            port: int,
-            timeout: float | None = None,
-            local_address: str | None = None,
-            socket_options: Any = None,
-        ) -> httpcore.AsyncNetworkStream:
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            host = request.url.host
             address = await _check_address(host, allow_private)
-            return await self.inner.connect_tcp(
-                address, port, timeout=timeout, local_address=local_address,
-                socket_options=socket_options,
-            )  # fmt: skip
+            if address != host:
+                request.url = request.url.copy_with(host=address)
+                request.headers["Host"] = (
+                    host if request.url.port is None else (f"{host}:{request.url.port}")
+                )
+                request.extensions = {**request.extensions, "sni_hostname": host}
+            return await self.inner.handle_async_request(request)
 
-        async def connect_unix_socket(
-            self, path: str, timeout: float | None = None, socket_options: Any = None
-        ) -> httpcore.AsyncNetworkStream:
-            raise InvalidInput("web_fetch does not connect to unix sockets")
+        async def aclose(self) -> None:
+            await self.inner.aclose()
 
-        async def sleep(self, seconds: float) -> None:
-            await self.inner.sleep(seconds)
-
-    transport = httpx.AsyncHTTPTransport(verify=ssl_context, trust_env=False)
-    # httpx has no parameter for the network backend; its pool, built the same way, has.
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=ssl_context, network_backend=CheckedBackend()
-    )
-    return transport
+    return CheckedTransport()
 
 
 def web_fetch_tool(
