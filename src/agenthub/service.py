@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from temporalio.client import Client
 
 from agenthub.errors import ConfigurationError
-from agenthub.runtime.connect import connect, web_ui_base
+from agenthub.runtime.connect import connect, load_connect_config, web_ui_base
 from agenthub.runtime.gc import collect_payload_garbage, describe_gc
 from agenthub.runtime.health import check_worker
 from agenthub.runtime.server import EmbeddedServer, ensure_port_free
@@ -39,9 +39,11 @@ if TYPE_CHECKING:
 __all__ = [
     "Report",
     "check_api_exposure",
+    "check_api_replica",
     "load_agents_file",
     "run_hub",
     "serve_api",
+    "serve_api_replica",
     "serve_worker",
     "start_server",
     "until",
@@ -136,14 +138,29 @@ async def _sweep_periodically(client: Client, settings: Settings, report: Report
             report(f"payload sweep: {describe_gc(swept)}")
 
 
-async def serve_api(client: Client, settings: Settings, stop: asyncio.Event) -> None:
-    """Serve the HTTP API until ``stop`` is set, then shut it down in order."""
+async def serve_api(
+    client: Client,
+    settings: Settings,
+    stop: asyncio.Event,
+    hub: HubConfig | None = None,
+) -> None:
+    """Serve the HTTP API until ``stop`` is set, then shut it down in order.
+
+    The agents and teams a task may name are ``hub``'s (an API replica with no worker), or
+    else those this process runs.
+    """
     import uvicorn
 
     from agenthub.api import create_app
 
+    names: dict[str, Any] = {}
+    if hub is not None:
+        agents = [a.name for a in hub.agents]
+        teams = [t.name for t in hub.teams]
+        names = {"agents": lambda: agents, "teams": lambda: teams}
     app = create_app(
         client,
+        **names,
         secrets=settings.callback_secrets(),
         task_queue=settings.task_queue,
         api_key=settings.api_key,
@@ -185,6 +202,7 @@ async def serve_worker(
     hub = load_agents_file(settings)
     if hub is not None:
         found.plugins.append(hub.plugin(settings))
+    settings.check_shared_state(load_connect_config(settings)["target_host"])
     runtime = metrics_runtime(settings)
     client = await connect(settings, **({"runtime": runtime} if runtime else {}))
     if runtime is not None:
@@ -209,6 +227,53 @@ async def serve_worker(
             f"{result.round_trip_ms:.0f} ms); press Ctrl-C to stop"
         )
         await until(stop, *extra, graceful=graceful)
+
+
+def check_api_replica(settings: Settings, address: str) -> None:
+    """The API role's own checks on many machines: the shared state of every role, and API
+    tokens, which live in this machine's data dir (every replica must see the same ones).
+
+    Raises:
+        ConfigurationError: one line naming what to set.
+    """
+    problems = settings.shared_state_problems(address)
+    if settings.is_cluster(address) and settings.api_tokens().has_tokens():
+        problems.append(
+            f"API tokens live in {settings.data_dir / 'api-tokens.json'} on this machine, "
+            "which other replicas do not see: use AGENTHUB_API_KEY (the same on every "
+            "replica) for a trusted front end"
+        )
+    if problems:
+        raise ConfigurationError(
+            f"{address} is not the embedded server, so this is the cluster profile "
+            "(AGENTHUB_PROFILE=single if this machine is the only one): " + "; ".join(problems)
+        )
+
+
+async def serve_api_replica(
+    settings: Settings, stop: asyncio.Event, report: Report = print
+) -> None:
+    """``agenthub api``: the HTTP API alone (no worker, no server), one of any number of
+    replicas behind a load balancer, until ``stop`` is set.
+
+    Raises:
+        ConfigurationError: state a replica would keep on its own machine, or an exposed API
+            without credentials.
+    """
+    check_api_exposure(settings)
+    address = load_connect_config(settings)["target_host"]
+    check_api_replica(settings, address)
+    ensure_port_free(
+        settings.server_ip, settings.effective_api_port, "HTTP API",
+        "AGENTHUB_API_PORT (or --api-port)",
+    )  # fmt: skip
+    hub = load_agents_file(settings)  # the agent names a task may name
+    client = await connect(settings)
+    report(
+        f"[green]HTTP API[/] http://{settings.server_ip}:{settings.effective_api_port} "
+        f"(Temporal {address}); press Ctrl-C to stop"
+    )
+    await until(stop, graceful=[serve_api(client, settings, stop, hub)])
 
 
 async def run_hub(

@@ -1,4 +1,5 @@
-"""``agenthub server``, ``worker`` and ``up``: thin shells over :mod:`agenthub.service`."""
+"""``agenthub server``, ``worker``, ``api`` and ``up``: thin shells over
+:mod:`agenthub.service`."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from agenthub.cli._common import (
     run,
     settings_from,
 )
-from agenthub.service import run_hub, serve_worker, start_server, until
+from agenthub.service import run_hub, serve_api_replica, serve_worker, start_server, until
 
 ConfigOption = Annotated[
     str | None,
@@ -41,6 +42,7 @@ def register(app: typer.Typer) -> None:
     """Add ``server``, ``worker`` and ``up`` to ``app``."""
     app.command()(server)
     app.command()(worker)
+    app.command()(api)
     app.command()(up)
 
 
@@ -83,6 +85,16 @@ def worker(
     settings = settings_from(task_queue=task_queue, config=config)
     apps = [*settings.app_specs, *(app or [])]
     run(lambda stop: serve_worker(settings, stop, apps, report=console.print))
+
+
+def api(ip: IpOption = None, api_port: ApiPortOption = None, config: ConfigOption = None) -> None:
+    """Run the HTTP API alone against the configured Temporal (one of many replicas).
+
+    No worker and no server: workers run elsewhere (agenthub worker). On a cluster, every
+    replica needs the same AGENTHUB_CALLBACK_SECRET, AGENTHUB_LEDGER and payload store.
+    """
+    settings = settings_from(server_ip=ip, api_port=api_port, config=config)
+    run(lambda stop: serve_api_replica(settings, stop, report=console.print))
 
 
 def up(

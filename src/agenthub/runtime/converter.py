@@ -209,28 +209,39 @@ def data_converter(
     limit: int = DEFAULT_PAYLOAD_LIMIT,
     offload_threshold: int = DEFAULT_OFFLOAD_THRESHOLD,
     read_dir: Path | None = None,
+    store: StorageDriver | None = None,
+    read_store: StorageDriver | None = None,
 ) -> DataConverter:
     """agenthub's data converter: pydantic JSON, plus offloading or the size guard.
 
-    With ``offload_dir``, payloads from ``offload_threshold`` bytes go there by reference;
-    without, payloads over ``limit`` raise :class:`~agenthub.errors.PayloadTooLarge`, and
-    references already offloaded by another client are still read from ``read_dir``, so
-    two clients of one server never disagree on what a history says.
+    With ``offload_dir`` (or a ``store`` driver: S3, a shared directory), payloads from
+    ``offload_threshold`` bytes go there by reference; without, payloads over ``limit``
+    raise :class:`~agenthub.errors.PayloadTooLarge`. References already offloaded by another
+    client are still read, from ``read_dir`` and ``read_store``, so two clients of one
+    server never disagree on what a history says.
     """
-    if offload_dir is None:
+    readers: list[StorageDriver] = []
+    if read_store is not None and read_store is not store:
+        readers.append(read_store)
+    if read_dir is not None:
+        readers.append(LocalFileStorageDriver(read_dir))
+    if offload_dir is not None and store is None:
+        store = LocalFileStorageDriver(offload_dir)
+        readers = [r for r in readers if r.name() != store.name()]
+    if store is None:
         guarded = guarded_payload_converter(limit)
-        if read_dir is None:
+        if not readers:
             return DataConverter(payload_converter_class=guarded)
         return DataConverter(
             payload_converter_class=guarded,
-            external_storage=ExternalStorage(
-                drivers=[LocalFileStorageDriver(read_dir)], driver_selector=_store_inline
-            ),
+            external_storage=ExternalStorage(drivers=readers, driver_selector=_store_inline),
         )
+    drivers = [store, *(r for r in readers if r.name() != store.name())]
     return DataConverter(
         payload_converter_class=PydanticPayloadConverter,
         external_storage=ExternalStorage(
-            drivers=[LocalFileStorageDriver(offload_dir)],
+            drivers=drivers,
+            driver_selector=(lambda context, payload: store) if len(drivers) > 1 else None,
             payload_size_threshold=offload_threshold,
         ),
     )

@@ -24,6 +24,7 @@ from temporalio.converter import DataConverter
 from agenthub.errors import ConfigurationError
 from agenthub.patterns.callbacks import load_callback_secrets
 from agenthub.runtime.converter import DEFAULT_PAYLOAD_LIMIT, data_converter
+from agenthub.runtime.payload_store import PayloadStore
 from agenthub.runtime.tokens import ApiTokenStore
 
 __all__ = ["DATA_DIR_NAME", "ENV_PREFIX", "Settings", "find_data_dir", "same_server"]
@@ -81,9 +82,18 @@ class Settings:
     temporal_config_file: Path | None = None
     """A ``temporal.toml`` to read instead of the SDK's default location."""
     payload_offload: str = "auto"
-    """``true``: payloads from 256 KiB go by reference to ``<data_dir>/payloads`` (every
-    worker and client must share that directory); ``false``: payloads over ``payload_limit``
-    fail with a clear error; ``auto``: ``true`` when talking to the embedded server."""
+    """``true``: payloads from 256 KiB go by reference to the payload store; ``false``:
+    payloads over ``payload_limit`` fail with a clear error; ``auto``: ``true`` with a
+    shared :attr:`payload_store`, or when talking to the embedded server."""
+    payload_store: str = ""
+    """Where offloaded payloads live (:class:`~agenthub.runtime.payload_store.PayloadStore`):
+    empty: ``<data_dir>/payloads`` on this machine; ``s3://bucket/prefix``: S3 or an
+    S3-compatible server (every machine of a hub); ``file:///shared/path``: a directory
+    every machine mounts."""
+    profile: str = "auto"
+    """``single``: one machine, local state is fine; ``cluster``: every guarantee's state
+    must be shared (payload store, callback secret, ledger), checked at start;
+    ``auto``: ``cluster`` when the server is not the embedded one."""
     payload_limit: int = DEFAULT_PAYLOAD_LIMIT
     """Largest payload, in bytes, sent inline when offloading is off."""
     payload_gc_interval: int = 6 * 3600
@@ -112,7 +122,10 @@ class Settings:
     log_level: str = "WARNING"
     """Level of the log lines ``up`` and ``worker`` print (each names its workflow id)."""
     callback_secret: str = ""
-    """Callback token signing secret; empty: one is created in ``<data_dir>/callback-secret``."""
+    """Callback token signing secret; empty: :attr:`callback_secret_file`, else one is
+    created in ``<data_dir>/callback-secret`` (one machine only)."""
+    callback_secret_file: str = ""
+    """A file holding the signing secret (a mounted secret), read at start."""
     callback_old_secrets: str = ""
     """Comma-separated former secrets, still accepted when verifying (rotation)."""
     openai_base_url: str = ""
@@ -149,6 +162,16 @@ class Settings:
             )
         if not self.task_queue.strip():
             raise ConfigurationError(f"{ENV_PREFIX}TASK_QUEUE must not be empty")
+        if self.profile not in ("auto", "single", "cluster"):
+            raise ConfigurationError(
+                f"{ENV_PREFIX}PROFILE={self.profile!r}; use auto, single or cluster"
+            )
+        PayloadStore.parse(self.payload_store)  # a bad URL fails here, at start
+
+    @property
+    def store(self) -> PayloadStore:
+        """:attr:`payload_store`, parsed."""
+        return PayloadStore.parse(self.payload_store)
 
     @property
     def app_specs(self) -> list[str]:
@@ -180,6 +203,8 @@ class Settings:
         """Where the current callback secret comes from (for error messages)."""
         if self.callback_secret:
             return f"{ENV_PREFIX}CALLBACK_SECRET"
+        if self.callback_secret_file:
+            return self.callback_secret_file
         return str(self.data_dir / "callback-secret")
 
     def api_tokens(self) -> ApiTokenStore:
@@ -202,13 +227,71 @@ class Settings:
         """Callback signing secrets, current first (creating ``<data_dir>/callback-secret``
         when no secret is configured)."""
         old = self.callback_old_secrets.split(",")
-        return load_callback_secrets(self.data_dir, self.callback_secret, old)
+        current = self.callback_secret
+        if not current and self.callback_secret_file:
+            try:
+                current = Path(self.callback_secret_file).read_text(encoding="utf-8").strip()
+            except OSError as err:
+                raise ConfigurationError(
+                    f"{ENV_PREFIX}CALLBACK_SECRET_FILE={self.callback_secret_file}: cannot read "
+                    f"it ({err.strerror})"
+                ) from None
+            if not current:
+                raise ConfigurationError(
+                    f"{ENV_PREFIX}CALLBACK_SECRET_FILE={self.callback_secret_file} is empty"
+                )
+        return load_callback_secrets(self.data_dir, current, old)
 
     def offloads_payloads(self, address: str) -> bool:
         """Whether payloads are offloaded when talking to ``address``."""
         if self.payload_offload == "auto":
-            return same_server(address, self.embedded_address)
+            return self.store.shared or same_server(address, self.embedded_address)
         return self.payload_offload == "true"
+
+    def is_cluster(self, address: str) -> bool:
+        """Whether the cluster profile applies when talking to ``address``."""
+        if self.profile == "auto":
+            return not same_server(address, self.embedded_address)
+        return self.profile == "cluster"
+
+    def shared_state_problems(self, address: str) -> list[str]:
+        """What would keep a guarantee's state on this machine, in the cluster profile
+        (empty on one machine): each a line saying which setting fixes it."""
+        if not self.is_cluster(address):
+            return []
+        problems = []
+        if self.payload_offload == "true" and not self.store.shared:
+            problems.append(
+                f"offloaded payloads would stay in {self.data_dir / 'payloads'} on this machine: "
+                f"set {ENV_PREFIX}PAYLOAD_STORE=s3://bucket/prefix (or file:///shared/dir)"
+            )
+        if not self.callback_secret and not self.callback_secret_file:
+            problems.append(
+                "the callback secret would be generated on this machine, so tokens minted "
+                f"elsewhere fail here: set {ENV_PREFIX}CALLBACK_SECRET or "
+                f"{ENV_PREFIX}CALLBACK_SECRET_FILE, the same on every machine"
+            )
+        if not self.ledger.startswith(("postgresql://", "postgres://")):
+            problems.append(
+                f"the idempotency ledger would be a SQLite file on this machine "
+                f"({self.ledger_location}): set {ENV_PREFIX}LEDGER=postgresql://..."
+            )
+        return problems
+
+    def check_shared_state(self, address: str) -> None:
+        """Refuse to start a role of a hub on many machines with state on local disk.
+
+        Raises:
+            ConfigurationError: one line per problem, each naming the setting that fixes it
+                (``AGENTHUB_PROFILE=single`` says this machine is the only one).
+        """
+        problems = self.shared_state_problems(address)
+        if problems:
+            raise ConfigurationError(
+                f"{address} is not the embedded server, so this is the cluster profile "
+                f"({ENV_PREFIX}PROFILE=single if this machine is the only one): "
+                + "; ".join(problems)
+            )
 
     def data_converter(self, address: str) -> DataConverter:
         """The data converter for a client talking to ``address``.
@@ -218,8 +301,19 @@ class Settings:
         """
         offload = self.offloads_payloads(address)
         payloads = self.data_dir / "payloads"
+        store = self.store
+        if store.kind == "local":
+            return data_converter(
+                offload_dir=payloads if offload else None,
+                limit=self.payload_limit,
+                read_dir=payloads,
+            )
         return data_converter(
-            offload_dir=payloads if offload else None, limit=self.payload_limit, read_dir=payloads
+            offload_dir=None,
+            store=store.driver(payloads) if offload else None,
+            limit=self.payload_limit,
+            read_dir=payloads,
+            read_store=store.driver(payloads),
         )
 
     @classmethod
