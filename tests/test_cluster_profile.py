@@ -17,10 +17,12 @@ from typer.testing import CliRunner
 
 from agenthub.cli import app
 from agenthub.errors import ConfigurationError
-from agenthub.runtime import AgentHubPlugin, Settings
+from agenthub.runtime import AgentHubPlugin, PostgresTokenStore, Settings
 from agenthub.runtime.payload_store import PayloadStore
-from agenthub.testing import running_worker
+from agenthub.service import check_api_replica
+from agenthub.testing import eventually, running_worker
 
+from . import postgres
 from .conftest import free_port
 from .heartbeat_payload_workflows import ReportJob, big_report
 
@@ -146,3 +148,43 @@ async def test_payloads_offloaded_to_s3_are_read_by_a_machine_with_another_data_
     assert keys and all(k.startswith("hub-ü/v0/") for k in keys), keys
     for name in ("worker", "api"):  # nothing on either machine's disk
         assert not list((tmp_path / name).glob("payloads/**/*.*")), name
+
+
+@pytest.fixture(scope="module")
+def shared_dsn() -> Iterator[str]:
+    reason = postgres.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    with postgres.postgres_server() as dsn:
+        yield dsn
+
+
+async def test_api_tokens_in_postgres_are_seen_by_every_replica(
+    shared_dsn: str, tmp_path: Path
+) -> None:
+    # Two API replicas on two machines: each with its own data dir, one database.
+    replica_a = Settings(data_dir=tmp_path / "a", ledger=shared_dsn).api_tokens()
+    replica_b = Settings(data_dir=tmp_path / "b", ledger=shared_dsn).api_tokens()
+    assert isinstance(replica_a, PostgresTokenStore)
+    replica_a.ttl = replica_b.ttl = 0.2
+    token, record = replica_a.create(identity="ana", tenant="acme")
+
+    async def seen_by_b() -> bool:
+        return replica_b.authenticate(token) == record
+
+    await eventually(seen_by_b, what="the token on replica B")
+    assert replica_b.revoke(record.token_id).revoked_at
+    assert replica_b.authenticate(token) is None  # at once where it was revoked
+
+    async def refused_by_a() -> bool:
+        return replica_a.authenticate(token) is None
+
+    await eventually(refused_by_a, timeout=5, what="the revocation on replica A")
+    assert [t.token_id for t in replica_a.list()] == [record.token_id]
+    assert not (tmp_path / "a" / "api-tokens.json").exists()
+    # With tokens in the shared database, the API role has nothing to refuse about them.
+    secret = tmp_path / "secret"
+    secret.write_text("s" * 32)
+    cluster = Settings(data_dir=tmp_path / "a", ledger=shared_dsn, callback_secret_file=str(secret))
+    check_api_replica(cluster, ELSEWHERE)
+    assert replica_a.authenticate("ahk_" + record.token_id + "_wrong") is None

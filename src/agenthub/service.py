@@ -231,18 +231,19 @@ async def serve_worker(
 
 def check_api_replica(settings: Settings, address: str) -> None:
     """The API role's own checks on many machines: the shared state of every role, and API
-    tokens, which live in this machine's data dir (every replica must see the same ones).
+    tokens, which must live where every replica sees them (the ledger's PostgreSQL).
 
     Raises:
         ConfigurationError: one line naming what to set.
     """
     problems = settings.shared_state_problems(address)
-    if settings.is_cluster(address) and settings.api_tokens().has_tokens():
-        problems.append(
-            f"API tokens live in {settings.data_dir / 'api-tokens.json'} on this machine, "
-            "which other replicas do not see: use AGENTHUB_API_KEY (the same on every "
-            "replica) for a trusted front end"
-        )
+    if settings.is_cluster(address) and not settings.ledger_is_shared:
+        tokens = settings.api_tokens()
+        if tokens.has_tokens():
+            problems.append(
+                f"API tokens live in {tokens.location} on this machine, which other replicas "
+                "do not see: set AGENTHUB_LEDGER=postgresql://... (tokens live there too)"
+            )
     if problems:
         raise ConfigurationError(
             f"{address} is not the embedded server, so this is the cluster profile "

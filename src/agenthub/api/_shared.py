@@ -18,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from agenthub.agents.hub import HubTasks
 from agenthub.agents.shared_events import SharedEvents
 from agenthub.errors import WorkflowBusy
-from agenthub.runtime.tokens import ApiTokenStore
+from agenthub.runtime.tokens import TokenStore
 
 T = TypeVar("T")
 
@@ -108,7 +108,7 @@ class HubState:
     api_key: str
     max_body: int = 1024 * 1024
     """Largest request body read, in bytes."""
-    tokens: ApiTokenStore | None = None
+    tokens: TokenStore | None = None
     """API tokens, each acting as its identity."""
     agents: Callable[[], Collection[str]] | None = None
     """The agent names tasks may name (``None``: not checked before starting)."""

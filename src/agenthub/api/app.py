@@ -29,7 +29,7 @@ from agenthub.agents.shared_events import SharedEvents
 from agenthub.api import approvals, callbacks, health, tasks
 from agenthub.api._shared import HubState, error_response
 from agenthub.errors import HubError, InvalidInput, WorkerUnavailable, WorkflowBusy
-from agenthub.runtime.tokens import ApiTokenStore
+from agenthub.runtime.tokens import TokenStore
 
 __all__ = ["create_app"]
 
@@ -63,7 +63,7 @@ def create_app(
     task_queue: str = "agenthub",
     api_key: str = "",
     max_body: int = 1024 * 1024,
-    tokens: ApiTokenStore | None = None,
+    tokens: TokenStore | None = None,
     agents: Callable[[], Collection[str]] | None = lambda: agent_specs().keys(),
     ui_url: str = "",
     teams: Callable[[], Collection[str]] = lambda: team_specs().keys(),

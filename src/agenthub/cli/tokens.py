@@ -41,7 +41,7 @@ def token_list() -> None:
     except ConfigurationError as err:
         fail(str(err))
     if not records:
-        console.print(f"no API tokens in {store.path}")
+        console.print(f"no API tokens in {store.location}")
         return
     rows = [
         (r.token_id, r.identity, r.tenant, r.created_at, f"revoked {r.revoked_at}"

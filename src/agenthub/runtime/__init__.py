@@ -7,7 +7,7 @@ from agenthub.runtime.plugin import AgentHubPlugin
 from agenthub.runtime.sandbox import CompiledGlueSandboxRunner
 from agenthub.runtime.server import EmbeddedServer, find_binary
 from agenthub.runtime.settings import Settings, find_data_dir
-from agenthub.runtime.tokens import ApiToken, ApiTokenStore
+from agenthub.runtime.tokens import ApiToken, ApiTokenStore, PostgresTokenStore, TokenStore
 from agenthub.runtime.worker import AppRegistrations, build_worker, load_apps, run_worker
 
 __all__ = [
@@ -19,7 +19,9 @@ __all__ = [
     "EmbeddedServer",
     "HealthCheckResult",
     "LocalFileStorageDriver",
+    "PostgresTokenStore",
     "Settings",
+    "TokenStore",
     "build_worker",
     "check_worker",
     "connect",

@@ -25,7 +25,7 @@ from agenthub.errors import ConfigurationError
 from agenthub.patterns.callbacks import load_callback_secrets
 from agenthub.runtime.converter import DEFAULT_PAYLOAD_LIMIT, data_converter
 from agenthub.runtime.payload_store import PayloadStore
-from agenthub.runtime.tokens import ApiTokenStore
+from agenthub.runtime.tokens import ApiTokenStore, PostgresTokenStore, TokenStore
 
 __all__ = ["DATA_DIR_NAME", "ENV_PREFIX", "Settings", "find_data_dir", "same_server"]
 
@@ -207,9 +207,17 @@ class Settings:
             return self.callback_secret_file
         return str(self.data_dir / "callback-secret")
 
-    def api_tokens(self) -> ApiTokenStore:
-        """The HTTP API's tokens (``<data_dir>/api-tokens.json``)."""
+    def api_tokens(self) -> TokenStore:
+        """The HTTP API's tokens: in the ledger's PostgreSQL when :attr:`ledger` is one
+        (every API replica sees them), else in ``<data_dir>/api-tokens.json``."""
+        if self.ledger_is_shared:
+            return PostgresTokenStore(self.ledger)
         return ApiTokenStore(self.data_dir / "api-tokens.json")
+
+    @property
+    def ledger_is_shared(self) -> bool:
+        """Whether the ledger is a PostgreSQL database (every machine reaches it)."""
+        return self.ledger.startswith(("postgresql://", "postgres://"))
 
     @property
     def effective_identity(self) -> str:
@@ -271,7 +279,7 @@ class Settings:
                 f"elsewhere fail here: set {ENV_PREFIX}CALLBACK_SECRET or "
                 f"{ENV_PREFIX}CALLBACK_SECRET_FILE, the same on every machine"
             )
-        if not self.ledger.startswith(("postgresql://", "postgres://")):
+        if not self.ledger_is_shared:
             problems.append(
                 f"the idempotency ledger would be a SQLite file on this machine "
                 f"({self.ledger_location}): set {ENV_PREFIX}LEDGER=postgresql://..."
