@@ -5,6 +5,7 @@ the setting that fixes it."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import Iterator
@@ -188,3 +189,43 @@ async def test_api_tokens_in_postgres_are_seen_by_every_replica(
     cluster = Settings(data_dir=tmp_path / "a", ledger=shared_dsn, callback_secret_file=str(secret))
     check_api_replica(cluster, ELSEWHERE)
     assert replica_a.authenticate("ahk_" + record.token_id + "_wrong") is None
+
+
+async def test_cluster_check_says_what_answers_and_what_would_stay_on_this_machine(
+    dev_server_env: WorkflowEnvironment,
+    s3_endpoint: str,
+    shared_dsn: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    address = dev_server_env.client.service_client.config.target_host
+    for name, value in {
+        "TEMPORAL_ADDRESS": address, "AWS_ENDPOINT_URL": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_REGION": "us-east-1", "AGENTHUB_DATA_DIR": str(tmp_path / "node"),
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    # As a newcomer starts: nothing shared yet. Each part says so, and the exit code is 1.
+    bare = await asyncio.to_thread(runner.invoke, app, ["cluster", "check"])
+    assert bare.exit_code == 1, bare.output
+    assert "ok   namespace" in bare.output and "FAIL ledger" in bare.output
+    assert "FAIL profile" in bare.output and "AGENTHUB_LEDGER=postgresql://" in bare.output
+    secret = tmp_path / "secret"
+    secret.write_text("s" * 32)
+    monkeypatch.setenv("AGENTHUB_PAYLOAD_STORE", "s3://hub-payloads/checked")
+    monkeypatch.setenv("AGENTHUB_LEDGER", shared_dsn)
+    monkeypatch.setenv("AGENTHUB_CALLBACK_SECRET_FILE", str(secret))
+    shared = await asyncio.to_thread(runner.invoke, app, ["cluster", "check"])
+    assert shared.exit_code == 0, shared.output
+    lines = shared.output.splitlines()
+    assert [line.split()[1] for line in lines] == [
+        "namespace", "search", "payload", "ledger", "api", "callback", "profile",
+    ]  # fmt: skip
+    assert all(line.startswith("ok") for line in lines), shared.output
+    assert "s3://hub-payloads/checked: a probe written and read back" in shared.output
+    monkeypatch.setenv("AGENTHUB_PAYLOAD_STORE", "s3://no-such-bucket/x")
+    missing = await asyncio.to_thread(runner.invoke, app, ["cluster", "check"])
+    assert missing.exit_code == 1 and "FAIL payload store" in missing.output
+    assert "NoSuchBucket" in missing.output and "Traceback" not in missing.output

@@ -27,6 +27,7 @@ LAYERS = [
     ("agenthub.agents.testing", 7),
     ("agenthub.api", 8),
     ("agenthub.service", 9),
+    ("agenthub.cluster", 9),
     ("agenthub.cli", 10),
     ("agenthub", 11),
 ]

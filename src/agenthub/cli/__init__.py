@@ -16,6 +16,7 @@ from agenthub._version import __version__
 from agenthub.cli import agents, demo, determinism, maintenance, serve
 from agenthub.cli.approvals import approvals_app
 from agenthub.cli.callbacks import callback_app
+from agenthub.cli.cluster import cluster_app
 from agenthub.cli.fanout import fanout_app
 from agenthub.cli.tokens import token_app
 
@@ -51,6 +52,7 @@ app.add_typer(callback_app, name="callback")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(fanout_app, name="fanout")
 app.add_typer(token_app, name="token")
+app.add_typer(cluster_app, name="cluster")
 determinism.register(app)
 maintenance.register(app)
 app.command()(demo.demo)

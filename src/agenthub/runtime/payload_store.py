@@ -86,12 +86,16 @@ class PayloadStore:
             "S3-compatible server) or file:///shared/path (a directory every machine mounts)"
         )
 
+    def s3_client(self) -> S3StorageDriverClient:
+        """The S3 client the driver uses (keys under :attr:`prefix`)."""
+        return _S3Client(self.prefix)
+
     def driver(self, local_dir: Path) -> StorageDriver:
         """The SDK storage driver that stores (and reads) payloads in this store."""
         from agenthub.runtime.converter import LocalFileStorageDriver
 
         if self.kind == "s3":
-            return S3StorageDriver(client=_S3Client(self.prefix), bucket=self.bucket)
+            return S3StorageDriver(client=self.s3_client(), bucket=self.bucket)
         if self.kind == "file" and self.path is not None:
             return LocalFileStorageDriver(self.path, name="agenthub-shared-files")
         return LocalFileStorageDriver(local_dir)
