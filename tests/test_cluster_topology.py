@@ -36,6 +36,13 @@ pytestmark = pytest.mark.slow
 TASKS = 12
 
 
+def listed_variables() -> dict[str, str]:
+    """The shared settings of deploy/hub.env, as the deployment guide lists them."""
+    listing = (ROOT / "deploy" / "hub.env").read_text(encoding="utf-8")
+    pairs = [line.split("=", 1) for line in listing.splitlines() if "=" in line]
+    return {key.strip(): value.strip() for key, value in pairs if not key.startswith("#")}
+
+
 def role_environment(shared: dict[str, str], data_dir: Path, **extra: str) -> dict[str, str]:
     """What a role's machine is given: the shared settings, and a data dir of its own."""
     return {**os.environ, **shared, "AGENTHUB_DATA_DIR": str(data_dir), **extra}
@@ -138,14 +145,17 @@ async def test_a_hub_on_several_machines_loses_nothing_when_a_worker_and_an_api_
     address, s3, dsn = shared_services
     (tmp_path / "agenthub.toml").write_text(topology_tools.TOML)
     (tmp_path / "secret").write_text("topology-secret-" + uuid.uuid4().hex)
-    shared = {
+    # The variables of deploy/hub.env (the deployment guide's listing), with this machine's
+    # values: the guide and the test cannot name different settings.
+    local = {
         "TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": "prod",
+        "AGENTHUB_TASK_QUEUE": "topology", "AGENTHUB_CONFIG": str(tmp_path / "agenthub.toml"),
         "AGENTHUB_PAYLOAD_STORE": "s3://hub/topology", "AWS_ENDPOINT_URL": s3,
         "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
         "AGENTHUB_LEDGER": dsn, "AGENTHUB_CALLBACK_SECRET_FILE": str(tmp_path / "secret"),
-        "AGENTHUB_CONFIG": str(tmp_path / "agenthub.toml"), "AGENTHUB_TASK_QUEUE": "topology",
-        "TOPOLOGY_EFFECTS_DSN": dsn, "COLUMNS": "200",
     }  # fmt: skip
+    assert set(local) == set(listed_variables()), "deploy/hub.env names other settings"
+    shared = {**local, "TOPOLOGY_EFFECTS_DSN": dsn, "COLUMNS": "200"}
     ports = {"a": free_port(), "b": free_port()}
 
     def api_env(name: str) -> dict[str, str]:

@@ -327,3 +327,34 @@ async def test_a_team_is_a_task_too(hub: Hub) -> None:
 
         # Listed once, as a team: its members are not tasks of their own.
         assert await eventually(listed, what="the team in GET /tasks") == [task_id]
+
+
+async def test_agent_tasks_replay_against_the_agents_as_they_are_now(
+    hub: Hub, tmp_path: Any
+) -> None:
+    # The gate before a rollout: live histories of agent tasks replayed by `agenthub replay`
+    # with the agents file's agents (in a process of its own, as a deploy pipeline runs it).
+    import subprocess
+    import sys
+
+    task_id = f"quick-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(base_url=hub.url, headers=hub.ana, timeout=60) as http:
+        body = {"agent": "hub-quick", "goal": "reserve a table to replay", "task_id": task_id}
+        assert (await http.post("/tasks", json=body)).status_code == 201
+        events = await read_sse(http, f"/tasks/{task_id}/events")
+        assert events[-1]["data"]["status"] == "succeeded"
+    (tmp_path / "agenthub.toml").write_text(hub_tools.TOML)
+    env = {
+        **__import__("os").environ,
+        "TEMPORAL_ADDRESS": hub.client.service_client.config.target_host,
+        "AGENTHUB_DATA_DIR": str(tmp_path / ".agenthub"),
+    }
+    replayed = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "agenthub", "replay", "--workflow-id", f"hub/acme/task/{task_id}",
+         "--config", str(tmp_path / "agenthub.toml")],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert f"hub/acme/task/{task_id}\tagenthub.AgentTask\tok\t" in replayed.stdout
+    assert "1 histories: 0 would break, 0 skipped" in replayed.stderr

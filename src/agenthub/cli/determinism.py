@@ -13,6 +13,7 @@ from rich.console import Console
 from agenthub.cli._common import console, fail, is_terminal, run, settings_from
 from agenthub.runtime.connect import connect
 from agenthub.runtime.worker import load_apps
+from agenthub.service import load_agents_file
 
 
 def register(app: typer.Typer) -> None:
@@ -47,11 +48,14 @@ def lint(
 
 def replay(
     workflows: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
-            "--workflows", "-w", help="Current workflow code: pkg.module or pkg.module:Class."
-        ),
-    ],
+            "--workflows",
+            "-w",
+            help="Current workflow code: pkg.module or pkg.module:Class (agent tasks need "
+            "none: the agents file's agents replay them).",
+        ),  # fmt: skip
+    ] = None,
     files: Annotated[
         list[Path] | None, typer.Option("--file", "-f", help="JSON history files or directories.")
     ] = None,
@@ -73,10 +77,19 @@ def replay(
             "restrictions check them (default); or each as it is deployed.",
         ),
     ] = True,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            help="The agents file (agent tasks replay against its agents) [AGENTHUB_CONFIG; "
+            "default: agenthub.toml beside the data dir].",
+        ),
+    ] = None,
 ) -> None:
     """Replay histories against the current code; exit 1 if any would break.
 
-    Histories of workflow types not given with --workflows are listed as skipped.
+    Histories of workflow types not given with --workflows are listed as skipped. Agent
+    tasks, sessions and teams replay against the agents of the agents file as they are now.
     """
     from agenthub.determinism.replay import (
         fetch_histories,
@@ -87,10 +100,14 @@ def replay(
 
     if not (files or workflow_ids or query):
         fail("give --file, --workflow-id or --query", code=2)
-    settings = settings_from()
+    settings = settings_from(config=config)
+    # The agents of agenthub.toml as they are now: agent tasks replay against them.
+    hub = load_agents_file(settings)
+    if not workflows and hub is None:
+        fail("give --workflows (your workflow code) or an agents file (--config)", code=2)
 
     async def main(stop: asyncio.Event) -> list[Any]:
-        classes = load_apps(workflows).workflows
+        classes = load_apps(workflows).workflows if workflows else []
         histories = []
         for path in files or []:
             paths = sorted(path.glob("*.json")) if path.is_dir() else [path]
@@ -103,7 +120,10 @@ def replay(
                 histories.append((history, "server"))
                 if save_dir:
                     save_history(history, save_dir)
-        return await replay_histories(histories, classes, settings=settings, in_sandbox=in_sandbox)
+        plugins = [hub.plugin(settings)] if hub is not None else []
+        return await replay_histories(
+            histories, classes, settings=settings, in_sandbox=in_sandbox, plugins=plugins
+        )
 
     reports = run(main)
     if is_terminal():

@@ -119,8 +119,11 @@ async def replay_histories(
     settings: Settings | None = None,
     data_converter: DataConverter | None = None,
     in_sandbox: bool = True,
+    plugins: Sequence[Any] = (),
 ) -> list[ReplayReport]:
-    """Replay each ``(history, source)`` against ``workflows`` (plus agenthub's own).
+    """Replay each ``(history, source)`` against ``workflows`` (plus agenthub's own, and
+    those of ``plugins``: an ``AgentsPlugin`` replays agent tasks with the agents as they are
+    now).
 
     The replayer carries :class:`~agenthub.runtime.plugin.AgentHubPlugin`, so payloads decode
     with the same converter as on the workers. Histories of other workflow types are reported
@@ -137,7 +140,7 @@ async def replay_histories(
         options["data_converter"] = data_converter
     if in_sandbox:
         options["unsandboxed_workflow_runner"] = sandboxed_runner()
-    replayer = Replayer(workflows=list(workflows), plugins=[plugin], **options)
+    replayer = Replayer(workflows=list(workflows), plugins=[plugin, *plugins], **options)
     loaded = replayer.config(active_config=True).get("workflows", ())
     known = _type_names(loaded)
     opted_out = {workflow_name(cls) for cls in loaded if not _is_sandboxed(cls)}
