@@ -54,7 +54,7 @@ def replay(
             "-w",
             help="Current workflow code: pkg.module or pkg.module:Class (agent tasks need "
             "none: the agents file's agents replay them).",
-        ),  # fmt: skip
+        ),
     ] = None,
     files: Annotated[
         list[Path] | None, typer.Option("--file", "-f", help="JSON history files or directories.")
