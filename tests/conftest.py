@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -42,6 +42,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             continue
         uses_server = SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
         item.add_marker(pytest.mark.server if uses_server else pytest.mark.fast)
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """A PostgreSQL server of the test session (skipped where PostgreSQL is not installed)."""
+    from . import postgres
+
+    reason = postgres.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    with postgres.postgres_server() as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="session")

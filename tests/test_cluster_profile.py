@@ -23,9 +23,8 @@ from agenthub.runtime.payload_store import PayloadStore
 from agenthub.service import check_api_replica
 from agenthub.testing import eventually, running_worker
 
-from . import postgres
-from .conftest import free_port
 from .heartbeat_payload_workflows import ReportJob, big_report
+from .s3 import s3_client, s3_server
 
 ELSEWHERE = "temporal.internal:7233"
 """A server address that is not the embedded one (nothing is dialled in the pure tests)."""
@@ -95,21 +94,8 @@ def test_a_worker_on_a_cluster_refuses_to_keep_state_on_its_machine(
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
     """An S3-compatible server on loopback (moto's server mode) with one bucket."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    boto3.client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1",
-        aws_access_key_id="test", aws_secret_access_key="test",
-    ).create_bucket(Bucket="hub-payloads")  # fmt: skip
-    try:
+    with s3_server("hub-payloads") as endpoint:
         yield endpoint
-    finally:
-        server.stop()
 
 
 async def test_payloads_offloaded_to_s3_are_read_by_a_machine_with_another_data_dir(
@@ -118,7 +104,6 @@ async def test_payloads_offloaded_to_s3_are_read_by_a_machine_with_another_data_
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import boto3
 
     for name, value in {
         "AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "test",
@@ -144,28 +129,19 @@ async def test_payloads_offloaded_to_s3_are_read_by_a_machine_with_another_data_
     assert report.body == body
     history_bytes = (await handle.fetch_history()).to_json()
     assert len(history_bytes) < 200_000, "the history holds references, not the report"
-    objects = boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(Bucket="hub-payloads")
+    objects = s3_client(s3_endpoint).list_objects_v2(Bucket="hub-payloads")
     keys = [o["Key"] for o in objects.get("Contents", [])]
     assert keys and all(k.startswith("hub-ü/v0/") for k in keys), keys
     for name in ("worker", "api"):  # nothing on either machine's disk
         assert not list((tmp_path / name).glob("payloads/**/*.*")), name
 
 
-@pytest.fixture(scope="module")
-def shared_dsn() -> Iterator[str]:
-    reason = postgres.unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    with postgres.postgres_server() as dsn:
-        yield dsn
-
-
 async def test_api_tokens_in_postgres_are_seen_by_every_replica(
-    shared_dsn: str, tmp_path: Path
+    postgres_dsn: str, tmp_path: Path
 ) -> None:
     # Two API replicas on two machines: each with its own data dir, one database.
-    replica_a = Settings(data_dir=tmp_path / "a", ledger=shared_dsn).api_tokens()
-    replica_b = Settings(data_dir=tmp_path / "b", ledger=shared_dsn).api_tokens()
+    replica_a = Settings(data_dir=tmp_path / "a", ledger=postgres_dsn).api_tokens()
+    replica_b = Settings(data_dir=tmp_path / "b", ledger=postgres_dsn).api_tokens()
     assert isinstance(replica_a, PostgresTokenStore)
     replica_a.ttl = replica_b.ttl = 0.2
     token, record = replica_a.create(identity="ana", tenant="acme")
@@ -186,7 +162,9 @@ async def test_api_tokens_in_postgres_are_seen_by_every_replica(
     # With tokens in the shared database, the API role has nothing to refuse about them.
     secret = tmp_path / "secret"
     secret.write_text("s" * 32)
-    cluster = Settings(data_dir=tmp_path / "a", ledger=shared_dsn, callback_secret_file=str(secret))
+    cluster = Settings(
+        data_dir=tmp_path / "a", ledger=postgres_dsn, callback_secret_file=str(secret)
+    )
     check_api_replica(cluster, ELSEWHERE)
     assert replica_a.authenticate("ahk_" + record.token_id + "_wrong") is None
 
@@ -194,7 +172,7 @@ async def test_api_tokens_in_postgres_are_seen_by_every_replica(
 async def test_cluster_check_says_what_answers_and_what_would_stay_on_this_machine(
     dev_server_env: WorkflowEnvironment,
     s3_endpoint: str,
-    shared_dsn: str,
+    postgres_dsn: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -215,7 +193,7 @@ async def test_cluster_check_says_what_answers_and_what_would_stay_on_this_machi
     secret = tmp_path / "secret"
     secret.write_text("s" * 32)
     monkeypatch.setenv("AGENTHUB_PAYLOAD_STORE", "s3://hub-payloads/checked")
-    monkeypatch.setenv("AGENTHUB_LEDGER", shared_dsn)
+    monkeypatch.setenv("AGENTHUB_LEDGER", postgres_dsn)
     monkeypatch.setenv("AGENTHUB_CALLBACK_SECRET_FILE", str(secret))
     shared = await asyncio.to_thread(runner.invoke, app, ["cluster", "check"])
     assert shared.exit_code == 0, shared.output

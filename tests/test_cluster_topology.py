@@ -30,6 +30,7 @@ from agenthub.testing import eventually
 from . import postgres, topology_tools
 from .conftest import free_port
 from .procs import ROOT
+from .s3 import s3_client, s3_server
 
 pytestmark = pytest.mark.slow
 
@@ -62,25 +63,6 @@ def temporal_server(namespace: str) -> Iterator[str]:
     finally:
         process.kill()
         process.wait()
-
-
-@contextlib.contextmanager
-def s3_server() -> Iterator[str]:
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    boto3.client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1",
-        aws_access_key_id="test", aws_secret_access_key="test",
-    ).create_bucket(Bucket="hub")  # fmt: skip
-    try:
-        yield endpoint
-    finally:
-        server.stop()
 
 
 @contextlib.asynccontextmanager
@@ -135,7 +117,11 @@ def shared_services(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
     reason = postgres.unavailable_reason()
     if reason:
         pytest.skip(reason)
-    with temporal_server("prod") as address, s3_server() as s3, postgres.postgres_server() as dsn:
+    with (
+        temporal_server("prod") as address,
+        s3_server("hub") as s3,
+        postgres.postgres_server() as dsn,
+    ):
         yield address, s3, dsn
 
 
@@ -262,11 +248,6 @@ async def test_a_hub_on_several_machines_loses_nothing_when_a_worker_and_an_api_
         assert worker_2.returncode is None, "the surviving worker carried every task"
     # The 3 MB reports (and the transcripts carrying them) went by reference through S3;
     # no machine kept a payload on its own disk.
-    import boto3
-
-    listed = boto3.client(
-        "s3", endpoint_url=s3, region_name="us-east-1",
-        aws_access_key_id="test", aws_secret_access_key="test",
-    ).list_objects_v2(Bucket="hub", Prefix="topology/")  # fmt: skip
+    listed = s3_client(s3).list_objects_v2(Bucket="hub", Prefix="topology/")
     assert listed.get("KeyCount", 0) >= TASKS, listed.get("KeyCount")
     assert not list(tmp_path.glob("*/payloads/*")), "a payload stayed on one machine"

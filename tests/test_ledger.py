@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,17 +24,6 @@ from agenthub.patterns.ledger import (
     open_ledger,
 )
 from agenthub.testing import running_worker
-
-from . import postgres
-
-
-@pytest.fixture(scope="session")
-def postgres_dsn() -> Iterator[str]:
-    reason = postgres.unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    with postgres.postgres_server() as dsn:
-        yield dsn
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
