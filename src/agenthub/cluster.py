@@ -55,11 +55,11 @@ async def _namespace(settings: Settings) -> ClusterCheck:
     )
 
 
-async def _payload_store(settings: Settings) -> ClusterCheck:
+async def _payload_store(settings: Settings, address: str) -> ClusterCheck:
     store = settings.store
     if not store.shared:
         return ClusterCheck(
-            "payload store", not settings.is_cluster(_address(settings)),
+            "payload store", not settings.is_cluster(address),
             f"{settings.data_dir / 'payloads'} on this machine only",
         )  # fmt: skip
     key = f"agenthub-check/{uuid.uuid4().hex}"
@@ -85,14 +85,14 @@ async def _payload_store(settings: Settings) -> ClusterCheck:
     )  # fmt: skip
 
 
-async def _ledger(settings: Settings) -> ClusterCheck:
+async def _ledger(settings: Settings, address: str) -> ClusterCheck:
     where = "PostgreSQL" if settings.ledger_is_shared else settings.ledger_location
     try:
         ledger = open_ledger(settings.ledger_location)
         await ledger.get("agenthub-cluster-check")
     except Exception as err:
         return ClusterCheck("ledger", False, f"{where}: {err}")
-    shared = settings.ledger_is_shared or not settings.is_cluster(_address(settings))
+    shared = settings.ledger_is_shared or not settings.is_cluster(address)
     return ClusterCheck("ledger", shared, f"{where} answers")
 
 
@@ -121,8 +121,8 @@ async def check_cluster(settings: Settings) -> list[ClusterCheck]:
             "the hub lists tasks by built-in attributes (WorkflowType, WorkflowId, "
             "ExecutionStatus): nothing to register",
         ),
-        await _payload_store(settings),
-        await _ledger(settings),
+        await _payload_store(settings, address),
+        await _ledger(settings, address),
         await asyncio.to_thread(_tokens, settings),
     ]
     try:

@@ -236,19 +236,7 @@ def check_api_replica(settings: Settings, address: str) -> None:
     Raises:
         ConfigurationError: one line naming what to set.
     """
-    problems = settings.shared_state_problems(address)
-    if settings.is_cluster(address) and not settings.ledger_is_shared:
-        tokens = settings.api_tokens()
-        if tokens.has_tokens():
-            problems.append(
-                f"API tokens live in {tokens.location} on this machine, which other replicas "
-                "do not see: set AGENTHUB_LEDGER=postgresql://... (tokens live there too)"
-            )
-    if problems:
-        raise ConfigurationError(
-            f"{address} is not the embedded server, so this is the cluster profile "
-            "(AGENTHUB_PROFILE=single if this machine is the only one): " + "; ".join(problems)
-        )
+    settings.check_shared_state(address, api=True)
 
 
 async def serve_api_replica(

@@ -80,22 +80,19 @@ class UpdateGate:
             WorkflowBusy: the server still refused after the retries.
         """
         async with self.turn(workflow_id):
-            for delay in (0.1, 0.3, 0.6, 1.0):
+            for pause in (0.1, 0.3, 0.6, 1.0, None):
                 try:
                     return await send()
                 except RPCError as err:
                     if err.status != RPCStatusCode.RESOURCE_EXHAUSTED:
                         raise
-                await asyncio.sleep(delay)
-            try:
-                return await send()
-            except RPCError as err:
-                if err.status != RPCStatusCode.RESOURCE_EXHAUSTED:
-                    raise
-                raise WorkflowBusy(
-                    f"workflow {workflow_id!r} has too many requests in flight ({err.message}); "
-                    f"retry in {WorkflowBusy.retry_after}s"
-                ) from None
+                    if pause is None:
+                        raise WorkflowBusy(
+                            f"workflow {workflow_id!r} has too many requests in flight "
+                            f"({err.message}); retry in {WorkflowBusy.retry_after}s"
+                        ) from None
+                await asyncio.sleep(pause)
+        raise AssertionError("unreachable: the last pause raises")
 
 
 @dataclass(frozen=True)

@@ -220,14 +220,14 @@ def data_converter(
     client are still read, from ``read_dir`` and ``read_store``, so two clients of one
     server never disagree on what a history says.
     """
-    readers: list[StorageDriver] = []
-    if read_store is not None and read_store is not store:
-        readers.append(read_store)
-    if read_dir is not None:
-        readers.append(LocalFileStorageDriver(read_dir))
     if offload_dir is not None and store is None:
         store = LocalFileStorageDriver(offload_dir)
-        readers = [r for r in readers if r.name() != store.name()]
+    candidates = [read_store, LocalFileStorageDriver(read_dir) if read_dir else None]
+    readers: list[StorageDriver] = []
+    for driver in candidates:  # one driver per name: the store's own name is the store
+        names = {r.name() for r in readers} | ({store.name()} if store else set())
+        if driver is not None and driver.name() not in names:
+            readers.append(driver)
     if store is None:
         guarded = guarded_payload_converter(limit)
         if not readers:
@@ -236,7 +236,7 @@ def data_converter(
             payload_converter_class=guarded,
             external_storage=ExternalStorage(drivers=readers, driver_selector=_store_inline),
         )
-    drivers = [store, *(r for r in readers if r.name() != store.name())]
+    drivers = [store, *readers]
     return DataConverter(
         payload_converter_class=PydanticPayloadConverter,
         external_storage=ExternalStorage(

@@ -262,9 +262,10 @@ class Settings:
             return not same_server(address, self.embedded_address)
         return self.profile == "cluster"
 
-    def shared_state_problems(self, address: str) -> list[str]:
+    def shared_state_problems(self, address: str, *, api: bool = False) -> list[str]:
         """What would keep a guarantee's state on this machine, in the cluster profile
-        (empty on one machine): each a line saying which setting fixes it."""
+        (empty on one machine): each a line saying which setting fixes it. ``api``: also
+        the API role's own state (its tokens)."""
         if not self.is_cluster(address):
             return []
         problems = []
@@ -284,16 +285,24 @@ class Settings:
                 f"the idempotency ledger would be a SQLite file on this machine "
                 f"({self.ledger_location}): set {ENV_PREFIX}LEDGER=postgresql://..."
             )
+            tokens = self.api_tokens() if api else None
+            if tokens is not None and tokens.has_tokens():
+                problems.append(
+                    f"API tokens live in {tokens.location} on this machine, which other "
+                    f"replicas do not see: set {ENV_PREFIX}LEDGER=postgresql://... (tokens "
+                    "live there too)"
+                )
         return problems
 
-    def check_shared_state(self, address: str) -> None:
-        """Refuse to start a role of a hub on many machines with state on local disk.
+    def check_shared_state(self, address: str, *, api: bool = False) -> None:
+        """Refuse to start a role of a hub on many machines with state on local disk
+        (``api``: the API role, whose tokens count too).
 
         Raises:
             ConfigurationError: one line per problem, each naming the setting that fixes it
                 (``AGENTHUB_PROFILE=single`` says this machine is the only one).
         """
-        problems = self.shared_state_problems(address)
+        problems = self.shared_state_problems(address, api=api)
         if problems:
             raise ConfigurationError(
                 f"{address} is not the embedded server, so this is the cluster profile "
@@ -307,21 +316,14 @@ class Settings:
         Whether or not it offloads, it reads references offloaded into this data dir, so a
         client that reached the same server by another name still reads every result.
         """
-        offload = self.offloads_payloads(address)
         payloads = self.data_dir / "payloads"
-        store = self.store
-        if store.kind == "local":
-            return data_converter(
-                offload_dir=payloads if offload else None,
-                limit=self.payload_limit,
-                read_dir=payloads,
-            )
+        driver = self.store.driver(payloads)
         return data_converter(
             offload_dir=None,
-            store=store.driver(payloads) if offload else None,
+            store=driver if self.offloads_payloads(address) else None,
             limit=self.payload_limit,
             read_dir=payloads,
-            read_store=store.driver(payloads),
+            read_store=driver,
         )
 
     @classmethod
