@@ -36,3 +36,20 @@ async def read_lines(process: asyncio.subprocess.Process, prefix: str, count: in
         if line.decode().startswith(prefix):
             found.append(line.decode().strip())
     return found
+
+
+async def wait_healthy(url: str, what: str = "the HTTP API") -> None:
+    """Wait until ``url`` + ``/health`` answers 200 (a process prints its address before its
+    HTTP server listens)."""
+    import httpx
+
+    from agenthub.testing import eventually
+
+    async def answers() -> bool:
+        async with httpx.AsyncClient(timeout=2) as http:
+            try:
+                return (await http.get(f"{url}/health")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+    await eventually(answers, what=what)

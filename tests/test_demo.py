@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from .conftest import free_port
+from .procs import wait_healthy
 
 pytestmark = pytest.mark.slow
 
 
-def test_the_demo_runs_offline_and_shows_the_undo_and_the_approval(tmp_path: Path) -> None:
+async def test_the_demo_runs_offline_and_shows_the_undo_and_the_approval(
+    tmp_path: Path,
+) -> None:
+    api_port = free_port()
     env = {
         **os.environ,
         "AGENTHUB_DATA_DIR": str(tmp_path / "data"),
         "AGENTHUB_SERVER_PORT": str(free_port()),
+        "AGENTHUB_API_PORT": str(api_port),
         "AGENTHUB_UI": "false",
         "COLUMNS": "80",
     }
@@ -40,7 +48,7 @@ def test_the_demo_runs_offline_and_shows_the_undo_and_the_approval(tmp_path: Pat
         "waiting for approval: demo-cashier: pay({'amount_eur': 420})",
         "approved by demo",
         "paid 420 EUR",
-        "browse them after the demo: `agenthub server` in this folder",
+        "see its tasks in the console: `agenthub demo --console` here",
     ]
     for line in story:
         assert line in out, f"{line!r} missing from:\n{out}"
@@ -49,3 +57,26 @@ def test_the_demo_runs_offline_and_shows_the_undo_and_the_approval(tmp_path: Pat
     assert positions == sorted(positions), out
     assert "Traceback" not in out
     assert (tmp_path / "data" / "temporal.db").exists(), "the demo's data stays"
+    assert f"then open http://127.0.0.1:{api_port}/" in out
+    booking = re.search(r"(demo-booking-[0-9a-f]+)", out)
+    assert booking is not None, out
+
+    # `agenthub demo --console`: the demo's tasks, closed, readable in the console.
+    served = subprocess.Popen(
+        [sys.executable, "-m", "agenthub", "demo", "--console"],
+        env=env, cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{api_port}"
+        await wait_healthy(url, "the console's API")
+        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+            listed = (await http.get("/console/tasks")).text
+            assert booking.group(1) in listed and "demo-payment-" in listed, listed
+            page = await http.get(f"/console/tasks/{booking.group(1)}")
+            assert page.status_code == 200 and "no seats left on TP1234" in page.text
+            stream = (await http.get(f"/console/tasks/{booking.group(1)}/events")).text
+            assert stream.count("undo book_") == 2 and "event: end" in stream, stream
+    finally:
+        served.send_signal(signal.SIGINT)
+        _, log = served.communicate(timeout=60)
+    assert served.returncode == 0 and "Traceback" not in log, log

@@ -26,7 +26,9 @@ Two families live here:
         ├── TaskNotFound        404: no such task in the caller's tenant
         ├── UnknownAgent        422: no agent of that name runs on the hub
         ├── TaskConflict        409: the task id is taken by a different request
-        └── TaskFinished        409: the task is closed already (nothing to cancel)
+        ├── TaskFinished        409: the task is closed already (nothing to cancel)
+        ├── CrossOriginRefused  403: a console change did not come from the console's pages
+        └── FormTooLarge        413: a console form passes the API's body limit
 
 * The failure taxonomy for activities and workflows, as
   :class:`temporalio.exceptions.ApplicationError` subclasses whose ``type`` is stable, so
@@ -78,9 +80,11 @@ __all__ = [
     "CompensationFailed",
     "ConfigurationError",
     "ConnectionFailedError",
+    "CrossOriginRefused",
     "EntityContinuingAsNew",
     "FailedCompensation",
     "FanOutFailed",
+    "FormTooLarge",
     "HubError",
     "InvalidCallbackData",
     "InvalidCallbackToken",
@@ -223,6 +227,19 @@ class TaskFinished(HubError):
     """The task is closed already: there is nothing to cancel."""
 
     status = 409
+
+
+class CrossOriginRefused(HubError):
+    """A state-changing console request did not come from the console's own origin (a
+    forged post from another site); nothing changed."""
+
+    status = 403
+
+
+class FormTooLarge(HubError):
+    """A console form is larger than the API's body limit; nothing was read."""
+
+    status = 413
 
 
 class _TaxonomyError(ApplicationError):

@@ -107,6 +107,13 @@ def check_api_exposure(settings: Settings) -> None:
         )
 
 
+def report_console(settings: Settings, report: Report = print) -> None:
+    """Say where the console is: the first address ``up`` and ``api`` print (people open
+    it; programs read the HTTP API's line)."""
+    url = f"http://{settings.server_ip}:{settings.effective_api_port}/"
+    report(f"[green]console[/] {url} [dim](sign in with an API token)[/]")
+
+
 async def start_server(settings: Settings, report: Report = print) -> EmbeddedServer:
     """Start the embedded server (or reuse the one on its port) and report where it is."""
     server = EmbeddedServer(settings)
@@ -169,8 +176,9 @@ async def serve_api(
         ui_url=web_ui_base(settings),
     )
     config = uvicorn.Config(
-        app, host=settings.server_ip, port=settings.effective_api_port, log_level="warning"
-    )
+        app, host=settings.server_ip, port=settings.effective_api_port, log_level="warning",
+        timeout_graceful_shutdown=10,
+    )  # fmt: skip
 
     class ApiServer(uvicorn.Server):
         @contextlib.contextmanager
@@ -181,6 +189,7 @@ async def serve_api(
     serving = asyncio.ensure_future(server.serve())
     stopping = asyncio.ensure_future(stop.wait())
     await asyncio.wait([serving, stopping], return_when=asyncio.FIRST_COMPLETED)
+    app.state.hub.closing.set()  # open event streams end; their readers reconnect later
     server.should_exit = True
     stopping.cancel()
     await serving
@@ -258,6 +267,7 @@ async def serve_api_replica(
     )  # fmt: skip
     hub = load_agents_file(settings)  # the agent names a task may name
     client = await connect(settings)
+    report_console(settings, report)
     report(
         f"[green]HTTP API[/] http://{settings.server_ip}:{settings.effective_api_port} "
         f"(Temporal {address}); press Ctrl-C to stop"
@@ -289,6 +299,7 @@ async def run_hub(
             "[yellow]warning:[/] no API token and no AGENTHUB_API_KEY: anyone on this "
             "machine can decide approvals through the HTTP API (agenthub token create)"
         )
+    report_console(settings, report)
     server = await start_server(settings, report)
     try:
         extra = [] if server.reused else [server.wait()]

@@ -13,6 +13,7 @@ tool calls of an agent task.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -233,6 +234,13 @@ class AgentHubCapability(AbstractCapability[Any]):
                 approvers=list(spec.approvers or self.approvers),
                 timeout=spec.approval_timeout,
                 approval_id=approval_id,
+                details={
+                    "agent": self.agent,
+                    "tool": spec.name,
+                    "arguments": json.dumps(
+                        to_jsonable_python(args, fallback=repr), indent=2, ensure_ascii=False
+                    ),
+                },
             )
         finally:
             if progress is not None:

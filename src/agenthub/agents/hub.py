@@ -41,6 +41,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from agenthub.agents.capability import TaskProgress, TranscriptEntry
 from agenthub.agents.session import (
+    AgentSession,
     SessionReply,
     SessionTurn,
     send_message,
@@ -60,9 +61,11 @@ from agenthub.agents.task import (
 from agenthub.agents.team import Team, TeamRequest, TeamResult
 from agenthub.errors import InvalidInput, TaskConflict, TaskFinished, TaskNotFound, UnknownAgent
 from agenthub.patterns._sdk import describe_failure
+from agenthub.patterns.entity import EntityClient
 
 __all__ = [
     "HubTasks",
+    "SessionSummary",
     "SharedEvents",
     "StartedTask",
     "TaskSummary",
@@ -147,6 +150,15 @@ class TaskView(TaskSummary):
     ``ModelConnectionError: ... (attempt 2, retry at 12:00:03)``); ``None`` once one
     succeeds."""
     transcript: list[TranscriptEntry] = field(default_factory=list)
+
+
+@dataclass
+class SessionSummary:
+    """A session as lists show it."""
+
+    session_id: str
+    run_started_at: datetime | None = None
+    """When its current run started (a session continues as new as it grows)."""
 
 
 @dataclass
@@ -417,6 +429,26 @@ class HubTasks:
             found.append(await self._summary(execution.id.removeprefix(prefix), execution))
         return found
 
+    async def summary(self, task_id: str) -> TaskSummary:
+        """The task as lists show it (no query: needs no worker).
+
+        Raises:
+            TaskNotFound: no task of that id in this tenant.
+        """
+        return await self._summary(task_id, await self._describe(task_id))
+
+    async def list_sessions(self, *, limit: int = 50) -> list[SessionSummary]:
+        """The tenant's open sessions, most recently continued first."""
+        prefix = self._sessions().workflow_id(self.session_key("x")).removesuffix("x")
+        query = (
+            f'WorkflowType = "agenthub.AgentSession" AND WorkflowId STARTS_WITH "{prefix}" '
+            'AND ExecutionStatus = "Running"'
+        )
+        found: list[SessionSummary] = []
+        async for execution in self.client.list_workflows(query, limit=limit):
+            found.append(SessionSummary(execution.id.removeprefix(prefix), execution.start_time))
+        return found
+
     async def cancel(self, task_id: str) -> TaskSummary:
         """Ask the task to stop: its compensated tool calls are undone, newest first.
 
@@ -454,6 +486,9 @@ class HubTasks:
         if self.shared_events is not None:
             return self.shared_events.read(self.workflow_id(task_id), from_offset=from_offset)
         return agent_events(self.client, self.workflow_id(task_id), from_offset=from_offset)
+
+    def _sessions(self) -> EntityClient[AgentSession]:
+        return EntityClient(self.client, AgentSession, task_queue=self.task_queue)
 
     def session_key(self, session_id: str) -> str:
         return f"hub/{self.tenant}/session/{check_id('session id', session_id)}"

@@ -117,6 +117,33 @@ class HubState:
     """The team names a task may name instead of an agent."""
     gate: UpdateGate = field(default_factory=UpdateGate)
     """Updates to one workflow take turns (the server's limit of 10 in flight)."""
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the server shuts down: open event streams end (their readers reconnect
+    elsewhere, with ``Last-Event-ID``) instead of holding the shutdown up."""
+
+
+async def while_open(request: Request, source: AsyncIterator[T]) -> AsyncIterator[T]:
+    """``source``'s items until it ends or the API shuts down (:attr:`HubState.closing`)."""
+    closing = asyncio.ensure_future(hub(request).closing.wait())
+    step: asyncio.Future[T] | None = None
+    try:
+        while True:
+            step = asyncio.ensure_future(anext(source))
+            await asyncio.wait([step, closing], return_when=asyncio.FIRST_COMPLETED)
+            if not step.done():
+                return
+            try:
+                item = step.result()
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        # The reader left, or the API stops: ``source`` is idle again before anyone closes it.
+        closing.cancel()
+        if step is not None and not step.done():
+            step.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await step
 
 
 class ErrorBody(BaseModel):

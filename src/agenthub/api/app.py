@@ -18,8 +18,10 @@ from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -56,6 +58,43 @@ def _serve_docs_offline(app: FastAPI) -> None:
         )
 
 
+def _serve_console(app: FastAPI) -> None:
+    """The console's pages and assets, and its security headers on each of its responses."""
+    from fastapi.staticfiles import StaticFiles
+
+    from agenthub.api import console
+
+    app.include_router(console.router)
+    app.mount("/console/static", StaticFiles(directory=console.STATIC_DIR), "console-static")
+
+    app.add_middleware(_ConsoleHeaders)
+
+
+class _ConsoleHeaders:
+    """The console's security headers on each of its responses (plain ASGI: streams pass
+    through untouched, unlike a ``BaseHTTPMiddleware``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from agenthub.api import console
+
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not (path == "/" or path.startswith("/console/")):
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in console.SECURITY_HEADERS.items():
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 def create_app(
     client: Client,
     *,
@@ -81,51 +120,68 @@ def create_app(
         SharedEvents(client), teams,
     )  # fmt: skip
 
+    _serve_console(app)
+
+    def answer(
+        request: Request, status: int, error: str, message: str,
+        headers: dict[str, str] | None = None, **extra: object,
+    ) -> Response:  # fmt: skip
+        # The console's pages get an error page; the API its one JSON shape.
+        from agenthub.api import console
+
+        if console.wants_console_page(request):
+            page = console.error_page(request, status, error, message)
+            page.headers.update(headers or {})
+            return page
+        return error_response(status, error, message, headers=headers, **extra)
+
     @app.exception_handler(RequestValidationError)
-    async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_body(request: Request, exc: RequestValidationError) -> Response:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
             for e in exc.errors()
         )
-        return error_response(422, "InvalidInput", problems or "the request is malformed")
+        return answer(request, 422, "InvalidInput", problems or "the request is malformed")
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         # Routing and protocol errors (404, 405, ...) in the one JSON shape too.
         name = "".join(w.capitalize() for w in HTTPStatus(exc.status_code).phrase.split())
-        return error_response(exc.status_code, name, str(exc.detail))
+        return answer(request, exc.status_code, name, str(exc.detail))
 
     @app.exception_handler(WorkerUnavailable)
-    async def unavailable(request: Request, exc: WorkerUnavailable) -> JSONResponse:
-        return error_response(exc.status, "WorkerUnavailable", str(exc))
+    async def unavailable(request: Request, exc: WorkerUnavailable) -> Response:
+        return answer(request, exc.status, "WorkerUnavailable", str(exc))
 
     @app.exception_handler(WorkflowBusy)
-    async def busy(request: Request, exc: WorkflowBusy) -> JSONResponse:
+    async def busy(request: Request, exc: WorkflowBusy) -> Response:
         headers = {"Retry-After": str(exc.retry_after)}
-        return error_response(exc.status, "WorkflowBusy", str(exc), headers=headers)
+        return answer(request, exc.status, "WorkflowBusy", str(exc), headers=headers)
 
     @app.exception_handler(RPCError)
-    async def server_refused(request: Request, exc: RPCError) -> JSONResponse:
+    async def server_refused(request: Request, exc: RPCError) -> Response:
         # What the Temporal server says no to is not the API's bug: never a bare 500.
         if exc.status == RPCStatusCode.RESOURCE_EXHAUSTED:
-            return error_response(
+            return answer(
+                request,
                 429, "WorkflowBusy", f"the Temporal server is busy ({exc.message}); retry",
                 headers={"Retry-After": str(WorkflowBusy.retry_after)},
             )  # fmt: skip
         if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
-            return error_response(
+            return answer(
+                request,
                 503, "ServerUnavailable", f"the Temporal server did not answer ({exc.message})",
                 headers={"Retry-After": "5"},
             )  # fmt: skip
         raise exc
 
     @app.exception_handler(InvalidInput)
-    async def invalid_input(request: Request, exc: InvalidInput) -> JSONResponse:
-        return error_response(422, "InvalidInput", exc.message)
+    async def invalid_input(request: Request, exc: InvalidInput) -> Response:
+        return answer(request, 422, "InvalidInput", exc.message)
 
     @app.exception_handler(HubError)
-    async def refused(request: Request, exc: HubError) -> JSONResponse:
-        return error_response(exc.status, type(exc).__name__, str(exc))
+    async def refused(request: Request, exc: HubError) -> Response:
+        return answer(request, exc.status, type(exc).__name__, str(exc))
 
     for module in (tasks, callbacks, approvals, health):
         app.include_router(module.router)

@@ -8,6 +8,7 @@ is 410.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -94,16 +95,78 @@ def _decider(request: Request, body: Decision) -> str | JSONResponse:
     return who.identity
 
 
-def _already_decided(approval_id: str, decision: ApprovalDecision) -> JSONResponse:
+@dataclass(frozen=True)
+class Refusal:
+    """Why a decision was not taken: the HTTP status, the error's type and message, and
+    the ``decision`` that stands when it was decided already."""
+
+    status: int
+    error: str
+    message: str
+    decision: ApprovalDecision | None = None
+
+    def response(self) -> JSONResponse:
+        extra = {"decision": to_jsonable_python(self.decision)} if self.decision else {}
+        return error_response(self.status, self.error, self.message, **extra)
+
+
+def _already_decided(approval_id: str, decision: ApprovalDecision) -> Refusal:
     if decision.timed_out:
-        return error_response(
+        return Refusal(
             410, "CallbackExpired", f"approval {approval_id} timed out: nobody decided in time"
         )
-    return error_response(
+    return Refusal(
         409, "CallbackAlreadyCompleted",
-        f"approval {approval_id} was already decided: {describe(decision)}",
-        decision=to_jsonable_python(decision),
+        f"approval {approval_id} was already decided: {describe(decision)}", decision,
     )  # fmt: skip
+
+
+async def decide_pending(
+    request: Request,
+    approval_id: str,
+    *,
+    by: str,
+    reason: str,
+    approved: bool,
+    inbox: str = "default",
+    task_queue: str | None = None,
+) -> ApprovalDecision | Refusal:
+    """Decide the approval ``approval_id`` of the caller's tenant as ``by`` (the API's
+    routes and the console's buttons alike): the decision taken, or why not."""
+    client = hub(request).client
+    queue = _queue(request, task_queue)
+    who = principal(request)
+    pending = await list_pending(client, task_queue=queue, inbox=inbox)
+    match = next(
+        (p for p in pending if p.approval_id == approval_id and who.sees(p.workflow_id)), None
+    )
+    if match is None:
+        decided = await decided_approval(client, approval_id, task_queue=queue, inbox=inbox)
+        if decided is not None and who.sees(decided.approval.workflow_id):
+            return _already_decided(approval_id, decided.decision)
+        return Refusal(
+            404, "CallbackNotFound",
+            f"no pending approval {approval_id!r} in inbox {inbox!r} of task queue {queue!r}",
+        )  # fmt: skip
+    try:
+        return await hub(request).gate.call(
+            match.workflow_id,
+            lambda: decide(client, match, approved=approved, by=by, reason=reason),
+        )
+    except InvalidInput as err:
+        return Refusal(403, "NotAnApprover", err.message)
+    except CallbackAlreadyCompleted as err:
+        if isinstance(err.standing, ApprovalDecision):
+            return _already_decided(approval_id, err.standing)
+        return Refusal(err.status, type(err).__name__, str(err))
+    except CallbackNotFound as err:
+        # Listed as pending a moment ago: decided meanwhile and the task has ended.
+        decided = await decided_approval(client, approval_id, task_queue=queue, inbox=inbox)
+        if decided is not None:
+            return _already_decided(approval_id, decided.decision)
+        return Refusal(err.status, type(err).__name__, str(err))
+    except CallbackError as err:
+        return Refusal(err.status, type(err).__name__, str(err))
 
 
 async def _decide(
@@ -117,41 +180,13 @@ async def _decide(
     by = _decider(request, body)
     if isinstance(by, JSONResponse):
         return by
-    client = hub(request).client
-    queue = _queue(request, task_queue)
-    who = principal(request)
-    pending = await list_pending(client, task_queue=queue, inbox=inbox)
-    match = next(
-        (p for p in pending if p.approval_id == approval_id and who.sees(p.workflow_id)), None
-    )
-    if match is None:
-        decided = await decided_approval(client, approval_id, task_queue=queue, inbox=inbox)
-        if decided is not None and who.sees(decided.approval.workflow_id):
-            return _already_decided(approval_id, decided.decision)
-        return error_response(
-            404, "CallbackNotFound",
-            f"no pending approval {approval_id!r} in inbox {inbox!r} of task queue {queue!r}",
-        )  # fmt: skip
-    try:
-        decision = await hub(request).gate.call(
-            match.workflow_id,
-            lambda: decide(client, match, approved=approved, by=by, reason=body.reason),
-        )
-    except InvalidInput as err:
-        return error_response(403, "NotAnApprover", err.message)
-    except CallbackAlreadyCompleted as err:
-        if isinstance(err.standing, ApprovalDecision):
-            return _already_decided(approval_id, err.standing)
-        return error_response(err.status, type(err).__name__, str(err))
-    except CallbackNotFound as err:
-        # Listed as pending a moment ago: decided meanwhile and the task has ended.
-        decided = await decided_approval(client, approval_id, task_queue=queue, inbox=inbox)
-        if decided is not None:
-            return _already_decided(approval_id, decided.decision)
-        return error_response(err.status, type(err).__name__, str(err))
-    except CallbackError as err:
-        return error_response(err.status, type(err).__name__, str(err))
-    return to_jsonable_python(decision)
+    outcome = await decide_pending(
+        request, approval_id, by=by, reason=body.reason, approved=approved, inbox=inbox,
+        task_queue=task_queue,
+    )  # fmt: skip
+    if isinstance(outcome, Refusal):
+        return outcome.response()
+    return to_jsonable_python(outcome)
 
 
 _DECIDE_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -19,7 +19,7 @@ from agenthub.agents.registry import agent_specs
 from agenthub.agents.session import SessionReply, SessionTurn
 from agenthub.agents.spec import AgentLimits
 from agenthub.agents.task import AgentEventItem
-from agenthub.api._shared import authenticate, errors, principal, tasks_of
+from agenthub.api._shared import authenticate, errors, hub, principal, tasks_of, while_open
 from agenthub.errors import InvalidInput
 
 router = APIRouter(dependencies=[Depends(authenticate)])
@@ -192,7 +192,7 @@ async def task_events(
     event). Each event's ``id`` is its offset: reconnect with ``Last-Event-ID`` (browsers
     do it on their own) or ``?from_offset=`` to resume with no loss and no duplicates."""
     try:
-        async for item in source:
+        async for item in while_open(request, source):
             event = item.event
             data = {"kind": event.kind, "text": event.text, "data": event.data, "at": event.at}
             yield ServerSentEvent(id=str(item.offset), event=event.kind, data=data)
@@ -201,6 +201,8 @@ async def task_events(
         closing = getattr(source, "aclose", None)
         if closing is not None:
             await closing()
+    if hub(request).closing.is_set():
+        return  # the API stops, not the task: the reader reconnects with Last-Event-ID
     task = await tasks_of(request).get(task_id)
     yield ServerSentEvent(event="end", data={"status": task.status, "error": task.error})
 

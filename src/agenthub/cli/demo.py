@@ -138,16 +138,52 @@ def demo(
         bool,
         typer.Option("--interactive", help="Wait for you to approve the payment."),
     ] = False,
+    serve_console: Annotated[
+        bool,
+        typer.Option(
+            "--console",
+            help="Run nothing new: serve the demo's tasks in the console until Ctrl-C.",
+        ),
+    ] = False,
 ) -> None:
     """Plan a trip with a small team of agents, offline, on the embedded default."""
     settings = settings_from(data_dir=data_dir, server_port=port, task_queue=DEMO_QUEUE)
-    run(lambda stop: _demo(settings, interactive))
+    if serve_console:
+        run(lambda stop: _console(settings, stop))
+    else:
+        run(lambda stop: _demo(settings, interactive))
+
+
+async def _console(settings: Any, stop: asyncio.Event) -> None:
+    """The demo's tasks in the console: its agents on a worker (so a closed task's events
+    can be read), and the HTTP API with the console on the API port."""
+    from agenthub.agents import AgentsPlugin
+    from agenthub.runtime.connect import connect
+    from agenthub.runtime.worker import build_worker
+    from agenthub.service import check_api_exposure, report_console, serve_api, start_server
+
+    check_api_exposure(settings)
+    agents, teams = _agents()
+    report_console(settings, console.print)
+    server = await start_server(settings, console.print)
+    try:
+        client = await connect(
+            settings, target_host=server.address, plugins=[AgentsPlugin(*agents, teams=teams)]
+        )
+        async with build_worker(client, settings, task_queue=DEMO_QUEUE):
+            console.print("the demo's tasks are in the console; press Ctrl-C to stop")
+            await serve_api(client, settings, stop)
+    finally:
+        await server.stop()
 
 
 async def _demo(settings: Any, interactive: bool) -> None:
     from temporalio.client import WorkflowFailureError
 
-    from agenthub.agents import AgentsPlugin, agent_events, start_agent_task, start_team
+    from agenthub.agents import AgentsPlugin, agent_events
+    from agenthub.agents.hub import HubTasks, web_ui_link
+    from agenthub.agents.task import AgentTaskResult
+    from agenthub.agents.team import TeamResult
     from agenthub.patterns._sdk import describe_failure
     from agenthub.patterns.approvals import decide, list_pending
     from agenthub.patterns.saga import saga_progress
@@ -165,15 +201,22 @@ async def _demo(settings: Any, interactive: bool) -> None:
         ui = server.ui_url
 
         def link(workflow_id: str) -> str:
-            return f"{ui}/namespaces/default/workflows/{workflow_id}" if ui else workflow_id
+            return web_ui_link(ui, client.namespace, workflow_id) if ui else workflow_id
+
+        # The hub's tasks of the default tenant, so `agenthub demo --console` shows them.
+        hub = HubTasks(client, task_queue=DEMO_QUEUE, teams=[t.name for t in teams])
+
+        async def start(agent: str, goal: str, task_id: str) -> str:
+            started = await hub.start(agent, goal, task_id=task_id, requested_by="demo")
+            return started.task.workflow_id
 
         async with build_worker(client, settings, task_queue=DEMO_QUEUE):
             run_id = uuid.uuid4().hex[:6]
             console.print("[bold]1. research[/] three agents in parallel, then a planner")
-            team = await start_team(
-                client, "demo-research", f"Two nights in {CITY}", task_queue=DEMO_QUEUE,
-                team_id=f"demo-research-{run_id}",
-            )  # fmt: skip
+            team_id = await start(
+                "demo-research", f"Two nights in {CITY}", f"demo-research-{run_id}"
+            )
+            team = client.get_workflow_handle(team_id, result_type=TeamResult)
             console.print(f"  {link(team.id)}")
             plan = await team.result()
             for member in plan.members:
@@ -181,10 +224,8 @@ async def _demo(settings: Any, interactive: bool) -> None:
             console.print(f"  {plan.output}")
 
             console.print("[bold]2. bookings[/] hotel and car, then the flight")
-            booking = await start_agent_task(
-                client, "demo-booker", f"Book {CITY}", task_queue=DEMO_QUEUE,
-                task_id=f"demo-booking-{run_id}",
-            )  # fmt: skip
+            booking_id = await start("demo-booker", f"Book {CITY}", f"demo-booking-{run_id}")
+            booking = client.get_workflow_handle(booking_id, result_type=AgentTaskResult)
             console.print(f"  {link(booking.id)}")
             # Read from the task's own events: the lines come in the order things happened.
             async for item in agent_events(client, booking.id):
@@ -202,10 +243,8 @@ async def _demo(settings: Any, interactive: bool) -> None:
             console.print(f"  bookings {progress.status}: {len(progress.compensations)} undone")
 
             console.print("[bold]3. payment[/] waits for a person")
-            payment = await start_agent_task(
-                client, "demo-cashier", "Pay the trip", task_queue=DEMO_QUEUE,
-                task_id=f"demo-payment-{run_id}",
-            )  # fmt: skip
+            payment_id = await start("demo-cashier", "Pay the trip", f"demo-payment-{run_id}")
+            payment = client.get_workflow_handle(payment_id, result_type=AgentTaskResult)
             console.print(f"  {link(payment.id)}")
             approval = None
             while approval is None:
@@ -225,7 +264,8 @@ async def _demo(settings: Any, interactive: bool) -> None:
             result = await payment.result()
             console.print(f"  {result.output}")
         console.print(f"[green]done[/]: the demo's workflows stay in {settings.data_dir}")
+    console.print("  see its tasks in the console: `agenthub demo --console` here,")
     console.print(
-        "  browse them after the demo: `agenthub server` in this folder serves them again"
+        f"  then open http://{settings.server_ip}:{settings.effective_api_port}/"
         + (f" (web UI {ui}; the links above work while it runs)" if ui else "")
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -65,6 +66,14 @@ class PendingApproval:
     expires_at: datetime
     inbox: str = "default"
     message_id: str = ""
+    details: dict[str, str] = field(default_factory=dict)
+    """What a person needs to decide, as text: agents put ``agent``, ``tool`` and
+    ``arguments`` (pretty-printed JSON, cut at :data:`DETAIL_LIMIT` characters) here."""
+
+
+DETAIL_LIMIT = 2000
+"""Characters kept of each detail of a pending approval (the inbox lists up to 200 in its
+memo; the whole call is in the task's transcript)."""
 
 
 @dataclass
@@ -217,8 +226,12 @@ async def request_approval(
     timeout: timedelta,
     inbox: str = "default",
     approval_id: str | None = None,
+    details: Mapping[str, str] | None = None,
 ) -> ApprovalDecision:
     """Ask for a human decision (workflow code); a timeout gives ``timed_out=True``.
+
+    ``details`` are shown to the deciders beside ``summary`` (each cut at
+    :data:`DETAIL_LIMIT` characters).
 
     ``approval_id`` names the request (default a fresh id). It must be unique in the inbox,
     which every workflow of the task queue shares: agents use ``<tool>-<digest>`` over the
@@ -237,6 +250,10 @@ async def request_approval(
         "approvers": approvers,
         "inbox": inbox,
         "expires_at": workflow.now() + timeout,
+        "details": {
+            str(k): v if len(v) <= DETAIL_LIMIT else v[: DETAIL_LIMIT - 1] + "…"
+            for k, v in (details or {}).items()
+        },
     }
     raw = await wait_for_callback(
         _NAME,
