@@ -62,4 +62,18 @@ tools = ["tests.console_tools:shout"]
 
 [agents.console-chat]
 instructions = "Chat."
+
+[schedules.nightly]
+agent = "console-echo"
+goal = "Nightly report for {{ date }}"
+cron = "0 3 * * *"
+timezone = "Europe/Lisbon"
+
+[webhooks.ping]
+agent = "console-echo"
+goal = "Answer the ping of {{ body.sender.login }}"
+secret_env = "AGENTHUB_TEST_HOOK_SECRET"
+delivery_header = "X-GitHub-Delivery"
 """
+
+HOOK_SECRET = "ping-secret-0123456789"

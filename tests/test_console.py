@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from agenthub.agents.webhooks import sign
 from agenthub.api.console import COOKIE
 from agenthub.runtime import Settings
 
@@ -45,6 +46,7 @@ class ConsoleHub:
     url: str
     tokens: dict[str, str]
     effects: Path
+    env: dict[str, str]
     log: list[str] = field(default_factory=list)
 
     def api(self, who: str) -> httpx.AsyncClient:
@@ -78,13 +80,14 @@ async def console_hub(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
         "AGENTHUB_TEST_EFFECTS": str(root / "effects.txt"),
         "TEMPORAL_CONFIG_FILE": str(root / "none.toml"),
         "PYTHONPATH": str(ROOT),
+        "AGENTHUB_TEST_HOOK_SECRET": console_tools.HOOK_SECRET,
     }
     env.pop("TEMPORAL_ADDRESS", None)
     up = subprocess.Popen(
         [sys.executable, "-m", "agenthub", "up"],
         cwd=root, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
     )  # fmt: skip
-    hub = ConsoleHub(f"http://127.0.0.1:{api_port}", tokens, root / "effects.txt")
+    hub = ConsoleHub(f"http://127.0.0.1:{api_port}", tokens, root / "effects.txt", env)
     try:
         started = read_stderr_until(up, "worker polling task queue")
         hub.log.append(started)
@@ -405,3 +408,29 @@ async def test_token_cookie_headers_and_sign_out(browser: Any, console_hub: Cons
     await page.goto("/console/approvals")
     assert "/console/sign-in" in page.url
     await ana.context.close()
+
+
+async def test_up_creates_the_files_schedule_and_serves_its_webhook(
+    console_hub: ConsoleHub,
+) -> None:
+    assert "schedule 'nightly' created (cron 0 3 * * * Europe/Lisbon)" in console_hub.log[0]
+    listed = subprocess.run(
+        [sys.executable, "-m", "agenthub", "schedules", "list"],
+        env=console_hub.env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    [view] = json.loads(listed.stdout)  # not a terminal: JSON
+    assert view["name"] == "nightly" and view["agent"] == "console-echo"
+    assert view["when"] == "cron 0 3 * * * Europe/Lisbon" and not view["paused"]
+    assert view["next_fires"], view
+    body = json.dumps({"sender": {"login": "octo-çat"}}).encode()
+    signed = {"X-Hub-Signature-256": sign(console_tools.HOOK_SECRET.encode(), body),
+              "X-GitHub-Delivery": "delivery-1"}  # fmt: skip
+    async with httpx.AsyncClient(base_url=console_hub.url, timeout=60) as http:
+        started = await http.post("/hooks/ping", content=body, headers=signed)
+        assert started.status_code == 201, started.text
+        assert started.json()["goal"] == "Answer the ping of octo-çat"
+        again = await http.post("/hooks/ping", content=body, headers=signed)
+        assert again.status_code == 200 and again.json()["task_id"] == "hook.ping-delivery-1"
+        unsigned = await http.post("/hooks/ping", content=body)
+        assert unsigned.status_code == 401

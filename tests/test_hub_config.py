@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -55,7 +56,7 @@ max_concurrency = 2
 """.replace("{PAY}", PAY)
 
 
-def load(text: str, tmp_path: Path) -> object:
+def load(text: str, tmp_path: Path) -> Any:
     path = tmp_path / "agenthub.toml"
     path.write_text(text)
     return load_hub_config(path, Settings(data_dir=tmp_path / ".agenthub"))
@@ -126,6 +127,47 @@ members = []
             '[agents.a]\ntools = [{ use = "tests.hub_tools:pay", requires_approval = true }]',
             "require approval but nobody may approve",
         ),
+        (
+            "[agents.a]\n[schedules.s]\nagent = 'b'\ngoal = 'x'\nevery = '1h'",
+            "schedules.s.agent: 'b' is not an agent or team of this file",
+        ),
+        (
+            "[agents.a]\n[schedules.s]\nagent = 'a'\ngoal = 'x'",
+            "schedules.s: set exactly one of cron",
+        ),
+        (
+            "[agents.a]\n[schedules.s]\nagent = 'a'\ngoal = 'x'\ncron = '0 7 * *'",
+            "schedules.s.cron: '0 7 * *' is not a cron expression",
+        ),
+        (
+            "[agents.a]\n[schedules.s]\nagent = 'a'\ngoal = 'x'\nevery = '1h'\n"
+            "timezone = 'Mars/Olympus'",
+            "schedules.s.timezone: 'Mars/Olympus' is not a time zone",
+        ),
+        (
+            "[agents.a]\n[schedules.s]\nagent = 'a'\ngoal = 'On {{ body.x }}'\nevery = '1h'",
+            "schedules.s.goal: goal uses {{ body }}; known: {{ date }}, {{ fire_time }}",
+        ),
+        (
+            "[agents.a]\n[schedules.s]\nagent = 'a'\ngoal = 'x'\nevery = '1h'\noverlap = 'x'",
+            "schedules.s.overlap: Input should be 'skip', 'buffer_one', 'cancel_previous'",
+        ),
+        (
+            "[agents.a]\n[webhooks.h]\nagent = 'a'\ngoal = 'x'",
+            "webhooks.h: set exactly one of secret_env",
+        ),
+        (
+            "[agents.a]\n[webhooks.h]\nagent = 'a'\ngoal = 'x'\nsecret_env = 'AGENTHUB_NO_VAR'",
+            "webhooks.h.secret_env: AGENTHUB_NO_VAR is not set",
+        ),
+        (
+            "[agents.a]\n[webhooks.h]\nagent = 'a'\ngoal = 'x'\nsecret_file = 'missing.txt'",
+            "webhooks.h.secret_file: cannot read",
+        ),
+        (
+            "[agents.a]\n[webhooks.h]\nagent = 'a'\ngoal = '{{ fire_time }}'\nsecret_env = 'X'",
+            "webhooks.h.goal: goal uses {{ fire_time }}; known: {{ body }}, {{ hook }}",
+        ),
     ],
 )
 def test_each_kind_of_mistake_says_where_and_what(tmp_path: Path, text: str, expected: str) -> None:
@@ -157,3 +199,44 @@ def test_agents_list_shows_what_is_loaded_and_refuses_a_bad_file(tmp_path: Path)
     assert "agents.trip.modle: unknown key 'modle'; did you mean 'model'?" in refused.output
     worker = runner.invoke(app, ["worker", "--config", str(tmp_path / "bad.toml")])
     assert worker.exit_code == 1 and "did you mean 'model'?" in worker.output
+
+
+def test_schedules_and_webhooks_become_specs(tmp_path: Path) -> None:
+    (tmp_path / "hook.secret").write_text("a-file-secret-0123456789\n")
+    text = """
+[agents.a]
+[teams.t]
+merger = "a"
+members = [{ role = "r", agent = "a" }]
+
+[schedules.morning]
+agent = "t"
+goal = "Report for {{ date }}"
+cron = "0 7 * * 1-5"
+timezone = "Europe/Lisbon"
+overlap = "buffer_one"
+catchup_window = "1h"
+jitter = "30s"
+paused = true
+tenant = "acme"
+
+[webhooks.issues]
+agent = "a"
+goal = "Triage {{ body.issue.title }}"
+signature = "timestamped"
+secret_file = "hook.secret"
+delivery_header = "X-Delivery"
+tolerance = "2m"
+"""
+    hub = load(text, tmp_path)
+    [schedule] = hub.schedules
+    assert (schedule.name, schedule.agent, schedule.cron, schedule.timezone) == (
+        "morning", "t", "0 7 * * 1-5", "Europe/Lisbon",
+    )  # fmt: skip
+    assert schedule.overlap == "buffer_one" and schedule.catchup_window == timedelta(hours=1)
+    assert schedule.jitter == timedelta(seconds=30) and schedule.paused
+    assert schedule.tenant == "acme"
+    [hook] = hub.webhooks
+    assert hook.secret == b"a-file-secret-0123456789" and hook.scheme == "timestamped"
+    assert hook.header == "X-Webhook-Signature" and hook.tolerance == timedelta(minutes=2)
+    assert hook.render({"issue": {"title": "Crash"}}) == "Triage Crash"

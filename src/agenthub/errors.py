@@ -24,6 +24,8 @@ Two families live here:
     │   └── CallbackExpired         410: past its expiry or its wait timed out
     └── HubError                a hub request was refused; ``status`` is its HTTP code
         ├── TaskNotFound        404: no such task in the caller's tenant
+        │   └── ScheduleNotFound    404: no such schedule in the caller's tenant
+        ├── WebhookNotFound     404: no webhook of that name on the hub
         ├── UnknownAgent        422: no agent of that name runs on the hub
         ├── TaskConflict        409: the task id is taken by a different request
         ├── TaskFinished        409: the task is closed already (nothing to cancel)
@@ -93,12 +95,14 @@ __all__ = [
     "PermanentFailure",
     "PortInUseError",
     "SagaError",
+    "ScheduleNotFound",
     "ServerStartError",
     "TaskConflict",
     "TaskFinished",
     "TaskNotFound",
     "TransientFailure",
     "UnknownAgent",
+    "WebhookNotFound",
     "WorkerUnavailable",
     "WorkflowBusy",
     "classify_http_status",
@@ -207,6 +211,16 @@ class HubError(AgentHubError):
 
 class TaskNotFound(HubError):
     """No task of that id in the caller's tenant (another tenant's tasks are not found)."""
+
+    status = 404
+
+
+class ScheduleNotFound(TaskNotFound):
+    """No schedule of that name in the caller's tenant."""
+
+
+class WebhookNotFound(HubError):
+    """No webhook of that name on the hub (``[webhooks.NAME]`` declares one)."""
 
     status = 404
 

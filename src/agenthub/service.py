@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client
 
+from agenthub.agents.schedules import sync_schedules
+from agenthub.agents.webhooks import WebhookSpec
 from agenthub.errors import ConfigurationError
 from agenthub.runtime.connect import connect, load_connect_config, web_ui_base
 from agenthub.runtime.gc import collect_payload_garbage, describe_gc
@@ -150,11 +152,13 @@ async def serve_api(
     settings: Settings,
     stop: asyncio.Event,
     hub: HubConfig | None = None,
+    *,
+    hooks: Sequence[WebhookSpec] = (),
 ) -> None:
     """Serve the HTTP API until ``stop`` is set, then shut it down in order.
 
     The agents and teams a task may name are ``hub``'s (an API replica with no worker), or
-    else those this process runs.
+    else those this process runs; the webhooks are ``hub``'s, or else ``hooks``.
     """
     import uvicorn
 
@@ -165,9 +169,11 @@ async def serve_api(
         agents = [a.name for a in hub.agents]
         teams = [t.name for t in hub.teams]
         names = {"agents": lambda: agents, "teams": lambda: teams}
+        hooks = hub.webhooks
     app = create_app(
         client,
         **names,
+        hooks=hooks,
         secrets=settings.callback_secrets(),
         task_queue=settings.task_queue,
         api_key=settings.api_key,
@@ -222,9 +228,16 @@ async def serve_worker(
     )  # fmt: skip
     async with worker:
         result = await check_worker(client, settings.task_queue)
+        if hub is not None:
+            for line in await sync_schedules(
+                client, hub.schedules, task_queue=settings.task_queue,
+                teams=[t.name for t in hub.teams],
+            ):  # fmt: skip
+                report(line)
         graceful = []
         if api:
-            graceful.append(serve_api(client, settings, stop))
+            hooks = hub.webhooks if hub is not None else ()
+            graceful.append(serve_api(client, settings, stop, hooks=hooks))
             if settings.payload_gc_interval:
                 extra = (*extra, _sweep_periodically(client, settings, report))
             report(f"[green]HTTP API[/] http://{settings.server_ip}:{settings.effective_api_port}")

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -41,7 +42,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from agenthub.agents.goals import check_goal_template
 from agenthub.agents.limiter import LimiterSpec
+from agenthub.agents.schedules import ScheduleSpecConfig, check_schedule
 from agenthub.agents.spec import (
     AgentLimits,
     AgentSpec,
@@ -51,6 +54,7 @@ from agenthub.agents.spec import (
 )
 from agenthub.agents.team import TeamMember, TeamSpec
 from agenthub.agents.tools import AgentTool, AnyTool, tool
+from agenthub.agents.webhooks import WebhookSpec
 from agenthub.errors import ConfigurationError
 from agenthub.patterns.fanout import CollectErrors, FailFast, Tolerate
 from agenthub.patterns.retry import PresetName
@@ -185,14 +189,41 @@ class TeamConfig(_Strict):
     """``fail_fast``, ``collect_errors``, or how many members may fail (a number)."""
 
 
+class ScheduleConfig(_Strict):
+    agent: Name
+    goal: str
+    cron: str = ""
+    every: Duration | None = None
+    timezone: str = "UTC"
+    overlap: Literal["skip", "buffer_one", "cancel_previous", "allow_all"] = "skip"
+    catchup_window: Duration = timedelta(minutes=10)
+    jitter: Duration = timedelta(0)
+    paused: bool = False
+    tenant: Name = "default"
+
+
+class WebhookConfig(_Strict):
+    agent: Name
+    goal: str
+    signature: Literal["hmac-sha256", "timestamped"] = "hmac-sha256"
+    signature_header: str = ""
+    secret_env: str = ""
+    secret_file: str = ""
+    delivery_header: str = ""
+    tolerance: Duration = timedelta(minutes=5)
+    tenant: Name = "default"
+
+
 class HubFile(_Strict):
     agents: dict[Name, AgentConfig] = {}
     teams: dict[Name, TeamConfig] = {}
+    schedules: dict[Name, ScheduleConfig] = {}
+    webhooks: dict[Name, WebhookConfig] = {}
 
 
 _MODELS = (
     LimitsConfig, ToolConfig, MCPServerConfig, LimiterConfig, SessionBudgetConfig, AgentConfig,
-    MemberConfig, TeamConfig, HubFile,
+    MemberConfig, TeamConfig, ScheduleConfig, WebhookConfig, HubFile,
 )  # fmt: skip
 _KEYS = sorted({name for model in _MODELS for name in model.model_fields})
 
@@ -204,6 +235,10 @@ class HubConfig:
     path: Path | None
     agents: list[AgentSpec] = field(default_factory=list)
     teams: list[TeamSpec] = field(default_factory=list)
+    schedules: list[ScheduleSpecConfig] = field(default_factory=list)
+    """``[schedules.NAME]``: created or updated by ``up`` and ``worker``."""
+    webhooks: list[WebhookSpec] = field(default_factory=list)
+    """``[webhooks.NAME]``: served at ``POST /hooks/NAME`` by the HTTP API."""
 
     def plugin(self, settings: Settings | None = None) -> AgentsPlugin:
         """An :class:`~agenthub.agents.AgentsPlugin` running these agents and teams."""
@@ -369,4 +404,55 @@ def load_hub_config(
             )
         except ConfigurationError as err:
             raise ConfigurationError(f"{source}: teams.{name}: {err}") from None
-    return HubConfig(path, agents, teams)
+    names = set(parsed.agents) | set(parsed.teams)
+    schedules = [_schedule(name, item, source, names) for name, item in parsed.schedules.items()]
+    webhooks = [_webhook(name, item, source, names, path) for name, item in parsed.webhooks.items()]
+    return HubConfig(path, agents, teams, schedules, webhooks)
+
+
+def _starts(kind: str, name: str, agent: str, names: set[str], source: str) -> str:
+    where = f"{source}: {kind}.{name}"
+    if agent not in names:
+        raise ConfigurationError(
+            f"{where}.agent: {agent!r} is not an agent or team of this file (declared: "
+            f"{sorted(names)})"
+        )
+    return where
+
+
+def _schedule(name: str, item: ScheduleConfig, source: str, names: set[str]) -> ScheduleSpecConfig:
+    where = _starts("schedules", name, item.agent, names, source)
+    check_goal_template(item.goal, {"fire_time", "date", "schedule"}, f"{where}.goal")
+    spec = ScheduleSpecConfig(name, **item.model_dump())
+    check_schedule(spec, where)
+    return spec
+
+
+def _webhook(
+    name: str, item: WebhookConfig, source: str, names: set[str], path: Path
+) -> WebhookSpec:
+    where = _starts("webhooks", name, item.agent, names, source)
+    check_goal_template(item.goal, {"body", "hook"}, f"{where}.goal")
+    if bool(item.secret_env) == bool(item.secret_file):
+        raise ConfigurationError(
+            f'{where}: set exactly one of secret_env = "VAR" or secret_file = "path" (the '
+            "shared secret the sender signs with; never the secret itself in this file)"
+        )
+    if item.secret_env:
+        secret = os.environ.get(item.secret_env, "")
+        if not secret:
+            raise ConfigurationError(f"{where}.secret_env: {item.secret_env} is not set")
+    else:
+        file = (path.parent / item.secret_file).expanduser()
+        try:
+            secret = file.read_text(encoding="utf-8").strip()
+        except OSError as err:
+            raise ConfigurationError(
+                f"{where}.secret_file: cannot read {file}: {err.strerror or err}"
+            ) from None
+    if len(secret) < 16:
+        raise ConfigurationError(f"{where}: the secret is shorter than 16 characters")
+    return WebhookSpec(
+        name, item.agent, item.goal, secret.encode(), item.signature, item.signature_header,
+        item.delivery_header, item.tolerance, item.tenant,
+    )  # fmt: skip

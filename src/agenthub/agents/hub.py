@@ -50,6 +50,7 @@ from agenthub.agents.session import (
 from agenthub.agents.shared_events import SharedEvents
 from agenthub.agents.spec import AgentLimits
 from agenthub.agents.task import (
+    TASK_MEMO,
     AgentEventItem,
     AgentTask,
     AgentTaskRequest,
@@ -76,7 +77,7 @@ __all__ = [
 
 ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}"
 _ID = re.compile(ID_PATTERN)
-MEMO_KEY = "agenthub.task"
+MEMO_KEY = TASK_MEMO
 _TASK_TYPES = ("agenthub.AgentTask", "agenthub.Team")
 _RUNNING_STATES = ("waiting_for_approval", "compensating")
 _STATUS = {

@@ -20,13 +20,16 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from temporalio import workflow
+from temporalio import activity, workflow
 from temporalio.client import Client, WorkflowHandle
+from temporalio.common import SearchAttributeKey
 from temporalio.contrib.workflow_streams import WorkflowStream, WorkflowStreamClient
 from temporalio.exceptions import ApplicationError
 
 from agenthub.agents.capability import TaskProgress, TranscriptEntry
+from agenthub.agents.goals import render_goal
 from agenthub.agents.limiter import GRANT_SIGNAL, PermitHolder
 from agenthub.agents.registry import agent_entry, agent_specs
 from agenthub.agents.spec import AgentLimits
@@ -112,6 +115,48 @@ class AgentTaskRequest:
     """Overrides the agent's limits for this task."""
     history: list[dict[str, Any]] | None = None
     """Earlier messages of the conversation (pydantic-ai messages as JSON; sessions)."""
+    scheduled: ScheduledGoal | None = None
+    """Set by a schedule: ``goal`` is a template rendered with the fire time at start."""
+
+
+@dataclass
+class ScheduledGoal:
+    """How a schedule's fire renders its goal template: ``{{ fire_time }}`` and
+    ``{{ date }}`` in ``timezone``, and ``{{ schedule }}``."""
+
+    schedule: str
+    timezone: str = "UTC"
+
+
+TASK_MEMO = "agenthub.task"
+"""The memo key of a hub task: agent, goal, tenant, who started it."""
+
+_FIRED_AT = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
+
+
+@activity.defn(name="agenthub.render_scheduled_goal")
+async def render_fire_goal(template: str, fired: datetime, scheduled: ScheduledGoal) -> str:
+    """The goal of a schedule's fire (a local activity: the workflow sandbox keeps time zone
+    data out of reach)."""
+    local = fired.astimezone(ZoneInfo(scheduled.timezone))
+    return render_goal(
+        template,
+        {"fire_time": local.isoformat(), "date": local.date().isoformat(),
+         "schedule": scheduled.schedule},
+    )  # fmt: skip
+
+
+async def render_scheduled_goal(template: str, scheduled: ScheduledGoal) -> str:
+    """(Workflow code.) The goal of a schedule's fire, from the fire time the schedule put
+    on the workflow; the task's memo then shows the rendered goal."""
+    fired = workflow.info().typed_search_attributes.get(_FIRED_AT) or workflow.now()
+    goal: str = await workflow.execute_local_activity(
+        render_fire_goal, args=[template, fired, scheduled],
+        start_to_close_timeout=timedelta(seconds=30),
+    )  # fmt: skip
+    recorded = workflow.memo_value(TASK_MEMO, {}, type_hint=dict)
+    workflow.upsert_memo({TASK_MEMO: {**recorded, "goal": goal[:500]}})
+    return goal
 
 
 @dataclass
@@ -196,6 +241,10 @@ class AgentTask:
                 "its AgentSpec to the worker's AgentsPlugin",
             )
         agent, spec = entry
+        if request.scheduled is not None:
+            request = replace(
+                request, goal=await render_scheduled_goal(request.goal, request.scheduled)
+            )
         limits: AgentLimits = request.limits or spec.limits
         progress = self.agent_progress
         self.record("goal", request.goal)

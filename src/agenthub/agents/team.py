@@ -23,7 +23,7 @@ import asyncio
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -43,6 +43,8 @@ from agenthub.agents.task import (
     AgentTaskRequest,
     AgentTaskResult,
     AgentUsage,
+    ScheduledGoal,
+    render_scheduled_goal,
 )
 from agenthub.agents.undo import UndoCall, run_undo
 from agenthub.errors import ConfigurationError
@@ -113,6 +115,8 @@ class TeamSpec:
 class TeamRequest:
     team: str
     goal: str
+    scheduled: ScheduledGoal | None = None
+    """Set by a schedule: ``goal`` is a template rendered with the fire time at start."""
 
 
 @dataclass
@@ -199,6 +203,10 @@ class Team:
             raise
 
     async def _run(self, request: TeamRequest) -> TeamResult:
+        if request.scheduled is not None:
+            request = replace(
+                request, goal=await render_scheduled_goal(request.goal, request.scheduled)
+            )
         spec = team_spec(request.team)
         if spec is None:
             raise ApplicationError(

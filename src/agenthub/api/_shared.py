@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -17,6 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from agenthub.agents.hub import HubTasks
 from agenthub.agents.shared_events import SharedEvents
+from agenthub.agents.webhooks import WebhookSpec
 from agenthub.errors import WorkflowBusy
 from agenthub.runtime.tokens import TokenStore
 
@@ -117,6 +118,8 @@ class HubState:
     """The team names a task may name instead of an agent."""
     gate: UpdateGate = field(default_factory=UpdateGate)
     """Updates to one workflow take turns (the server's limit of 10 in flight)."""
+    hooks: Mapping[str, WebhookSpec] = field(default_factory=dict)
+    """The webhooks served at ``POST /hooks/{name}``, by name."""
     closing: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when the server shuts down: open event streams end (their readers reconnect
     elsewhere, with ``Last-Event-ID``) instead of holding the shutdown up."""

@@ -28,7 +28,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from agenthub._version import __version__
 from agenthub.agents.registry import agent_specs, team_specs
 from agenthub.agents.shared_events import SharedEvents
-from agenthub.api import approvals, callbacks, health, tasks
+from agenthub.agents.webhooks import WebhookSpec
+from agenthub.api import approvals, callbacks, health, tasks, triggers
 from agenthub.api._shared import HubState, error_response
 from agenthub.errors import HubError, InvalidInput, WorkerUnavailable, WorkflowBusy
 from agenthub.runtime.tokens import TokenStore
@@ -106,18 +107,20 @@ def create_app(
     agents: Callable[[], Collection[str]] | None = lambda: agent_specs().keys(),
     ui_url: str = "",
     teams: Callable[[], Collection[str]] = lambda: team_specs().keys(),
+    hooks: Sequence[WebhookSpec] = (),
 ) -> FastAPI:
     """The API, talking to Temporal through ``client``; ``secrets`` verify callback tokens;
     ``api_key`` (a shared service key) and ``tokens`` (API tokens, each acting as its
     identity) guard the approval endpoints once either is set; ``task_queue`` is the
     default queue whose approval inbox is listed; ``max_body`` caps the bytes read of a
     body; ``agents`` and ``teams`` list the names a task may name (default: those of
-    this process's ``AgentsPlugin``); ``ui_url`` is the Temporal web UI, for links."""
+    this process's ``AgentsPlugin``); ``ui_url`` is the Temporal web UI, for links;
+    ``hooks`` are the signed webhooks served at ``POST /hooks/{name}``."""
     app = FastAPI(title="agenthub", version=__version__, docs_url=None, redoc_url=None)
     _serve_docs_offline(app)
     app.state.hub = HubState(
         client, list(secrets), task_queue, api_key, max_body, tokens, agents, ui_url,
-        SharedEvents(client), teams,
+        SharedEvents(client), teams, hooks={h.name: h for h in hooks},
     )  # fmt: skip
 
     _serve_console(app)
@@ -183,6 +186,6 @@ def create_app(
     async def refused(request: Request, exc: HubError) -> Response:
         return answer(request, exc.status, type(exc).__name__, str(exc))
 
-    for module in (tasks, callbacks, approvals, health):
+    for module in (tasks, callbacks, approvals, triggers, health):
         app.include_router(module.router)
     return app

@@ -18,6 +18,7 @@ from agenthub.cli.approvals import approvals_app
 from agenthub.cli.callbacks import callback_app
 from agenthub.cli.cluster import cluster_app
 from agenthub.cli.fanout import fanout_app
+from agenthub.cli.schedules import schedules_app
 from agenthub.cli.tokens import token_app
 
 __all__ = ["app", "main"]
@@ -53,6 +54,7 @@ app.add_typer(approvals_app, name="approvals")
 app.add_typer(fanout_app, name="fanout")
 app.add_typer(token_app, name="token")
 app.add_typer(cluster_app, name="cluster")
+app.add_typer(schedules_app, name="schedules")
 determinism.register(app)
 maintenance.register(app)
 app.command()(demo.demo)
