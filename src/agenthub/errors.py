@@ -29,6 +29,7 @@ Two families live here:
         ├── UnknownAgent        422: no agent of that name runs on the hub
         ├── TaskConflict        409: the task id is taken by a different request
         ├── TaskFinished        409: the task is closed already (nothing to cancel)
+        ├── SessionBusy         409: the session still answers a message (double_texting = "reject")
         ├── CrossOriginRefused  403: a console change did not come from the console's pages
         └── FormTooLarge        413: a console form passes the API's body limit
 
@@ -97,6 +98,7 @@ __all__ = [
     "SagaError",
     "ScheduleNotFound",
     "ServerStartError",
+    "SessionBusy",
     "TaskConflict",
     "TaskFinished",
     "TaskNotFound",
@@ -239,6 +241,13 @@ class TaskConflict(HubError):
 
 class TaskFinished(HubError):
     """The task is closed already: there is nothing to cancel."""
+
+    status = 409
+
+
+class SessionBusy(HubError):
+    """The session still answers an earlier message and its agent says ``double_texting =
+    "reject"``: send again once the reply came; nothing was sent."""
 
     status = 409
 

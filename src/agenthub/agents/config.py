@@ -173,6 +173,7 @@ class AgentConfig(_Strict):
     model_timeout: Duration = timedelta(minutes=5)
     model_heartbeat_timeout: Duration = timedelta(seconds=30)
     output_type: ImportPath | None = None
+    double_texting: Literal["enqueue", "reject", "interrupt", "rollback"] = "enqueue"
 
 
 class MemberConfig(_Strict):
@@ -350,6 +351,7 @@ def _build_agent(name: str, config: AgentConfig, source: str, settings: Settings
             session_budget=SessionBudget(**config.session_budget.model_dump()),
             model_timeout=config.model_timeout,
             model_heartbeat_timeout=config.model_heartbeat_timeout,
+            double_texting=config.double_texting,
         )
     except ConfigurationError as err:
         raise ConfigurationError(f"{source}: {key}: {err}") from None

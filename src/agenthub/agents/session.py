@@ -16,6 +16,8 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -23,18 +25,25 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter
 from temporalio import workflow
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.contrib.workflow_streams import (
     WorkflowStream,
     WorkflowStreamClient,
     WorkflowStreamState,
 )
+from temporalio.exceptions import ApplicationError, ChildWorkflowError
 
 from agenthub.agents.registry import agent_entry
 from agenthub.agents.spec import SessionBudget
-from agenthub.agents.task import AgentTask, AgentTaskRequest, AgentUsage
-from agenthub.errors import InvalidInput
-from agenthub.patterns.entity import Entity, EntityClient, EntityStart, entity_update
+from agenthub.agents.task import INTERRUPT_SIGNAL, AgentTask, AgentTaskRequest, AgentUsage
+from agenthub.errors import InvalidInput, SessionBusy
+from agenthub.patterns.entity import (
+    Entity,
+    EntityClient,
+    EntityStart,
+    current_message_id,
+    entity_update,
+)
 
 __all__ = [
     "AgentSession",
@@ -94,6 +103,18 @@ class SessionReply:
     usage: AgentUsage
     history_messages: int
     """Messages in the session's history after this turn (after any compaction)."""
+    outcome: Literal["answered", "interrupted", "rolled_back"] = "answered"
+    """``interrupted`` or ``rolled_back``: a newer message stopped this turn (the agent's
+    ``double_texting``); ``output`` is then ``None``."""
+
+
+@dataclass
+class _Turn:
+    """The message being answered, and what a newer message asked of it."""
+
+    message_id: str | None
+    handle: Any = None
+    stop: Literal["", "interrupt", "rollback"] = ""
 
 
 _TURNS_KEPT = 500
@@ -130,6 +151,30 @@ class AgentSession(Entity[SessionState]):
         adapter: TypeAdapter[WorkflowStreamState | None] = TypeAdapter(WorkflowStreamState | None)
         self.events = WorkflowStream(prior_state=adapter.validate_python(prior))
         self._event_topic = self.events.topic(SESSION_TOPIC, type=SessionEvent)
+        self._turn: _Turn | None = None
+        self._waiting: list[str | None] = []
+        """Messages accepted and not yet answered (the one in flight included)."""
+
+    async def entity_message_waiting(
+        self, handler: str, message_id: str | None, *args: Any
+    ) -> None:
+        """A newer message stops the turn in flight when its agent says so."""
+        if handler != "send":
+            return
+        self._waiting.append(message_id)
+        turn = self._turn
+        if turn is None or turn.stop or turn.message_id == message_id:
+            return
+        entry = agent_entry(args[0].agent) if args else None
+        policy = entry[1].double_texting if entry is not None else "enqueue"
+        if policy == "interrupt":
+            turn.stop = "interrupt"
+            if turn.handle is not None:
+                await turn.handle.signal(INTERRUPT_SIGNAL)
+        elif policy == "rollback":
+            turn.stop = "rollback"
+            if turn.handle is not None:
+                turn.handle.cancel()  # the child undoes its compensated calls, newest first
 
     def before_continue_as_new(self) -> None:
         # Readers follow the stream into the next run, from where they were.
@@ -154,12 +199,38 @@ class AgentSession(Entity[SessionState]):
             raise InvalidInput("a message needs text")
         self.state.agent = message.agent
         self._note("user", message.text)
+        turn = self._turn = _Turn(current_message_id())
         try:
-            result = await self._task(message.agent, message.text, self.state.history)
+            result = await self._task(message.agent, message.text, self.state.history, turn)
+        except (asyncio.CancelledError, ChildWorkflowError) as err:
+            if turn.stop != "rollback":
+                self._note("agent", f"(failed: {err})")
+                raise
+            # Undone by the child (its compensated calls, newest first) and left out of the
+            # history: the model never sees this turn again.
+            self._note("agent", "(rolled back by a newer message: its tool calls were undone)")
+            return SessionReply(
+                None, len(self.state.turns) // 2, AgentUsage(), len(self.state.history),
+                "rolled_back",
+            )  # fmt: skip
         except Exception as err:
             # The turn stays paired in the transcript; the history is unchanged.
             self._note("agent", f"(failed: {err})")
             raise
+        finally:
+            self._turn = None
+            with contextlib.suppress(ValueError):
+                self._waiting.remove(turn.message_id)
+        if result.interrupted:
+            # The partial turn stays, marked, for the model and for readers.
+            done = "; ".join(f"{e.kind}: {e.text}" for e in result.transcript if e.kind != "goal")
+            marked = f"(interrupted by a newer message; done so far: {done or 'nothing'})"
+            self.state.history += [_user_message(message.text), _agent_message(marked)]
+            self._note("agent", marked)
+            return SessionReply(
+                None, len(self.state.turns) // 2, result.usage, len(self.state.history),
+                "interrupted",
+            )  # fmt: skip
         self.state.history += result.messages
         self._note("agent", str(result.output))
         budget: SessionBudget = entry[1].session_budget
@@ -169,13 +240,38 @@ class AgentSession(Entity[SessionState]):
             result.output, len(self.state.turns) // 2, result.usage, len(self.state.history)
         )
 
-    async def _task(self, agent: str, goal: str, history: list[dict[str, Any]]) -> Any:
+    @send.validator
+    def _busy(self, message: SessionMessage) -> None:
+        # double_texting = "reject": a message while another is accepted is refused (a
+        # resend of that very message is not: it is answered once, as ever).
+        entry = agent_entry(message.agent)
+        if entry is None or entry[1].double_texting != "reject":
+            return
+        mine = current_message_id()
+        if any(m != mine for m in self._waiting) and mine not in self._entity_recent:
+            raise ApplicationError(
+                f"session {self.entity_id!r} still answers an earlier message; send this one "
+                'once the reply came (its agent says double_texting = "reject")',
+                type="SessionBusy",
+                non_retryable=True,
+            )
+
+    async def _task(
+        self, agent: str, goal: str, history: list[dict[str, Any]], turn: _Turn | None = None
+    ) -> Any:
         self.state.task_count += 1
-        return await workflow.execute_child_workflow(
+        handle = await workflow.start_child_workflow(
             AgentTask.run,
             AgentTaskRequest(agent, goal, history=history or None),
             id=f"{workflow.info().workflow_id}/task-{self.state.task_count}",
         )
+        if turn is not None:
+            turn.handle = handle
+            if turn.stop == "interrupt":  # asked while the child was starting
+                await handle.signal(INTERRUPT_SIGNAL)
+            elif turn.stop == "rollback":
+                handle.cancel()
+        return await handle
 
     async def _compact(self, budget: SessionBudget) -> None:
         history = self.state.history
@@ -215,6 +311,14 @@ class AgentSession(Entity[SessionState]):
         return list(self.state.turns)
 
 
+def _agent_message(text: str) -> dict[str, Any]:
+    from pydantic_ai.messages import ModelMessagesTypeAdapter, ModelResponse, TextPart
+
+    response = ModelResponse(parts=[TextPart(content=text)], timestamp=workflow.now())
+    dumped: list[dict[str, Any]] = ModelMessagesTypeAdapter.dump_python([response], mode="json")
+    return dumped[0]
+
+
 def _user_message(text: str) -> dict[str, Any]:
     from pydantic_ai.messages import ModelMessagesTypeAdapter, ModelRequest, UserPromptPart
 
@@ -235,11 +339,21 @@ async def send_message(
     """Send a user message to the session (started if new) and wait for the reply.
 
     The same ``message_id`` sent again returns the first reply (nothing runs twice).
+
+    Raises:
+        SessionBusy: the session still answers an earlier message and the agent says
+            ``double_texting = "reject"``.
     """
     sessions = EntityClient(client, AgentSession, task_queue=task_queue)
-    reply: SessionReply = await sessions.update(
-        session_id, AgentSession.send, SessionMessage(agent, text), message_id=message_id
-    )
+    try:
+        reply: SessionReply = await sessions.update(
+            session_id, AgentSession.send, SessionMessage(agent, text), message_id=message_id
+        )
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type == "SessionBusy":
+            raise SessionBusy(cause.message) from None
+        raise
     return reply
 
 

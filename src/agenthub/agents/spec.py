@@ -45,6 +45,8 @@ __all__ = ["AgentLimits", "AgentSpec", "MCPServerSpec", "SessionBudget", "resolv
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 OFFLINE_MODEL = "offline"
+DoubleTexting = Literal["enqueue", "reject", "interrupt", "rollback"]
+DOUBLE_TEXTING: tuple[DoubleTexting, ...] = ("enqueue", "reject", "interrupt", "rollback")
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,12 @@ class AgentSpec:
         limits: requests, tool calls, tokens and deadline of one task.
         output_type: the type of the answer (``str`` by default; a dataclass or pydantic
             model for structured output).
+        double_texting: what a session does with a message that comes while it still
+            answers the previous one: ``enqueue`` (answer both, in order), ``reject``
+            (409 ``SessionBusy``), ``interrupt`` (stop the turn in flight, keep its partial
+            transcript marked, answer the new message), ``rollback`` (stop it, undo its
+            compensated tool calls newest first, drop it from the history, answer the new
+            message).
     """
 
     name: str
@@ -175,8 +183,14 @@ class AgentSpec:
     session_budget: SessionBudget = field(default_factory=SessionBudget)
     model_timeout: timedelta = timedelta(minutes=5)
     model_heartbeat_timeout: timedelta = timedelta(seconds=30)
+    double_texting: DoubleTexting = "enqueue"
 
     def __post_init__(self) -> None:
+        if self.double_texting not in DOUBLE_TEXTING:
+            raise ConfigurationError(
+                f"agent {self.name!r}: double_texting {self.double_texting!r} is not one of "
+                f"{', '.join(DOUBLE_TEXTING)}"
+            )
         if not _NAME.fullmatch(self.name):
             raise ConfigurationError(
                 f"agent name {self.name!r} is not valid: start with a letter, then up to 63 "

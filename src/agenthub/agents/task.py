@@ -54,6 +54,9 @@ __all__ = [
 AGENT_STATUS_QUERY = "agenthub.agent.status"
 AGENT_TASK_TYPE = "agenthub.AgentTask"
 MODEL_ERROR_SIGNAL = "agenthub.agent.model_error"
+INTERRUPT_SIGNAL = "agenthub.agent.interrupt"
+"""Stop the agent where it is and end the task with what it did so far, undoing nothing
+(a session's ``double_texting = "interrupt"``); a cancel, by contrast, undoes."""
 """Sent by the worker's model-request watcher when an attempt fails (see
 :class:`ModelFailure`)."""
 
@@ -179,6 +182,9 @@ class AgentTaskResult:
     compensations: list[UndoCall] = field(default_factory=list)
     """Undos of the compensated tool calls it made, oldest first (a team that fails later
     runs them)."""
+    interrupted: bool = False
+    """Stopped by :data:`INTERRUPT_SIGNAL` before it answered: ``output`` is ``None`` and
+    ``transcript`` holds what it did so far."""
 
 
 def _refuse(error_type: str, message: str) -> ApplicationError:
@@ -201,6 +207,14 @@ class AgentTask:
         self.events = WorkflowStream()
         self._event_topic = self.events.topic(EVENT_TOPIC, type=AgentEvent)
         self._published = 0
+        self._agent_run: asyncio.Future[Any] | None = None
+        self._interrupted = False
+
+    @workflow.signal(name=INTERRUPT_SIGNAL)
+    def _interrupt(self) -> None:
+        self._interrupted = True
+        if self._agent_run is not None and not self._agent_run.done():
+            self._agent_run.cancel()
 
     def record(self, kind: str, value: Any, **data: Any) -> None:
         """Note a step in the transcript and publish it as an :class:`AgentEvent`."""
@@ -264,10 +278,16 @@ class AgentTask:
                 running = agent.run(
                     request.goal, usage_limits=usage_limits, message_history=history
                 )
-                if limits.deadline is not None:
-                    result = await asyncio.wait_for(running, limits.deadline.total_seconds())
-                else:
-                    result = await running
+                deadline = limits.deadline.total_seconds() if limits.deadline else None
+                self._agent_run = asyncio.ensure_future(asyncio.wait_for(running, deadline))
+                if self._interrupted:  # asked before the agent started
+                    self._agent_run.cancel()
+                try:
+                    result = await self._agent_run
+                except asyncio.CancelledError:
+                    if not self._interrupted or not self._agent_run.cancelled():
+                        raise  # the task itself is cancelled: undo, as ever
+                    result = None  # interrupted: what was done stays done
         except UsageLimitExceeded as err:
             self._finish("failed", f"usage limit: {err}")
             raise _refuse("UsageLimitExceeded", f"agent {request.agent!r}: {err}") from None
@@ -283,6 +303,18 @@ class AgentTask:
             kind, message = describe_failure(err)
             self._finish("failed", f"{kind}: {message}")
             raise
+        if result is None:
+            self._finish("interrupted", "interrupted by a newer message; nothing was undone")
+            return AgentTaskResult(
+                output=None,
+                usage=AgentUsage(
+                    progress.requests, progress.tool_calls, progress.input_tokens,
+                    progress.output_tokens,
+                ),
+                transcript=list(progress.transcript),
+                compensations=list(self.undos),
+                interrupted=True,
+            )  # fmt: skip
         usage = result.usage
         progress.state, progress.step = "succeeded", "done"
         self.record("answer", result.output, requests=usage.requests, tool_calls=usage.tool_calls)

@@ -58,6 +58,7 @@ from agenthub.patterns.entity.workflow import (
     Entity,
     EntityConfig,
     EntityStart,
+    current_message_id,
     entity_signal,
     entity_update,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "EntityClient",
     "EntityConfig",
     "EntityStart",
+    "current_message_id",
     "entity_signal",
     "entity_update",
 ]

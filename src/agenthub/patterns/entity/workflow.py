@@ -161,6 +161,14 @@ class Entity(Generic[S]):
         waits for handlers in flight: put into :attr:`state` what the next run needs and
         release long waits (e.g. a workflow stream's pollers). Does nothing by default."""
 
+    async def entity_message_waiting(
+        self, handler: str, message_id: str | None, *args: Any
+    ) -> None:
+        """Called when a message (of ``@entity_signal``/``@entity_update`` ``handler``)
+        arrives, before it waits its turn behind the message being handled: an entity may
+        act on the one in flight (e.g. interrupt it). Not called for a message id already
+        answered. Does nothing by default."""
+
     def request_continue_as_new(self) -> None:
         """Move to a new run as soon as in-flight handlers finish (e.g. after a migration)."""
         self._entity_init()
@@ -244,6 +252,12 @@ def _message_id(*_args: Any) -> str | None:
     return info.id if info else None
 
 
+def current_message_id() -> str | None:
+    """(Workflow code.) The id of the update message being handled (``None`` for a
+    signal): what an entity's handler uses to tell messages apart."""
+    return _message_id()
+
+
 def _serialized(
     handler: Callable[..., Awaitable[R]], message_id_of: Callable[..., str | None]
 ) -> Callable[..., Awaitable[Any]]:
@@ -257,6 +271,8 @@ def _serialized(
         self._entity_init()
         if not self._entity_started:  # fast path: every wait_condition is re-checked per step
             await workflow.wait_condition(lambda: self._entity_started)
+        if message_id is None or message_id not in self._entity_recent:
+            await self.entity_message_waiting(handler.__name__, message_id, *args)
         async with self._entity_lock:
             if message_id is not None and message_id in self._entity_recent:
                 return self._entity_recent[message_id]
