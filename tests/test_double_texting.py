@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from agenthub.runtime import Settings
 from agenthub.testing import running_worker
 
 from .agent_apps import agents_client
+from .procs import read_lines, worker_process
 
 BOOKED: list[str] = []
 UNBOOKED: list[str] = []
@@ -54,17 +56,19 @@ async def hold() -> str:
 
 
 def _script(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
-    # The newest user message decides; "slow ..." books, then holds until released.
+    # The newest user message decides; "slow ..." books, then holds (until released).
     prompts = [
         (i, str(p.content)) for i, m in enumerate(messages) for p in getattr(m, "parts", [])
         if isinstance(p, UserPromptPart)
     ]  # fmt: skip
     last, prompt = prompts[-1]
-    answered = any(
+    returns = sum(
         isinstance(p, ToolReturnPart) for m in messages[last:] for p in getattr(m, "parts", [])
     )
-    if prompt.startswith("slow") and not answered:
-        return ModelResponse(parts=[ToolCallPart("book", {"item": prompt}), ToolCallPart("hold")])
+    if prompt.startswith("slow") and returns == 0:
+        return ModelResponse(parts=[ToolCallPart("book", {"item": prompt})])
+    if prompt.startswith("slow") and returns == 1:
+        return ModelResponse(parts=[ToolCallPart("hold")])
     seen = "; ".join(text for _, text in prompts[:-1])
     return ModelResponse(parts=[TextPart(f"answered {prompt} (before: {seen or 'nothing'})")])
 
@@ -180,3 +184,41 @@ async def test_rollback_undoes_the_first_turn_once_and_drops_it(
                                message_id="m1")  # fmt: skip
     assert again.outcome == "rolled_back" and BOOKED.count(f"slow {chat}") == 1
     RELEASE.set()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("policy", ["enqueue", "rollback"])
+async def test_a_worker_killed_between_the_two_messages_changes_nothing(
+    dev_server_env: WorkflowEnvironment, tmp_path: Path, policy: str
+) -> None:
+    client = dev_server_env.client
+    address = client.service_client.config.target_host
+    queue = f"dt-crash-{uuid.uuid4().hex[:8]}"
+    agent, chat = f"dtk-{policy}", f"k-{uuid.uuid4().hex[:6]}"
+    args = (address, queue, str(tmp_path))
+
+    def send(text: str, message_id: str) -> asyncio.Task[Any]:
+        return asyncio.ensure_future(
+            send_message(client, agent, chat, text, task_queue=queue, message_id=message_id)
+        )
+
+    async with worker_process("tests.double_texting_worker", *args, "hold") as first:
+        await read_lines(first, "READY", 1)
+        one = send(f"slow {chat}", "m1")
+        await read_lines(first, "HELD", 1)
+        first.kill()  # SIGKILL, with the first turn at its tool
+        await first.wait()
+    two = send("then this", "m2")
+    async with worker_process("tests.double_texting_worker", *args) as second:
+        await read_lines(second, "READY", 1)
+        replies = [await asyncio.wait_for(t, 90) for t in (one, two)]
+    effects = (tmp_path / "effects").read_text().splitlines()
+    assert effects.count(f"booked slow {chat}") == 1, effects
+    if policy == "enqueue":
+        assert [r.outcome for r in replies] == ["answered", "answered"]
+        assert replies[1].output == f"answered then this (before: slow {chat})"
+        assert f"unbooked slow {chat}" not in effects
+    else:
+        assert [r.outcome for r in replies] == ["rolled_back", "answered"]
+        assert replies[1].output == "answered then this (before: nothing)"
+        assert effects.count(f"unbooked slow {chat}") == 1, effects
