@@ -134,6 +134,10 @@ class AgentHubCapability(AbstractCapability[Any]):
         task = current_task()
         if task is not None:
             task.agent_progress.step = f"model request {task.agent_progress.requests + 1}"
+            # A long task moves to a fresh run here, between two model requests.
+            continue_point = getattr(task, "continue_as_new_point", None)
+            if continue_point is not None:
+                continue_point(ctx, request_context)
         return request_context
 
     async def wrap_model_request(self, ctx: Any, *, request_context: Any, handler: Any) -> Any:

@@ -174,6 +174,7 @@ class AgentConfig(_Strict):
     model_heartbeat_timeout: Duration = timedelta(seconds=30)
     output_type: ImportPath | None = None
     double_texting: Literal["enqueue", "reject", "interrupt", "rollback"] = "enqueue"
+    continue_as_new_events: Annotated[int, Field(ge=100)] | None = None
 
 
 class MemberConfig(_Strict):
@@ -352,6 +353,7 @@ def _build_agent(name: str, config: AgentConfig, source: str, settings: Settings
             model_timeout=config.model_timeout,
             model_heartbeat_timeout=config.model_heartbeat_timeout,
             double_texting=config.double_texting,
+            continue_as_new_events=config.continue_as_new_events,
         )
     except ConfigurationError as err:
         raise ConfigurationError(f"{source}: {key}: {err}") from None

@@ -415,9 +415,10 @@ class HubTasks:
         """The tenant's tasks, newest first (``status``: only those, e.g. ``running``)."""
         types = " OR ".join(f'WorkflowType = "{t}"' for t in _TASK_TYPES)
         # Members of a team are tasks' children under the team's id: not listed on their own.
+        # A long task that continued as new is one task: its earlier runs are not listed.
         query = (
             f'({types}) AND WorkflowId STARTS_WITH "{task_workflow_id(self.tenant, "")}" '
-            "AND ParentWorkflowId IS NULL"
+            'AND ParentWorkflowId IS NULL AND ExecutionStatus != "ContinuedAsNew"'
         )
         if status is not None:
             names = {v: k for k, v in _STATUS.items()}

@@ -168,6 +168,9 @@ class AgentSpec:
             transcript marked, answer the new message), ``rollback`` (stop it, undo its
             compensated tool calls newest first, drop it from the history, answer the new
             message).
+        continue_as_new_events: a task continues as new (one task to every reader) once its
+            run's history has this many events, or when the server suggests it, whichever
+            comes first; ``None``: only when the server suggests it.
     """
 
     name: str
@@ -184,12 +187,18 @@ class AgentSpec:
     model_timeout: timedelta = timedelta(minutes=5)
     model_heartbeat_timeout: timedelta = timedelta(seconds=30)
     double_texting: DoubleTexting = "enqueue"
+    continue_as_new_events: int | None = None
 
     def __post_init__(self) -> None:
         if self.double_texting not in DOUBLE_TEXTING:
             raise ConfigurationError(
                 f"agent {self.name!r}: double_texting {self.double_texting!r} is not one of "
                 f"{', '.join(DOUBLE_TEXTING)}"
+            )
+        if self.continue_as_new_events is not None and self.continue_as_new_events < 100:
+            raise ConfigurationError(
+                f"agent {self.name!r}: continue_as_new_events must be at least 100, got "
+                f"{self.continue_as_new_events}"
             )
         if not _NAME.fullmatch(self.name):
             raise ConfigurationError(

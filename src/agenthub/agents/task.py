@@ -25,7 +25,11 @@ from zoneinfo import ZoneInfo
 from temporalio import activity, workflow
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributeKey
-from temporalio.contrib.workflow_streams import WorkflowStream, WorkflowStreamClient
+from temporalio.contrib.workflow_streams import (
+    WorkflowStream,
+    WorkflowStreamClient,
+    WorkflowStreamState,
+)
 from temporalio.exceptions import ApplicationError
 
 from agenthub.agents.capability import TaskProgress, TranscriptEntry
@@ -33,7 +37,7 @@ from agenthub.agents.goals import render_goal
 from agenthub.agents.limiter import GRANT_SIGNAL, PermitHolder
 from agenthub.agents.registry import agent_entry, agent_specs
 from agenthub.agents.spec import AgentLimits
-from agenthub.agents.undo import UndoCall
+from agenthub.agents.undo import UndoCall, run_undo
 from agenthub.patterns._sdk import describe_failure
 from agenthub.patterns.saga import Saga
 
@@ -120,6 +124,35 @@ class AgentTaskRequest:
     """Earlier messages of the conversation (pydantic-ai messages as JSON; sessions)."""
     scheduled: ScheduledGoal | None = None
     """Set by a schedule: ``goal`` is a template rendered with the fire time at start."""
+    resume: TaskResume | None = None
+    """Set when the task continued as new: where the previous run stopped."""
+
+
+@dataclass
+class TaskResume:
+    """What a long task carries into its next run (continue-as-new): the conversation so
+    far (offloaded by reference when large), usage, undos, progress and event offsets."""
+
+    messages: list[dict[str, Any]]
+    usage: AgentUsage
+    undos: list[UndoCall]
+    progress: TaskProgress
+    stream: WorkflowStreamState
+    published: int
+    history_base: int
+    """Messages of ``messages`` that came with the task (a session's history), not from it."""
+    deadline_at: datetime | None = None
+    runs: int = 1
+
+
+class _ContinueAsNew(BaseException):
+    """Raised between two model requests to move the task to a fresh run (a BaseException:
+    nothing on the way may take it for a failure of the tool or the model)."""
+
+    def __init__(self, messages: list[Any], usage: Any) -> None:
+        super().__init__("continue as new")
+        self.messages = messages
+        self.usage = usage
 
 
 @dataclass
@@ -198,17 +231,33 @@ class AgentTask:
 
     @workflow.init
     def __init__(self, request: AgentTaskRequest) -> None:
-        self.agent_progress = TaskProgress(agent=request.agent)
+        resume = request.resume
+        self.agent_progress = resume.progress if resume else TaskProgress(agent=request.agent)
         self.saga: Saga | None = None
         self.permits = PermitHolder()
         self.permit_count = 0
-        self.undos: list[UndoCall] = []
-        # Events for live readers (by offset), bounded to the newest EVENT_LIMIT.
-        self.events = WorkflowStream()
+        self.undos: list[UndoCall] = list(resume.undos) if resume else []
+        # Events for live readers (by offset), bounded to the newest EVENT_LIMIT; a run
+        # that continued a long task goes on from its offsets.
+        self.events = WorkflowStream(prior_state=resume.stream if resume else None)
         self._event_topic = self.events.topic(EVENT_TOPIC, type=AgentEvent)
-        self._published = 0
+        self._published = resume.published if resume else 0
+        self._requests_at_start = self.agent_progress.requests
+        self._continue_after: int | None = None
         self._agent_run: asyncio.Future[Any] | None = None
         self._interrupted = False
+
+    def continue_as_new_point(self, ctx: Any, request_context: Any) -> None:
+        """(Called by the capability before each model request.) Move to a fresh run when
+        the history is long: after at least one model request of this run."""
+        if self.agent_progress.requests <= self._requests_at_start:
+            return
+        info = workflow.info()
+        limit = self._continue_after
+        if info.is_continue_as_new_suggested() or (
+            limit is not None and info.get_current_history_length() >= limit
+        ):
+            raise _ContinueAsNew(list(request_context.messages), ctx.usage)
 
     @workflow.signal(name=INTERRUPT_SIGNAL)
     def _interrupt(self) -> None:
@@ -245,7 +294,7 @@ class AgentTask:
     async def run(self, request: AgentTaskRequest) -> AgentTaskResult:
         from pydantic_ai.exceptions import UsageLimitExceeded
         from pydantic_ai.messages import ModelMessagesTypeAdapter
-        from pydantic_ai.usage import UsageLimits
+        from pydantic_ai.usage import RunUsage, UsageLimits
 
         entry = agent_entry(request.agent)
         if entry is None:
@@ -261,7 +310,15 @@ class AgentTask:
             )
         limits: AgentLimits = request.limits or spec.limits
         progress = self.agent_progress
-        self.record("goal", request.goal)
+        self._continue_after = spec.continue_as_new_events
+        resume = request.resume
+        if resume is None:
+            self.record("goal", request.goal)
+        deadline_at = (
+            resume.deadline_at
+            if resume is not None
+            else (workflow.now() + limits.deadline if limits.deadline else None)
+        )
         usage_limits = UsageLimits(
             request_limit=limits.max_requests,
             tool_calls_limit=limits.max_tool_calls,
@@ -270,24 +327,49 @@ class AgentTask:
         try:
             async with Saga("agent") as saga:
                 self.saga = saga
-                history = (
-                    ModelMessagesTypeAdapter.validate_python(request.history)
-                    if request.history
+                for undo in self.undos:  # carried from the runs before, oldest first
+                    saga.add_compensation(run_undo, undo)
+                if resume is not None:
+                    running = agent.run(
+                        None,
+                        usage_limits=usage_limits,
+                        message_history=ModelMessagesTypeAdapter.validate_python(
+                            resume.messages
+                        ),
+                        usage=RunUsage(
+                            requests=resume.usage.requests, tool_calls=resume.usage.tool_calls,
+                            input_tokens=resume.usage.input_tokens,
+                            output_tokens=resume.usage.output_tokens,
+                        ),
+                    )  # fmt: skip
+                else:
+                    history = (
+                        ModelMessagesTypeAdapter.validate_python(request.history)
+                        if request.history
+                        else None
+                    )
+                    running = agent.run(
+                        request.goal, usage_limits=usage_limits, message_history=history
+                    )
+                deadline = (
+                    max((deadline_at - workflow.now()).total_seconds(), 0.0)
+                    if deadline_at is not None
                     else None
                 )
-                running = agent.run(
-                    request.goal, usage_limits=usage_limits, message_history=history
-                )
-                deadline = limits.deadline.total_seconds() if limits.deadline else None
                 self._agent_run = asyncio.ensure_future(asyncio.wait_for(running, deadline))
                 if self._interrupted:  # asked before the agent started
                     self._agent_run.cancel()
+                moving: _ContinueAsNew | None = None
                 try:
                     result = await self._agent_run
                 except asyncio.CancelledError:
                     if not self._interrupted or not self._agent_run.cancelled():
                         raise  # the task itself is cancelled: undo, as ever
                     result = None  # interrupted: what was done stays done
+                except _ContinueAsNew as err:
+                    moving, result = err, None  # not a failure: nothing is undone
+            if moving is not None:
+                await self._continue_as_new(request, moving, deadline_at)
         except UsageLimitExceeded as err:
             self._finish("failed", f"usage limit: {err}")
             raise _refuse("UsageLimitExceeded", f"agent {request.agent!r}: {err}") from None
@@ -296,6 +378,8 @@ class AgentTask:
             raise _refuse(
                 "DeadlineExceeded", f"agent {request.agent!r} passed its deadline {limits.deadline}"
             ) from None
+        except workflow.ContinueAsNewError:
+            raise  # the task goes on in its next run
         except asyncio.CancelledError:
             self._finish("cancelled", "cancelled")
             raise
@@ -316,6 +400,7 @@ class AgentTask:
                 interrupted=True,
             )  # fmt: skip
         usage = result.usage
+        base = resume.history_base if resume is not None else len(request.history or [])
         progress.state, progress.step = "succeeded", "done"
         self.record("answer", result.output, requests=usage.requests, tool_calls=usage.tool_calls)
         return AgentTaskResult(
@@ -327,8 +412,43 @@ class AgentTask:
                 output_tokens=usage.output_tokens,
             ),
             transcript=list(progress.transcript),
-            messages=ModelMessagesTypeAdapter.dump_python(result.new_messages(), mode="json"),
+            # What this task added to the conversation, across all its runs.
+            messages=ModelMessagesTypeAdapter.dump_python(
+                result.all_messages()[base:], mode="json"
+            ),
             compensations=list(self.undos),
+        )
+
+    async def _continue_as_new(
+        self, request: AgentTaskRequest, moving: _ContinueAsNew, deadline_at: datetime | None
+    ) -> None:
+        from pydantic_ai.messages import ModelMessagesTypeAdapter
+
+        info = workflow.info()
+        runs = request.resume.runs + 1 if request.resume else 2
+        self.record("continued", f"run {runs} begins ({info.get_current_history_length()} events)")
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        self.events.detach_pollers()  # readers follow into the next run, from their offset
+        usage = moving.usage
+        resume = TaskResume(
+            messages=ModelMessagesTypeAdapter.dump_python(moving.messages, mode="json"),
+            usage=AgentUsage(
+                usage.requests, usage.tool_calls, usage.input_tokens, usage.output_tokens
+            ),
+            undos=list(self.undos),
+            progress=self.agent_progress,
+            stream=self.events.get_state(),
+            published=self._published,
+            history_base=(
+                request.resume.history_base if request.resume else len(request.history or [])
+            ),
+            deadline_at=deadline_at,
+            runs=runs,
+        )
+        memo = workflow.memo_value(TASK_MEMO, {}, type_hint=dict)
+        workflow.continue_as_new(
+            replace(request, resume=resume, scheduled=None, history=None),
+            memo={TASK_MEMO: memo} if memo else None,
         )
 
     def _finish(self, state: str, why: str) -> None:
