@@ -56,7 +56,7 @@ def _specs() -> list[AgentSpec]:
         AgentSpec(
             name=f"dtk-{p}", model=FunctionModel(_script), tools=[book, hold], double_texting=p
         )
-        for p in ("enqueue", "rollback")
+        for p in ("enqueue", "reject", "interrupt", "rollback")
     ]
 
 

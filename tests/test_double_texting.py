@@ -187,7 +187,7 @@ async def test_rollback_undoes_the_first_turn_once_and_drops_it(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("policy", ["enqueue", "rollback"])
+@pytest.mark.parametrize("policy", POLICIES)
 async def test_a_worker_killed_between_the_two_messages_changes_nothing(
     dev_server_env: WorkflowEnvironment, tmp_path: Path, policy: str
 ) -> None:
@@ -211,14 +211,19 @@ async def test_a_worker_killed_between_the_two_messages_changes_nothing(
     two = send("then this", "m2")
     async with worker_process("tests.double_texting_worker", *args) as second:
         await read_lines(second, "READY", 1)
-        replies = [await asyncio.wait_for(t, 90) for t in (one, two)]
+        replies = await asyncio.wait_for(asyncio.gather(one, two, return_exceptions=True), 90)
     effects = (tmp_path / "effects").read_text().splitlines()
-    assert effects.count(f"booked slow {chat}") == 1, effects
-    if policy == "enqueue":
-        assert [r.outcome for r in replies] == ["answered", "answered"]
-        assert replies[1].output == f"answered then this (before: slow {chat})"
-        assert f"unbooked slow {chat}" not in effects
-    else:
-        assert [r.outcome for r in replies] == ["rolled_back", "answered"]
-        assert replies[1].output == "answered then this (before: nothing)"
-        assert effects.count(f"unbooked slow {chat}") == 1, effects
+    assert effects.count(f"booked slow {chat}") == 1, effects  # never twice
+    first_reply, second_reply = replies
+    assert not isinstance(first_reply, BaseException), first_reply
+    if policy == "reject":
+        assert isinstance(second_reply, SessionBusy), second_reply
+        assert first_reply.outcome == "answered"
+        return
+    assert not isinstance(second_reply, BaseException), second_reply
+    outcome = {"enqueue": "answered", "interrupt": "interrupted", "rollback": "rolled_back"}
+    assert [first_reply.outcome, second_reply.outcome] == [outcome[policy], "answered"]
+    before = "nothing" if policy == "rollback" else f"slow {chat}"
+    assert second_reply.output == f"answered then this (before: {before})"
+    undone = effects.count(f"unbooked slow {chat}")
+    assert undone == (1 if policy == "rollback" else 0), effects
