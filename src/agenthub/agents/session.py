@@ -188,6 +188,14 @@ class AgentSession(Entity[SessionState]):
     @entity_update
     async def send(self, message: SessionMessage) -> SessionReply:
         """Answer a user message with the conversation so far."""
+        try:
+            return await self._answer(message)
+        finally:
+            # Answered, stopped or refused: it no longer waits (double_texting = "reject").
+            with contextlib.suppress(ValueError):
+                self._waiting.remove(current_message_id())
+
+    async def _answer(self, message: SessionMessage) -> SessionReply:
         entry = agent_entry(message.agent)
         if entry is None:
             raise InvalidInput(f"no agent {message.agent!r} on this worker")
@@ -219,8 +227,6 @@ class AgentSession(Entity[SessionState]):
             raise
         finally:
             self._turn = None
-            with contextlib.suppress(ValueError):
-                self._waiting.remove(turn.message_id)
         if result.interrupted:
             # The partial turn stays, marked, for the model and for readers.
             done = "; ".join(f"{e.kind}: {e.text}" for e in result.transcript if e.kind != "goal")
