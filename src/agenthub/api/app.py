@@ -66,6 +66,7 @@ def _serve_console(app: FastAPI) -> None:
     from agenthub.api import console
 
     app.include_router(console.router)
+    app.add_exception_handler(console.SignInNeeded, console.sign_in_needed)
     app.mount("/console/static", StaticFiles(directory=console.STATIC_DIR), "console-static")
 
     app.add_middleware(_ConsoleHeaders)

@@ -50,7 +50,15 @@ from agenthub.errors import (
 )
 from agenthub.patterns.approvals import ApprovalDecision, PendingApproval, list_pending
 
-__all__ = ["COOKIE", "SECURITY_HEADERS", "STATIC_DIR", "router", "wants_console_page"]
+__all__ = [
+    "COOKIE",
+    "SECURITY_HEADERS",
+    "STATIC_DIR",
+    "SignInNeeded",
+    "router",
+    "sign_in_needed",
+    "wants_console_page",
+]
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
@@ -113,7 +121,13 @@ def wants_console_page(request: Request) -> bool:
 
 
 class SignInNeeded(Exception):
-    """No valid token in the console's cookie: the person signs in first."""
+    """No valid token in the console's cookie: the person signs in first (the app answers
+    with a redirect to the sign-in page, see :func:`sign_in_needed`)."""
+
+
+async def sign_in_needed(request: Request, exc: Exception) -> Response:
+    """The app's handler of :class:`SignInNeeded`: off to the sign-in page, and back."""
+    return RedirectResponse(f"/console/sign-in?next={quote(request.url.path)}", status_code=303)
 
 
 @dataclass(frozen=True)
@@ -190,10 +204,6 @@ def error_page(request: Request, status: int, title: str, message: str) -> HTMLR
     except SignInNeeded:
         viewer = None
     return _page(request, "error.html", viewer, status, title=title, message=message, status=status)
-
-
-def _sign_in_redirect(request: Request) -> RedirectResponse:
-    return RedirectResponse(f"/console/sign-in?next={quote(request.url.path)}", status_code=303)
 
 
 def _see_other(path: str, notice: str = "") -> RedirectResponse:
@@ -304,10 +314,7 @@ def _choices(request: Request) -> list[str]:
 
 @router.get("/console/tasks")
 async def tasks_page(request: Request) -> Response:
-    try:
-        viewer = _viewer(request)
-    except SignInNeeded:
-        return _sign_in_redirect(request)
+    viewer = _viewer(request)
     wanted = request.query_params.get("status", "")
     if wanted and wanted not in STATUSES:
         return error_page(
@@ -328,10 +335,7 @@ async def tasks_page(request: Request) -> Response:
 
 @router.post("/console/tasks")
 async def start_task(request: Request) -> Response:
-    try:
-        viewer = _viewer(request)
-    except SignInNeeded:
-        return _sign_in_redirect(request)
+    viewer = _viewer(request)
     _check_origin(request)
     form = await _form(request)
     agent, goal = form.get("agent", ""), form.get("goal", "")
@@ -380,10 +384,7 @@ async def _ui_answers(url: str) -> bool:
 
 @router.get("/console/tasks/{task_id}")
 async def task_page(request: Request, task_id: str) -> Response:
-    try:
-        viewer = _viewer(request)
-    except SignInNeeded:
-        return _sign_in_redirect(request)
+    viewer = _viewer(request)
     view = await tasks_of(request).get(task_id)
     members = [e.text for e in view.transcript if e.kind == "member"]
     return _page(
@@ -396,10 +397,7 @@ async def task_page(request: Request, task_id: str) -> Response:
 @router.get("/console/tasks/{task_id}/summary")
 async def task_summary_fragment(request: Request, task_id: str) -> Response:
     """The task's header alone: the page's script swaps it in when the stream ends."""
-    try:
-        viewer = _viewer(request)
-    except SignInNeeded:
-        return _sign_in_redirect(request)
+    viewer = _viewer(request)
     view = await tasks_of(request).get(task_id)
     members = [e.text for e in view.transcript if e.kind == "member"]
     return _page(request, "task_summary.html", viewer, task=view, members=members)
@@ -445,20 +443,14 @@ async def task_events(
 
 @router.get("/console/tasks/{task_id}/cancel")
 async def cancel_page(request: Request, task_id: str) -> Response:
-    try:
-        viewer = _viewer(request)
-    except SignInNeeded:
-        return _sign_in_redirect(request)
+    viewer = _viewer(request)
     summary = await tasks_of(request).summary(task_id)
     return _page(request, "cancel.html", viewer, task=summary)
 
 
 @router.post("/console/tasks/{task_id}/cancel")
 async def cancel_task(request: Request, task_id: str) -> Response:
-    try:
-        _viewer(request)
-    except SignInNeeded:
-        return _sign_in_redirect(request)
+    _viewer(request)
     _check_origin(request)
     await tasks_of(request).cancel(task_id)
     return _see_other(
@@ -505,10 +497,7 @@ async def _inbox(request: Request, viewer: Viewer) -> list[InboxRow]:
 
 @router.get("/console/approvals")
 async def approvals_page(request: Request) -> Response:
-    try:
-        viewer = _viewer(request)
-    except SignInNeeded:
-        return _sign_in_redirect(request)
+    viewer = _viewer(request)
     # The one just decided may still be listed for a moment (the inbox updates after the
     # task took the decision): it is not shown again.
     decided = request.query_params.get("decided", "")
@@ -537,10 +526,7 @@ async def approvals_stream(
 
 @router.post("/console/approvals/{approval_id}/decide")
 async def decide(request: Request, approval_id: str) -> Response:
-    try:
-        viewer = _viewer(request)
-    except SignInNeeded:
-        return _sign_in_redirect(request)
+    viewer = _viewer(request)
     _check_origin(request)
     form = await _form(request)
     verdict = form.get("decision", "")
@@ -574,10 +560,7 @@ def _said(decision: ApprovalDecision) -> str:
 
 @router.get("/console/sessions")
 async def sessions_page(request: Request) -> Response:
-    try:
-        viewer = _viewer(request)
-    except SignInNeeded:
-        return _sign_in_redirect(request)
+    viewer = _viewer(request)
     sessions = await tasks_of(request).list_sessions()
     return _page(
         request, "sessions.html", viewer, sessions=sessions, choices=_choices(request),
@@ -587,10 +570,7 @@ async def sessions_page(request: Request) -> Response:
 
 @router.get("/console/sessions/{session_id}")
 async def session_page(request: Request, session_id: str) -> Response:
-    try:
-        viewer = _viewer(request)
-    except SignInNeeded:
-        return _sign_in_redirect(request)
+    viewer = _viewer(request)
     tasks = tasks_of(request)
     tasks.session_key(session_id)  # an id no session can have is a 422 page, not a 404
     try:
@@ -608,10 +588,7 @@ async def session_page(request: Request, session_id: str) -> Response:
 
 @router.post("/console/sessions/{session_id}/messages")
 async def send_message(request: Request, session_id: str) -> Response:
-    try:
-        viewer = _viewer(request)
-    except SignInNeeded:
-        return _sign_in_redirect(request)
+    viewer = _viewer(request)
     _check_origin(request)
     form = await _form(request)
     agent, text = form.get("agent", ""), form.get("text", "")
