@@ -119,7 +119,10 @@ class ModelServer:
 async def serving(model: ModelServer) -> AsyncIterator[ModelServer]:
     """Serve ``model`` on a free loopback port; ``model.url`` is its OpenAI base URL."""
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(model.app(), port=port, log_level="warning"))
+    # No lifespan: the model server has nothing to start or stop, and a forced exit would
+    # otherwise log a CancelledError traceback from the lifespan task.
+    config = uvicorn.Config(model.app(), port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
 
     async def started() -> bool:
