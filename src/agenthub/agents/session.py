@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pydantic import TypeAdapter
 from temporalio import workflow
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import VersioningBehavior
 from temporalio.contrib.workflow_streams import (
     WorkflowStream,
     WorkflowStreamClient,
@@ -139,7 +140,7 @@ def _text_of(messages: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-@workflow.defn(name="agenthub.AgentSession")
+@workflow.defn(name="agenthub.AgentSession", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class AgentSession(Entity[SessionState]):
     """See the module docstring."""
 

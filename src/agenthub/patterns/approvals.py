@@ -26,6 +26,7 @@ from typing import Any
 
 from temporalio import activity, workflow
 from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.common import VersioningBehavior
 from temporalio.service import RPCError, RPCStatusCode
 
 from agenthub.errors import CallbackAlreadyCompleted, InvalidInput, WorkerUnavailable
@@ -126,7 +127,7 @@ _MEMO_KEY = "agenthub.pending"
 _MEMO_LIMIT = 200
 
 
-@workflow.defn(name="agenthub.ApprovalInbox")
+@workflow.defn(name="agenthub.ApprovalInbox", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 class ApprovalInbox(Entity[_InboxState]):
     """Index of pending approvals (one entity per inbox name)."""
 
