@@ -27,7 +27,7 @@ from typing import Any
 
 from temporalio import activity, workflow
 from temporalio.client import Client
-from temporalio.common import VersioningBehavior, WorkflowIDConflictPolicy
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
 from agenthub.agents._client import worker_client
@@ -128,7 +128,7 @@ def limiter_workflow_id(name: str) -> str:
     return f"agenthub-limiter:{name}"
 
 
-@workflow.defn(name="agenthub.Limiter", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(name="agenthub.Limiter")
 class Limiter:
     """See the module docstring."""
 

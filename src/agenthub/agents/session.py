@@ -26,7 +26,6 @@ from typing import Any, Literal
 from pydantic import TypeAdapter
 from temporalio import workflow
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import VersioningBehavior
 from temporalio.contrib.workflow_streams import (
     WorkflowStream,
     WorkflowStreamClient,
@@ -140,7 +139,7 @@ def _text_of(messages: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-@workflow.defn(name="agenthub.AgentSession", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(name="agenthub.AgentSession")
 class AgentSession(Entity[SessionState]):
     """See the module docstring."""
 

@@ -26,7 +26,6 @@ from typing import Any
 
 from temporalio import activity, workflow
 from temporalio.client import Client, WorkflowQueryFailedError
-from temporalio.common import VersioningBehavior
 from temporalio.service import RPCError, RPCStatusCode
 
 from agenthub.errors import CallbackAlreadyCompleted, InvalidInput, WorkerUnavailable
@@ -127,7 +126,7 @@ _MEMO_KEY = "agenthub.pending"
 _MEMO_LIMIT = 200
 
 
-@workflow.defn(name="agenthub.ApprovalInbox", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(name="agenthub.ApprovalInbox")
 class ApprovalInbox(Entity[_InboxState]):
     """Index of pending approvals (one entity per inbox name)."""
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from temporalio import activity, workflow
 from temporalio.client import Client
-from temporalio.common import RetryPolicy, VersioningBehavior
+from temporalio.common import RetryPolicy
 
 __all__ = ["HealthCheckResult", "HealthCheckWorkflow", "check_worker", "health_check_activity"]
 
@@ -35,7 +35,7 @@ async def health_check_activity() -> str:
     return socket.gethostname()
 
 
-@workflow.defn(name="agenthub.HealthCheck", versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(name="agenthub.HealthCheck")
 class HealthCheckWorkflow:
     """Runs :func:`health_check_activity` once and returns who ran it."""
 

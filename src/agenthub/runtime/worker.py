@@ -19,10 +19,9 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.plugin import SimplePlugin
 from temporalio.worker import Plugin as WorkerPlugin
-from temporalio.worker import Worker, WorkerDeploymentConfig
+from temporalio.worker import Worker
 
 from agenthub.errors import ConfigurationError
 from agenthub.patterns._sdk import activity_name, workflow_name
@@ -124,8 +123,6 @@ def build_worker(
     """
     settings = settings or Settings.from_env()
     worker_options.setdefault("sticky_queue_schedule_to_start_timeout", STICKY_TIMEOUT)
-    if settings.build_id and "deployment_config" not in worker_options:
-        worker_options["deployment_config"] = deployment_config(settings)
     all_plugins = list(plugins)
     if not _has_agenthub_plugin(client):
         all_plugins.insert(0, AgentHubPlugin(settings))
@@ -136,17 +133,6 @@ def build_worker(
         activities=list(activities),
         plugins=all_plugins,
         **worker_options,
-    )
-
-
-def deployment_config(settings: Settings) -> WorkerDeploymentConfig:
-    """The worker's version in its Worker Deployment: workflows that say nothing are
-    pinned (they finish on the code they started on); agenthub's entities say
-    auto-upgrade (they move to the current version, following the patching rule)."""
-    return WorkerDeploymentConfig(
-        version=WorkerDeploymentVersion(settings.deployment_name, settings.build_id),
-        use_worker_versioning=True,
-        default_versioning_behavior=VersioningBehavior.PINNED,
     )
 
 
