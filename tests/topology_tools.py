@@ -53,4 +53,13 @@ tools = [
     { use = "tests.topology_tools:report", timeout = "10s" },
     { use = "tests.topology_tools:pay", requires_approval = true },
 ]
+
+[agents.topo-lite]
+instructions = "Reserve, pay."
+approvers = ["ana"]
+model_heartbeat_timeout = "5s"
+tools = [
+    "tests.topology_tools:reserve",
+    { use = "tests.topology_tools:pay", requires_approval = true },
+]
 """
