@@ -18,14 +18,19 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-from temporalio.service import RPCError
+from temporalio.api.workflowservice.v1 import (
+    DescribeNamespaceRequest,
+    SetWorkerDeploymentCurrentVersionRequest,
+)
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
+from agenthub.errors import ConfigurationError
 from agenthub.patterns.ledger import open_ledger
 from agenthub.runtime.connect import connect, load_connect_config
 from agenthub.runtime.settings import Settings
 
-__all__ = ["ClusterCheck", "check_cluster"]
+__all__ = ["ClusterCheck", "check_cluster", "promote"]
 
 
 @dataclass(frozen=True)
@@ -144,3 +149,46 @@ async def check_cluster(settings: Settings) -> list[ClusterCheck]:
         )
     )
     return checks
+
+
+async def promote(client: Client, deployment: str, build_id: str) -> str:
+    """Make ``build_id`` the current version of the Worker Deployment ``deployment``: new
+    tasks (and agenthub's entities, which auto-upgrade) run on its workers; tasks pinned to
+    an older version finish there, so keep its workers until they drain.
+
+    Raises:
+        ConfigurationError: no worker of that version has polled the server yet (start the
+            new workers, with ``AGENTHUB_BUILD_ID``, first).
+    """
+    request = SetWorkerDeploymentCurrentVersionRequest(
+        namespace=client.namespace, deployment_name=deployment, build_id=build_id,
+        identity="agenthub cluster promote",
+    )  # fmt: skip
+    for pause in (0.2, 0.5, 1.0, 2.0, None):  # a new worker's first poll registers it
+        try:
+            await client.workflow_service.set_worker_deployment_current_version(request)
+            break
+        except RPCError as err:
+            retryable = err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION)
+            if not retryable:
+                raise
+            if pause is None:
+                raise ConfigurationError(
+                    f"no worker of build {build_id!r} in deployment {deployment!r} has polled "
+                    f"the server ({err.message}): start them first, with AGENTHUB_BUILD_ID="
+                    f"{build_id} and AGENTHUB_DEPLOYMENT_NAME={deployment}"
+                ) from None
+            await asyncio.sleep(pause)
+    pinned = 0
+    query = (
+        f'ExecutionStatus = "Running" AND TemporalWorkerDeployment = "{deployment}" '
+        'AND TemporalWorkflowVersioningBehavior = "Pinned"'
+    )
+    async for execution in client.list_workflows(query):
+        version = execution.search_attributes.get("TemporalWorkerDeploymentVersion")
+        if version and not str(version[0]).endswith(f":{build_id}"):
+            pinned += 1
+    return (
+        f"build {build_id!r} is the current version of {deployment!r}; {pinned} running "
+        "workflow(s) pinned to older versions: keep their workers until they finish"
+    )

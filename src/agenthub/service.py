@@ -174,6 +174,7 @@ async def serve_api(
         client,
         **names,
         hooks=hooks,
+        deployment=settings.deployment_name if settings.build_id else "",
         secrets=settings.callback_secrets(),
         task_queue=settings.task_queue,
         api_key=settings.api_key,

@@ -35,7 +35,7 @@ from temporalio.client import (
     WorkflowFailureError,
     WorkflowHandle,
 )
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.common import PinnedVersioningOverride, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -63,6 +63,7 @@ from agenthub.agents.team import Team, TeamRequest, TeamResult
 from agenthub.errors import InvalidInput, TaskConflict, TaskFinished, TaskNotFound, UnknownAgent
 from agenthub.patterns._sdk import describe_failure
 from agenthub.patterns.entity import EntityClient
+from agenthub.runtime.worker import current_version
 
 __all__ = [
     "HubTasks",
@@ -210,6 +211,9 @@ class HubTasks:
             (it runs as a :class:`~agenthub.agents.Team`; its answer and members' outcomes
             are read with :meth:`get`, its goal, members, merge and answer followed with
             :meth:`events`).
+        deployment: the Worker Deployment of versioned workers (``AGENTHUB_BUILD_ID``):
+            each task is pinned to the version current when it starts, so it finishes on
+            that code whatever is promoted meanwhile; ``""``: unversioned.
         gate: how a request that sends to one workflow (a cancel, a session message) waits
             its turn: ``gate(workflow_id, send)`` awaits ``send()``; the HTTP API's
             :class:`~agenthub.api._shared.UpdateGate` keeps it under the server's limit of
@@ -227,8 +231,10 @@ class HubTasks:
         shared_events: SharedEvents | None = None,
         teams: Collection[str] = (),
         gate: Gate | None = None,
+        deployment: str = "",
     ) -> None:
         self.gate: Gate = gate or _at_once
+        self.deployment = deployment
         self.shared_events = shared_events
         self.teams = teams
         self.client = client
@@ -287,6 +293,7 @@ class HubTasks:
                 "team": team,
             }
         }
+        version = await current_version(self.client, self.deployment) if self.deployment else None
         try:
             handle = await self.client.start_workflow(
                 Team.run if team else AgentTask.run,  # type: ignore[misc]
@@ -297,6 +304,7 @@ class HubTasks:
                 # A finished task's id stays taken: a retried start finds it, never reruns it.
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 request_eager_start=True,
+                versioning_override=PinnedVersioningOverride(version) if version else None,
             )
         except WorkflowAlreadyStartedError:
             existing = await self._describe(task_id)

@@ -118,6 +118,8 @@ class HubState:
     """The team names a task may name instead of an agent."""
     gate: UpdateGate = field(default_factory=UpdateGate)
     """Updates to one workflow take turns (the server's limit of 10 in flight)."""
+    deployment: str = ""
+    """The Worker Deployment whose current version new tasks are pinned to (``""``: none)."""
     hooks: Mapping[str, WebhookSpec] = field(default_factory=dict)
     """The webhooks served at ``POST /hooks/{name}``, by name."""
     closing: asyncio.Event = field(default_factory=asyncio.Event)
@@ -210,6 +212,7 @@ def tasks_of(request: Request) -> HubTasks:
         shared_events=state.shared_events,
         teams=state.teams() if state.teams is not None else (),
         gate=state.gate.call,
+        deployment=state.deployment,
     )
 
 

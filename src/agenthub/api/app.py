@@ -109,6 +109,7 @@ def create_app(
     ui_url: str = "",
     teams: Callable[[], Collection[str]] = lambda: team_specs().keys(),
     hooks: Sequence[WebhookSpec] = (),
+    deployment: str = "",
 ) -> FastAPI:
     """The API, talking to Temporal through ``client``; ``secrets`` verify callback tokens;
     ``api_key`` (a shared service key) and ``tokens`` (API tokens, each acting as its
@@ -116,12 +117,13 @@ def create_app(
     default queue whose approval inbox is listed; ``max_body`` caps the bytes read of a
     body; ``agents`` and ``teams`` list the names a task may name (default: those of
     this process's ``AgentsPlugin``); ``ui_url`` is the Temporal web UI, for links;
-    ``hooks`` are the signed webhooks served at ``POST /hooks/{name}``."""
+    ``hooks`` are the signed webhooks served at ``POST /hooks/{name}``; ``deployment``
+    names the Worker Deployment new tasks are pinned in (versioned workers)."""
     app = FastAPI(title="agenthub", version=__version__, docs_url=None, redoc_url=None)
     _serve_docs_offline(app)
     app.state.hub = HubState(
         client, list(secrets), task_queue, api_key, max_body, tokens, agents, ui_url,
-        SharedEvents(client), teams, hooks={h.name: h for h in hooks},
+        SharedEvents(client), teams, deployment=deployment, hooks={h.name: h for h in hooks},
     )  # fmt: skip
 
     _serve_console(app)

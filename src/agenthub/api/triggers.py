@@ -92,6 +92,7 @@ async def webhook(request: Request, name: str, response: Response) -> Any:
         state.client, tenant=spec.tenant, task_queue=state.task_queue,
         agents=state.agents() if state.agents is not None else None,
         teams=state.teams() if state.teams is not None else (), ui_url=state.ui_url,
+        deployment=state.deployment,
     )  # fmt: skip
     started = await tasks.start(
         spec.agent, spec.render(data), task_id=spec.task_id(request.headers, body),

@@ -75,6 +75,7 @@ async def _tasks(settings: Settings, tenant: str, *, check_agents: bool = False)
         agents=None if declared is None else [a.name for a in declared.agents],
         teams=() if declared is None else [t.name for t in declared.teams],
         ui_url=web_ui_base(settings),
+        deployment=settings.deployment_name if settings.build_id else "",
     )
 
 

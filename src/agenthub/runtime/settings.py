@@ -81,6 +81,12 @@ class Settings:
     """Profile of ``temporal.toml`` to use; ``None`` means the SDK's default profile."""
     temporal_config_file: Path | None = None
     """A ``temporal.toml`` to read instead of the SDK's default location."""
+    deployment_name: str = "agenthub"
+    """The Worker Deployment the workers belong to (with :attr:`build_id`)."""
+    build_id: str = ""
+    """This worker's code version: set, the worker uses the server's Worker Deployment
+    Versioning (agent tasks finish on the version they started on; ``agenthub cluster
+    promote BUILD_ID`` sends new work to another); empty: unversioned."""
     payload_offload: str = "auto"
     """``true``: payloads from 256 KiB go by reference to the payload store; ``false``:
     payloads over ``payload_limit`` fail with a clear error; ``auto``: ``true`` with a

@@ -13,15 +13,19 @@ Example::
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from temporalio.api.workflowservice.v1 import DescribeWorkerDeploymentRequest
 from temporalio.client import Client
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.plugin import SimplePlugin
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Plugin as WorkerPlugin
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from agenthub.errors import ConfigurationError
 from agenthub.patterns._sdk import activity_name, workflow_name
@@ -123,6 +127,8 @@ def build_worker(
     """
     settings = settings or Settings.from_env()
     worker_options.setdefault("sticky_queue_schedule_to_start_timeout", STICKY_TIMEOUT)
+    if settings.build_id and "deployment_config" not in worker_options:
+        worker_options["deployment_config"] = deployment_config(settings)
     all_plugins = list(plugins)
     if not _has_agenthub_plugin(client):
         all_plugins.insert(0, AgentHubPlugin(settings))
@@ -134,6 +140,43 @@ def build_worker(
         plugins=all_plugins,
         **worker_options,
     )
+
+
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig:
+    """The worker's version in its Worker Deployment. Workflows follow the current version
+    (auto-upgrade) unless started pinned: the hub pins each agent task to the version that
+    is current when it starts (:func:`current_version`), so it finishes on that code."""
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(settings.deployment_name, settings.build_id),
+        use_worker_versioning=True,
+        default_versioning_behavior=VersioningBehavior.AUTO_UPGRADE,
+    )
+
+
+_CURRENT: dict[tuple[str, str], tuple[float, WorkerDeploymentVersion | None]] = {}
+
+
+async def current_version(client: Client, deployment: str) -> WorkerDeploymentVersion | None:
+    """The current version of Worker Deployment ``deployment`` (``None``: none promoted
+    yet), looked up at most every 2 seconds per deployment."""
+    key = (client.namespace, deployment)
+    seen = _CURRENT.get(key)
+    now = time.monotonic()
+    if seen is not None and now - seen[0] < 2.0:
+        return seen[1]
+    try:
+        answer = await client.workflow_service.describe_worker_deployment(
+            DescribeWorkerDeploymentRequest(namespace=client.namespace, deployment_name=deployment)
+        )
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        found = None
+    else:
+        current = answer.worker_deployment_info.routing_config.current_deployment_version
+        found = WorkerDeploymentVersion(deployment, current.build_id) if current.build_id else None
+    _CURRENT[key] = (now, found)
+    return found
 
 
 async def run_worker(
