@@ -63,6 +63,10 @@ tools = ["tests.console_tools:shout"]
 [agents.console-chat]
 instructions = "Chat."
 
+[teams.console-team]
+merger = "console-chat"
+members = [{ role = "echo", agent = "console-echo" }, { role = "chat", agent = "console-chat" }]
+
 [schedules.nightly]
 agent = "console-echo"
 goal = "Nightly report for {{ date }}"

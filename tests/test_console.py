@@ -81,6 +81,8 @@ async def console_hub(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator
         "TEMPORAL_CONFIG_FILE": str(root / "none.toml"),
         "PYTHONPATH": str(ROOT),
         "AGENTHUB_TEST_HOOK_SECRET": console_tools.HOOK_SECRET,
+        # A "web UI" that answers (the API itself): the task page links to it.
+        "AGENTHUB_UI_URL": f"http://127.0.0.1:{api_port}",
     }
     env.pop("TEMPORAL_ADDRESS", None)
     up = subprocess.Popen(
@@ -434,3 +436,19 @@ async def test_up_creates_the_files_schedule_and_serves_its_webhook(
         assert again.status_code == 200 and again.json()["task_id"] == "hook.ping-delivery-1"
         unsigned = await http.post("/hooks/ping", content=body)
         assert unsigned.status_code == 401
+
+
+async def test_a_team_shows_its_members_and_the_web_ui_link(
+    browser: Any, console_hub: ConsoleHub
+) -> None:
+    ana = await _sign_in(browser, console_hub, "ana")
+    task_id = await _start(ana, "console-team", "Say hello together")
+    page = ana.page
+    await _wait_ended(page)
+    await _shot(page, "task-team")
+    members = await page.locator("#members li").all_inner_texts()
+    assert len(members) == 2 and members[0].startswith("echo (console-echo)"), members
+    assert members[1].startswith("chat (console-chat)"), members
+    link = await page.get_attribute("#web-ui", "href")
+    assert link == f"{console_hub.url}/namespaces/default/workflows/hub%2Facme%2Ftask%2F{task_id}"
+    await ana.context.close()
