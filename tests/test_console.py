@@ -26,6 +26,7 @@ import pytest
 from agenthub.agents.webhooks import sign
 from agenthub.api.console import COOKIE
 from agenthub.runtime import Settings
+from agenthub.testing import eventually
 
 from . import console_tools
 from .conftest import free_port, read_stderr_until
@@ -425,6 +426,31 @@ async def test_up_creates_the_files_schedule_and_serves_its_webhook(
     assert view["name"] == "nightly" and view["agent"] == "console-echo"
     assert view["when"] == "cron 0 3 * * * Europe/Lisbon" and not view["paused"]
     assert view["next_fires"], view
+
+    def schedules(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "agenthub", "schedules", *args, "nightly"],
+            env=console_hub.env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done
+
+    assert "paused schedule 'nightly'" in schedules("pause").stderr
+    assert "triggered schedule 'nightly'" in schedules("trigger").stderr
+    assert "active schedule 'nightly'" in schedules("unpause").stderr
+
+    async def fired() -> dict[str, Any] | None:
+        history = json.loads((await asyncio.to_thread(schedules, "history")).stdout)
+        return history if history["recent"] else None
+
+    history = await eventually(fired, what="the triggered fire in the schedule's history")
+    assert history["fires"] >= 1 and history["recent"][0].startswith("schedule.nightly-")
+    unknown = subprocess.run(
+        [sys.executable, "-m", "agenthub", "schedules", "trigger", "nöpe"],
+        env=console_hub.env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert unknown.returncode == 1 and "schedule" in unknown.stderr, unknown.stderr
+    assert len(unknown.stderr.strip().splitlines()) == 1  # one line, no traceback
     body = json.dumps({"sender": {"login": "octo-çat"}}).encode()
     signed = {"X-Hub-Signature-256": sign(console_tools.HOOK_SECRET.encode(), body),
               "X-GitHub-Delivery": "delivery-1"}  # fmt: skip
