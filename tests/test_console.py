@@ -404,7 +404,7 @@ async def test_token_cookie_headers_and_sign_out(browser: Any, console_hub: Cons
     # A form past the body limit is refused with a page, and nothing starts.
     huge = await _post_form(ana, console_hub, "/console/tasks",
                       {"agent": "console-echo", "goal": "x" * 1_100_000})  # fmt: skip
-    assert huge.status == 413 and "FormTooLarge" in await huge.text()
+    assert huge.status == 413 and "BodyTooLarge" in await huge.text()
     await page.click("#who button")
     await page.wait_for_url("**/console/sign-in")
     assert await ana.context.cookies() == []

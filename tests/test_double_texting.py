@@ -113,7 +113,7 @@ async def test_enqueue_answers_both_in_order(chats: tuple[Client, str]) -> None:
     second = asyncio.ensure_future(
         send_message(client, "dt-enqueue", chat, "then this", task_queue=tq, message_id="m2")
     )
-    await asyncio.sleep(0.05)  # the second really waits behind the first
+    await asyncio.sleep(0.05)  # sent 50 ms apart, as people do; the second must still wait
     assert not second.done()
     RELEASE.set()
     one, two = await first, await second

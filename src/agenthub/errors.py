@@ -31,7 +31,7 @@ Two families live here:
         ├── TaskFinished        409: the task is closed already (nothing to cancel)
         ├── SessionBusy         409: the session still answers a message (double_texting = "reject")
         ├── CrossOriginRefused  403: a console change did not come from the console's pages
-        └── FormTooLarge        413: a console form passes the API's body limit
+        └── BodyTooLarge        413: a console form or a webhook passes the body limit
 
 * The failure taxonomy for activities and workflows, as
   :class:`temporalio.exceptions.ApplicationError` subclasses whose ``type`` is stable, so
@@ -72,6 +72,7 @@ __all__ = [
     "NON_RETRYABLE_ERROR_TYPES",
     "AgentHubError",
     "BinaryNotFoundError",
+    "BodyTooLarge",
     "BusinessRuleViolation",
     "CallbackAlreadyCompleted",
     "CallbackBodyTooLarge",
@@ -87,7 +88,6 @@ __all__ = [
     "EntityContinuingAsNew",
     "FailedCompensation",
     "FanOutFailed",
-    "FormTooLarge",
     "HubError",
     "InvalidCallbackData",
     "InvalidCallbackToken",
@@ -259,8 +259,9 @@ class CrossOriginRefused(HubError):
     status = 403
 
 
-class FormTooLarge(HubError):
-    """A console form is larger than the API's body limit; nothing was read."""
+class BodyTooLarge(HubError):
+    """A console form or a webhook's body is larger than the API's body limit
+    (``AGENTHUB_API_MAX_BODY``); nothing more was read and nothing changed."""
 
     status = 413
 

@@ -18,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from agenthub.agents.hub import HubTasks
 from agenthub.agents.shared_events import SharedEvents
 from agenthub.agents.webhooks import WebhookSpec
-from agenthub.errors import WorkflowBusy
+from agenthub.errors import BodyTooLarge, WorkflowBusy
 from agenthub.runtime.tokens import TokenStore
 
 T = TypeVar("T")
@@ -192,6 +192,20 @@ class Principal:
     def names_its_identity(self) -> bool:
         """Whether the request itself may say who decides (not bound to a token)."""
         return self.via != "token"
+
+
+async def read_body(request: Request, too_large: Callable[[str], Exception] | None = None) -> bytes:
+    """The request's raw body, read up to the API's body limit (``AGENTHUB_API_MAX_BODY``);
+    past it, ``too_large(message)`` is raised (default :class:`BodyTooLarge`) before more
+    is read."""
+    limit = hub(request).max_body
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            message = f"the body passes the limit of {limit} bytes (AGENTHUB_API_MAX_BODY)"
+            raise (too_large or BodyTooLarge)(message)
+    return bytes(body)
 
 
 def hub(request: Request) -> HubState:

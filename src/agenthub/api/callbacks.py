@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from agenthub.api._shared import error_response, errors, hub
+from agenthub.api._shared import error_response, errors, hub, read_body
 from agenthub.errors import CallbackBodyTooLarge, CallbackError, InvalidCallbackData
 from agenthub.patterns.callbacks import (
     CallbackCompletion,
@@ -31,16 +31,8 @@ _COMPLETE_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _read_json(request: Request, limit: int) -> Any:
-    size, chunks = 0, []
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise CallbackBodyTooLarge(
-                f"the body passes the limit of {limit} bytes (AGENTHUB_API_MAX_BODY)"
-            )
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+async def _read_json(request: Request) -> Any:
+    raw = await read_body(request, CallbackBodyTooLarge)
     if not raw.strip():
         return None
     try:
@@ -59,7 +51,7 @@ async def _deliver(request: Request, token: str, data: Any | None, *, read_body:
     try:
         claims = verify_token(token, state.secrets)
         if read_body:
-            data = await _read_json(request, state.max_body)
+            data = await _read_json(request)
         completion = CallbackCompletion(claims.callback_id, claims.name, data, token_id(token))
         await state.gate.call(
             claims.workflow_id,
@@ -88,7 +80,7 @@ async def complete_without_path_token(request: Request) -> Any:
     if header is not None:
         return await _deliver(request, header, None, read_body=True)
     try:
-        envelope = await _read_json(request, hub(request).max_body)
+        envelope = await _read_json(request)
     except CallbackError as err:
         return error_response(err.status, type(err).__name__, str(err))
     if not isinstance(envelope, dict) or not isinstance(envelope.get("token"), str):

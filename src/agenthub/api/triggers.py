@@ -16,8 +16,8 @@ from pydantic_core import to_jsonable_python
 
 from agenthub.agents.hub import HubTasks, TaskSummary
 from agenthub.agents.schedules import HubSchedules, ScheduleView
-from agenthub.api._shared import authenticate, errors, hub, principal
-from agenthub.errors import FormTooLarge, InvalidInput, WebhookNotFound
+from agenthub.api._shared import authenticate, errors, hub, principal, read_body
+from agenthub.errors import InvalidInput, WebhookNotFound
 
 router = APIRouter()
 schedules = APIRouter(prefix="/schedules", tags=["schedules"], dependencies=[Depends(authenticate)])
@@ -55,15 +55,6 @@ async def unpause(request: Request, name: str) -> Any:
     return to_jsonable_python(await _schedules(request).unpause(name))
 
 
-async def _raw_body(request: Request, limit: int) -> bytes:
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise FormTooLarge(f"the webhook's body passes the limit of {limit} bytes")
-    return bytes(body)
-
-
 @router.post(
     "/hooks/{name}",
     tags=["webhooks"],
@@ -82,7 +73,7 @@ async def webhook(request: Request, name: str, response: Response) -> Any:
         raise WebhookNotFound(
             f"no webhook {name[:80]!r} on this hub (declare [webhooks.{name[:80]}])"
         )
-    body = await _raw_body(request, state.max_body)
+    body = await read_body(request)
     spec.verify(request.headers, body, now=time.time())
     try:
         data = json.loads(body)

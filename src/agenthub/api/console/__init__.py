@@ -39,11 +39,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from agenthub.agents.hub import HubTasks, TaskSummary, TaskView
 from agenthub.agents.task import AgentEventItem
-from agenthub.api._shared import Principal, hub, tasks_of, while_open
+from agenthub.api._shared import Principal, hub, read_body, tasks_of, while_open
 from agenthub.api.approvals import Refusal, decide_pending
 from agenthub.errors import (
     CrossOriginRefused,
-    FormTooLarge,
     HubError,
     InvalidInput,
     TaskConflict,
@@ -175,12 +174,7 @@ def _check_origin(request: Request) -> None:
 
 async def _form(request: Request) -> dict[str, str]:
     """The urlencoded form of ``request`` (at most the API's body limit), last value wins."""
-    limit = hub(request).max_body
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise FormTooLarge(f"the form exceeds {limit} bytes; send a shorter text")
+    body = await read_body(request)
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError:
