@@ -78,7 +78,6 @@ __all__ = [
 
 ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}"
 _ID = re.compile(ID_PATTERN)
-MEMO_KEY = TASK_MEMO
 _TASK_TYPES = ("agenthub.AgentTask", "agenthub.Team")
 _RUNNING_STATES = ("waiting_for_approval", "compensating")
 _STATUS = {
@@ -284,7 +283,7 @@ class HubTasks:
         task_id = check_id("task id", task_id) if task_id else f"{agent}-{uuid.uuid4().hex[:12]}"
         digest = _request_digest(agent, goal, limits)
         memo = {
-            MEMO_KEY: {
+            TASK_MEMO: {
                 "agent": agent,
                 "goal": goal[:500],
                 "tenant": self.tenant,
@@ -308,7 +307,7 @@ class HubTasks:
             )
         except WorkflowAlreadyStartedError:
             existing = await self._describe(task_id)
-            recorded = (await existing.memo()).get(MEMO_KEY, {})
+            recorded = (await existing.memo()).get(TASK_MEMO, {})
             if recorded.get("request") != digest:
                 raise TaskConflict(
                     f"task id {task_id!r} was used for another request (agent "
@@ -337,7 +336,7 @@ class HubTasks:
         """The task as lists show it, from its description or a list entry alike."""
         if execution.workflow_type not in _TASK_TYPES:
             raise TaskNotFound(f"no task {task_id!r} in tenant {self.tenant!r}")
-        recorded = (await execution.memo()).get(MEMO_KEY, {})
+        recorded = (await execution.memo()).get(TASK_MEMO, {})
         return TaskSummary(
             task_id=task_id,
             agent=str(recorded.get("agent", "")),

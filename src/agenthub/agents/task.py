@@ -58,11 +58,11 @@ __all__ = [
 AGENT_STATUS_QUERY = "agenthub.agent.status"
 AGENT_TASK_TYPE = "agenthub.AgentTask"
 MODEL_ERROR_SIGNAL = "agenthub.agent.model_error"
+"""Sent by the worker's model-request watcher when an attempt fails (see
+:class:`ModelFailure`)."""
 INTERRUPT_SIGNAL = "agenthub.agent.interrupt"
 """Stop the agent where it is and end the task with what it did so far, undoing nothing
 (a session's ``double_texting = "interrupt"``); a cancel, by contrast, undoes."""
-"""Sent by the worker's model-request watcher when an attempt fails (see
-:class:`ModelFailure`)."""
 
 EVENT_TOPIC = "agent"
 EVENT_LIMIT = 1000
