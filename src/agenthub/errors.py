@@ -30,6 +30,8 @@ Two families live here:
         ├── TaskConflict        409: the task id is taken by a different request
         ├── TaskFinished        409: the task is closed already (nothing to cancel)
         ├── SessionBusy         409: the session still answers a message (double_texting = "reject")
+        ├── ForkRefused         422: a fork cannot start there (step, tool, running original)
+        ├── InvalidCassette     422: a cassette file is not valid; ``problems`` lists each
         ├── CrossOriginRefused  403: a console change did not come from the console's pages
         └── BodyTooLarge        413: a console form or a webhook passes the body limit
 
@@ -88,9 +90,11 @@ __all__ = [
     "EntityContinuingAsNew",
     "FailedCompensation",
     "FanOutFailed",
+    "ForkRefused",
     "HubError",
     "InvalidCallbackData",
     "InvalidCallbackToken",
+    "InvalidCassette",
     "InvalidInput",
     "PayloadTooLarge",
     "PermanentFailure",
@@ -250,6 +254,27 @@ class SessionBusy(HubError):
     "reject"``: send again once the reply came; nothing was sent."""
 
     status = 409
+
+
+class ForkRefused(HubError):
+    """A fork cannot start at that step: out of range, the answer, not finished yet, or its
+    agent lost a tool the replayed steps called. Nothing was started."""
+
+    status = 422
+
+
+class InvalidCassette(HubError):
+    """A cassette (an exported task) does not match its schema; ``problems`` lists every
+    problem, each with where it is (``messages.3.parts.0``) and what is wrong."""
+
+    status = 422
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        shown = "\n".join(f"  - {p}" for p in problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        super().__init__(f"{source} is not a valid cassette ({len(problems)} problems):\n"
+                         f"{shown}{more}")  # fmt: skip
+        self.problems = problems
 
 
 class CrossOriginRefused(HubError):

@@ -22,6 +22,7 @@ from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.exceptions import UserError
 from pydantic_core import to_jsonable_python
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 from agenthub.agents.limiter import LimiterSpec, PermitHolder, tokens_of
 from agenthub.agents.tools import AnyTool, arguments_digest, call_approval_id
@@ -134,6 +135,8 @@ class AgentHubCapability(AbstractCapability[Any]):
         task = current_task()
         if task is not None:
             task.agent_progress.step = f"model request {task.agent_progress.requests + 1}"
+            if hasattr(task, "conversation"):
+                task.conversation = ctx.messages  # pydantic-ai's own list: no copy
             # A long task moves to a fresh run here, between two model requests.
             continue_point = getattr(task, "continue_as_new_point", None)
             if continue_point is not None:
@@ -189,6 +192,19 @@ class AgentHubCapability(AbstractCapability[Any]):
             progress.step = f"tool {call.tool_name} ({call.tool_call_id})"
             progress.tool_calls += 1
             task.record("tool_call", f"{call.tool_name}({_preview(args)})", id=call.tool_call_id)
+        replay = getattr(task, "tool_replay", None)
+        if task is not None and replay is not None:
+            recorded = replay.answer(call.tool_name, arguments_digest(args), task.replay_seen)  # type: ignore[attr-defined]
+            if recorded is not None:
+                return self._replayed(task, call, recorded)
+            if not replay.live_tools:
+                raise ApplicationError(
+                    f"{call.tool_name}({_preview(args)}) is not in the recording: the agent "
+                    "called a tool with other arguments, or another tool (run with live tools "
+                    "to let it act)",
+                    type="ToolCallNotRecorded",
+                    non_retryable=True,
+                )
         if spec is not None and spec.requires_approval:
             denial = await self._ask(spec, call, args, task)
             if denial is not None:
@@ -201,13 +217,28 @@ class AgentHubCapability(AbstractCapability[Any]):
                     "agent as an AgentTask (agenthub.agents.run_agent)"
                 )
             # Before the call: a call that times out or crashes halfway may have acted.
-            undo = UndoCall(self.agent, spec.name, to_jsonable_python(args), call.tool_call_id)
+            info = workflow.info()
+            undo = UndoCall(
+                self.agent, spec.name, to_jsonable_python(args), call.tool_call_id,
+                # Its ledger key: the same in a fork that carries it, so it acts once.
+                origin=f"{info.workflow_id}/{info.run_id}/{len(task.undos) + 1}",
+                step=task.agent_progress.requests,
+            )  # fmt: skip
             saga.add_compensation(run_undo, undo)
             task.undos.append(undo)
         result = await handler(args)
         if task is not None:
             task.record("tool_result", result, id=call.tool_call_id)
         return result
+
+    def _replayed(self, task: TaskContext, call: Any, recorded: Any) -> Any:
+        """A recorded result stands in for the call: nothing runs, nothing is undone."""
+        task.record("tool_result", recorded.result, id=call.tool_call_id, replayed=True)
+        if recorded.error is not None:
+            from pydantic_ai.exceptions import ModelRetry
+
+            raise ModelRetry(recorded.error)
+        return recorded.result
 
     async def _ask(
         self, spec: AnyTool, call: Any, args: dict[str, Any], task: TaskContext | None
@@ -251,6 +282,18 @@ class AgentHubCapability(AbstractCapability[Any]):
                 progress.waiting_approvals.remove(approval_id)
                 if not progress.waiting_approvals:
                     progress.state = "running"
+        records = getattr(task, "approvals", None)
+        if records is not None and task is not None:
+            from agenthub.agents.task import ApprovalRecord
+
+            verdict = "approved" if decision.approved else "denied"
+            records.append(
+                ApprovalRecord(
+                    approval_id, spec.name, call.tool_call_id, task.agent_progress.requests,
+                    "timed_out" if decision.timed_out else verdict, decision.by or "",
+                    decision.reason or "",
+                )
+            )  # fmt: skip
         if task is not None:
             verdict = "approved" if decision.approved else "denied"
             who = decision.by or "nobody"

@@ -40,6 +40,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from agenthub.agents.capability import TaskProgress, TranscriptEntry
+from agenthub.agents.cassette import Cassette
 from agenthub.agents.session import (
     AgentSession,
     SessionReply,
@@ -56,6 +57,7 @@ from agenthub.agents.task import (
     AgentTaskRequest,
     AgentTaskResult,
     AgentUsage,
+    ForkPoint,
     agent_events,
     agent_task_status,
 )
@@ -136,6 +138,8 @@ class TaskSummary:
     web_url: str = ""
     kind: str = "agent"
     """``agent`` (an :class:`AgentTask`) or ``team`` (a :class:`Team`)."""
+    parent: str = ""
+    """For a fork: the task it was forked from and the step, ``<task id>@<step>``."""
 
 
 @dataclass
@@ -170,14 +174,15 @@ class StartedTask:
     created: bool
 
 
-def _request_digest(agent: str, goal: str, limits: AgentLimits | None) -> str:
+def _request_digest(agent: str, goal: str, limits: AgentLimits | None, *changes: str | None) -> str:
     limits_json = None
     if limits is not None:
         limits_json = {
             **asdict(limits),
             "deadline": limits.deadline and limits.deadline.total_seconds(),
         }
-    canonical = json.dumps([agent, goal, limits_json], sort_keys=True, default=str)
+    forked = [c for c in changes if c is not None]  # a fork's origin and overrides
+    canonical = json.dumps([agent, goal, limits_json, *forked], sort_keys=True, default=str)
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -264,8 +269,12 @@ class HubTasks:
         task_id: str | None = None,
         limits: AgentLimits | None = None,
         requested_by: str = "",
+        fork: ForkPoint | None = None,
+        instructions: str | None = None,
+        model: str | None = None,
     ) -> StartedTask:
-        """Start ``agent`` on ``goal``, or return the task this id started already.
+        """Start ``agent`` on ``goal``, or return the task this id started already
+        (``fork``, ``instructions``, ``model``: see :meth:`fork`).
 
         Raises:
             UnknownAgent: no such agent on the hub (nothing is started).
@@ -281,7 +290,10 @@ class HubTasks:
                 f"{agent!r} is a team: limits apply to each member's agent, not to the team"
             )
         task_id = check_id("task id", task_id) if task_id else f"{agent}-{uuid.uuid4().hex[:12]}"
-        digest = _request_digest(agent, goal, limits)
+        if team and fork is not None:
+            raise InvalidInput(f"{agent!r} is a team: fork one of its members' tasks instead")
+        parent = f"{fork.parent}@{fork.step}" if fork is not None else None
+        digest = _request_digest(agent, goal, limits, parent, instructions, model)
         memo = {
             TASK_MEMO: {
                 "agent": agent,
@@ -290,13 +302,17 @@ class HubTasks:
                 "by": requested_by,
                 "request": digest,
                 "team": team,
+                **({"parent": parent} if parent else {}),
             }
         }
+        request = AgentTaskRequest(
+            agent, goal, limits, fork=fork, instructions=instructions, model=model
+        )
         version = await current_version(self.client, self.deployment) if self.deployment else None
         try:
             handle = await self.client.start_workflow(
                 Team.run if team else AgentTask.run,  # type: ignore[misc]
-                TeamRequest(agent, goal) if team else AgentTaskRequest(agent, goal, limits),
+                TeamRequest(agent, goal) if team else request,
                 id=self.workflow_id(task_id),
                 task_queue=self.task_queue,
                 memo=memo,
@@ -320,9 +336,69 @@ class HubTasks:
             requested_by=requested_by, started_at=datetime.now(UTC),
             workflow_id=handle.id,
             web_url=web_ui_link(self.ui_url, self.client.namespace, handle.id),
-            kind="team" if team else "agent",
+            kind="team" if team else "agent", parent=parent or "",
         )  # fmt: skip
         return StartedTask(summary, created=True)
+
+    async def export(self, task_id: str, *, member: str | None = None) -> Cassette:
+        """The task's :class:`~agenthub.agents.cassette.Cassette` (running or closed; a
+        team's with its members; ``member``: one member, by role or ``merge``).
+
+        Raises:
+            TaskNotFound: no such task (or member) in this tenant.
+        """
+        from agenthub.agents.forks import export_task
+
+        return await export_task(self, task_id, member=member)
+
+    async def export_session(self, session_id: str) -> Cassette:
+        """The session's turns as one cassette (each turn an agent task in ``members``).
+
+        Raises:
+            TaskNotFound: the tenant has no such session.
+        """
+        from agenthub.agents.forks import export_session
+
+        return await export_session(self, session_id)
+
+    async def fork(
+        self,
+        source: str | Cassette,
+        *,
+        at: int,
+        member: str | None = None,
+        turn: str | None = None,
+        agent: str | None = None,
+        instructions: str | None = None,
+        model: str | None = None,
+        task_id: str | None = None,
+        requested_by: str = "",
+    ) -> StartedTask:
+        """Start a new task from ``source`` (a task id, with ``member`` for a team's member
+        or ``turn`` for a session's turn ``task-<n>`` with ``source`` the session id; or a
+        cassette) whose first ``at`` steps are the original's, replayed: recorded model
+        responses and tool results, no tool runs again, the undos of their compensated calls
+        carried (a failure later undoes them once, under the original's keys). From there
+        it runs live, with ``agent``, ``instructions`` or ``model`` changed if given. The
+        fork names its parent (``TaskSummary.parent``, a ``forked`` event).
+
+        Example::
+
+            forked = await tasks.fork("trip-42", at=2, instructions="Prefer trains.")
+
+        Raises:
+            TaskNotFound: no such task, member or turn in this tenant.
+            ForkRefused: ``at`` is out of range, the answer, or not finished yet; or the
+                agent lacks a tool the replayed steps called (named).
+        """
+        from agenthub.agents.forks import fork_task
+
+        if agent is not None:
+            self._check_agent(agent)
+        return await fork_task(
+            self, source, at=at, member=member, turn=turn, agent=agent,
+            instructions=instructions, model=model, task_id=task_id, requested_by=requested_by,
+        )  # fmt: skip
 
     async def _describe(self, task_id: str) -> WorkflowExecutionDescription:
         try:
@@ -349,6 +425,7 @@ class HubTasks:
             workflow_id=execution.id,
             web_url=web_ui_link(self.ui_url, self.client.namespace, execution.id),
             kind="team" if execution.workflow_type == "agenthub.Team" else "agent",
+            parent=str(recorded.get("parent", "")),
         )
 
     async def get(self, task_id: str) -> TaskView:

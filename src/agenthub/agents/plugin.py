@@ -58,7 +58,7 @@ from agenthub.agents.task import (
     render_fire_goal,
 )
 from agenthub.agents.team import Team, TeamSpec, finished_member_undos
-from agenthub.agents.undo import undo_tool_call
+from agenthub.agents.undo import undo_activity
 from agenthub.errors import ConfigurationError
 from agenthub.patterns._sdk import describe_failure
 from agenthub.patterns.ledger import IdempotencyLedger, open_ledger
@@ -191,7 +191,7 @@ class AgentsPlugin(SimplePlugin):
             return ledgers[0]
 
         activities: list[Callable[..., Any]] = [
-            undo_tool_call, ask_for_permit, finished_member_undos, render_fire_goal,
+            undo_activity(ledger), ask_for_permit, finished_member_undos, render_fire_goal,
         ]  # fmt: skip
         workflows: list[type] = [AgentTask, Limiter, AgentSession, Team]
         self.limits: dict[str, LimiterSpec] = {a.name: a.limiter for a in agents if a.limiter}

@@ -225,11 +225,39 @@ class AgentSpec:
 
         return [t if isinstance(t, AgentTool) else tool(t) for t in self.tools]
 
+    def describe(self) -> dict[str, Any]:
+        """What a recording of this agent's runs needs to know of it: instructions, model,
+        tools with their signatures, MCP servers, and a digest over all of it."""
+        import hashlib
+        import json
+
+        model = self.model if isinstance(self.model, str) else type(self.model).__name__
+        tools = [
+            {
+                "name": t.name,
+                "signature": _signature(t.function),
+                "side_effect": t.side_effect,
+                "compensated": t.compensate is not None,
+                "requires_approval": t.requires_approval,
+            }
+            for t in self.agent_tools()
+        ]
+        described: dict[str, Any] = {
+            "name": self.name,
+            "instructions": self.instructions,
+            "model": model,
+            "tools": tools,
+            "mcp_servers": [m.id for m in self.mcp_servers],
+        }
+        canonical = json.dumps(described, sort_keys=True).encode()
+        return {**described, "digest": hashlib.sha256(canonical).hexdigest()[:16]}
+
     def build(
         self, settings: Settings | None = None, *, ledger: Callable[[], IdempotencyLedger]
     ) -> Any:
         """The durable pydantic-ai ``Agent`` of this spec (worker side)."""
         from pydantic_ai import Agent
+        from pydantic_ai.capabilities import ResolveModelId
         from pydantic_ai.durable_exec.temporal import TemporalDurability
         from pydantic_ai.toolsets import FunctionToolset
         from temporalio import workflow
@@ -274,8 +302,20 @@ class AgentSpec:
                 TemporalDurability(
                     model_activity_config=model_config, toolset_activity_config=mcp_configs
                 ),
+                # A model named for one task (a fork, an evaluation) resolves like the
+                # agent's own: through agenthub's settings.
+                ResolveModelId(lambda ctx, model_id: resolve_model(model_id, settings)),
             ],
         )
+
+
+def _signature(function: Callable[..., Any]) -> str:
+    import inspect
+
+    try:
+        return str(inspect.signature(function, eval_str=True))
+    except Exception:  # a name only known under TYPE_CHECKING: keep it as written
+        return str(inspect.signature(function))
 
 
 def resolve_model(model: Any, settings: Settings) -> Any:

@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -56,6 +57,8 @@ __all__ = [
 ]
 
 AGENT_STATUS_QUERY = "agenthub.agent.status"
+AGENT_RECORD_QUERY = "agenthub.agent.record"
+"""The task's whole story (:class:`TaskRecord`): every message, approval and undo."""
 AGENT_TASK_TYPE = "agenthub.AgentTask"
 MODEL_ERROR_SIGNAL = "agenthub.agent.model_error"
 """Sent by the worker's model-request watcher when an attempt fails (see
@@ -126,6 +129,94 @@ class AgentTaskRequest:
     """Set by a schedule: ``goal`` is a template rendered with the fire time at start."""
     resume: TaskResume | None = None
     """Set when the task continued as new: where the previous run stopped."""
+    fork: ForkPoint | None = None
+    """Set for a fork: the steps of the original replayed (never run again) before this
+    task goes on live (:meth:`~agenthub.agents.HubTasks.fork`)."""
+    instructions: str | None = None
+    """Replaces the agent's instructions for this task (a fork or an evaluation)."""
+    model: str | None = None
+    """Replaces the agent's model for this task: a model string (``openai:<model>``, ...)."""
+    replay: ToolReplay | None = None
+    """Tool calls answered from a recording instead of running (an evaluation)."""
+
+
+@dataclass
+class ForkPoint:
+    """Where a fork starts: the original's conversation up to the end of ``step`` (its model
+    responses and tool results, recorded), the undos of those steps' compensated calls
+    (carried: a failure of the fork undoes them, once, under the original's keys) and their
+    usage (limits keep counting)."""
+
+    parent: str
+    """The original task's id (a workflow id for tasks outside the hub)."""
+    step: int
+    messages: list[dict[str, Any]]
+    undos: list[UndoCall] = field(default_factory=list)
+    usage: AgentUsage = field(default_factory=lambda: AgentUsage())
+    tools: list[str] = field(default_factory=list)
+    """Tools the replayed steps called: the agent must still have each of them."""
+    history_base: int = 0
+    """Messages of ``messages`` that came before the original task (a session's history)."""
+
+
+@dataclass
+class RecordedCall:
+    """A tool call and its result as a recording holds it."""
+
+    tool: str
+    arguments_digest: str
+    result: Any = None
+    error: str | None = None
+
+
+@dataclass
+class ToolReplay:
+    """Tool calls answered from a recording: a call of the same tool with the same arguments
+    gets the recorded result and runs nothing; any other call fails the task
+    (``ToolCallNotRecorded``) unless ``live_tools``, when it runs for real."""
+
+    calls: list[RecordedCall]
+    live_tools: bool = False
+
+    def answer(self, tool: str, digest: str, seen: dict[str, int]) -> RecordedCall | None:
+        """The recorded call for this one (the n-th call of the same tool and arguments gets
+        the n-th recording, or the last when it was made fewer times)."""
+        matches = [c for c in self.calls if c.tool == tool and c.arguments_digest == digest]
+        if not matches:
+            return None
+        key = f"{tool}/{digest}"
+        seen[key] = seen.get(key, 0) + 1
+        return matches[min(seen[key], len(matches)) - 1]
+
+
+@dataclass
+class ApprovalRecord:
+    """An approval a task asked for, and what was decided."""
+
+    approval_id: str
+    tool: str
+    tool_call_id: str
+    step: int
+    decision: str = "waiting"
+    """``waiting``, ``approved``, ``denied`` or ``timed_out``."""
+    by: str = ""
+    reason: str = ""
+
+
+@dataclass
+class TaskRecord:
+    """The whole story of an agent task, for a cassette (:data:`AGENT_RECORD_QUERY`)."""
+
+    agent: str
+    goal: str
+    state: str
+    messages: list[dict[str, Any]]
+    history_base: int
+    usage: AgentUsage
+    undos: list[UndoCall]
+    approvals: list[ApprovalRecord]
+    agent_spec: dict[str, Any]
+    fork: dict[str, Any] | None = None
 
 
 @dataclass
@@ -143,6 +234,9 @@ class TaskResume:
     """Messages of ``messages`` that came with the task (a session's history), not from it."""
     deadline_at: datetime | None = None
     runs: int = 1
+    approvals: list[ApprovalRecord] = field(default_factory=list)
+    fork: ForkPoint | None = None
+    """The fork point of the task's first run, if it is a fork."""
 
 
 class _ContinueAsNew(BaseException):
@@ -220,6 +314,34 @@ class AgentTaskResult:
     ``transcript`` holds what it did so far."""
 
 
+def fork_refusal(spec: Any, fork: ForkPoint) -> str | None:
+    """Why a fork cannot run on ``spec``: it lost a tool that the replayed steps called."""
+    have = {t.name for t in spec.agent_tools()}
+    missing = sorted({t for t in fork.tools if t not in have})
+    if not missing or spec.mcp_servers:  # MCP tools are only known at run time
+        return None
+    return (
+        f"agent {spec.name!r} has no tool {', '.join(map(repr, missing))}, which the replayed "
+        f"steps of {fork.parent!r} called: fork at an earlier step, or give the agent that "
+        "tool back"
+    )
+
+
+def _usage_of(progress: TaskProgress) -> AgentUsage:
+    return AgentUsage(
+        progress.requests, progress.tool_calls, progress.input_tokens, progress.output_tokens
+    )
+
+
+def _run_usage(usage: AgentUsage) -> Any:
+    from pydantic_ai.usage import RunUsage
+
+    return RunUsage(
+        requests=usage.requests, tool_calls=usage.tool_calls,
+        input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+    )  # fmt: skip
+
+
 def _refuse(error_type: str, message: str) -> ApplicationError:
     return ApplicationError(message, type=error_type, non_retryable=True)
 
@@ -246,6 +368,12 @@ class AgentTask:
         self._continue_after: int | None = None
         self._agent_run: asyncio.Future[Any] | None = None
         self._interrupted = False
+        self._request = request
+        self.approvals: list[ApprovalRecord] = list(resume.approvals) if resume else []
+        self.conversation: list[Any] | None = None
+        """The run's messages (pydantic-ai's own list, set by the capability)."""
+        self.tool_replay = request.replay
+        self.replay_seen: dict[str, int] = {}
 
     def continue_as_new_point(self, ctx: Any, request_context: Any) -> None:
         """(Called by the capability before each model request.) Move to a fresh run when
@@ -294,7 +422,7 @@ class AgentTask:
     async def run(self, request: AgentTaskRequest) -> AgentTaskResult:
         from pydantic_ai.exceptions import UsageLimitExceeded
         from pydantic_ai.messages import ModelMessagesTypeAdapter
-        from pydantic_ai.usage import RunUsage, UsageLimits
+        from pydantic_ai.usage import UsageLimits
 
         entry = agent_entry(request.agent)
         if entry is None:
@@ -312,8 +440,15 @@ class AgentTask:
         progress = self.agent_progress
         self._continue_after = spec.continue_as_new_events
         resume = request.resume
+        fork = request.fork if resume is None else None
+        refusal = fork_refusal(spec, fork) if fork is not None else None
+        if refusal is not None:
+            self._finish("failed", refusal)
+            raise _refuse("InvalidInput", refusal)
         if resume is None:
             self.record("goal", request.goal)
+        if fork is not None:
+            self._replay_fork(fork)
         deadline_at = (
             resume.deadline_at
             if resume is not None
@@ -324,50 +459,16 @@ class AgentTask:
             tool_calls_limit=limits.max_tool_calls,
             total_tokens_limit=limits.max_total_tokens,
         )
+        overrides: dict[str, Any] = {}
+        if request.instructions is not None:
+            overrides["instructions"] = request.instructions
+        if request.model is not None:
+            overrides["model"] = request.model
         try:
-            async with Saga("agent") as saga:
-                self.saga = saga
-                for undo in self.undos:  # carried from the runs before, oldest first
-                    saga.add_compensation(run_undo, undo)
-                if resume is not None:
-                    running = agent.run(
-                        None,
-                        usage_limits=usage_limits,
-                        message_history=ModelMessagesTypeAdapter.validate_python(
-                            resume.messages
-                        ),
-                        usage=RunUsage(
-                            requests=resume.usage.requests, tool_calls=resume.usage.tool_calls,
-                            input_tokens=resume.usage.input_tokens,
-                            output_tokens=resume.usage.output_tokens,
-                        ),
-                    )  # fmt: skip
-                else:
-                    history = (
-                        ModelMessagesTypeAdapter.validate_python(request.history)
-                        if request.history
-                        else None
-                    )
-                    running = agent.run(
-                        request.goal, usage_limits=usage_limits, message_history=history
-                    )
-                deadline = (
-                    max((deadline_at - workflow.now()).total_seconds(), 0.0)
-                    if deadline_at is not None
-                    else None
+            with agent.override(**overrides) if overrides else contextlib.nullcontext():
+                result, moving = await self._run_agent(
+                    agent, request, usage_limits, deadline_at, fork
                 )
-                self._agent_run = asyncio.ensure_future(asyncio.wait_for(running, deadline))
-                if self._interrupted:  # asked before the agent started
-                    self._agent_run.cancel()
-                moving: _ContinueAsNew | None = None
-                try:
-                    result = await self._agent_run
-                except asyncio.CancelledError:
-                    if not self._interrupted or not self._agent_run.cancelled():
-                        raise  # the task itself is cancelled: undo, as ever
-                    result = None  # interrupted: what was done stays done
-                except _ContinueAsNew as err:
-                    moving, result = err, None  # not a failure: nothing is undone
             if moving is not None:
                 await self._continue_as_new(request, moving, deadline_at)
         except UsageLimitExceeded as err:
@@ -391,16 +492,15 @@ class AgentTask:
             self._finish("interrupted", "interrupted by a newer message; nothing was undone")
             return AgentTaskResult(
                 output=None,
-                usage=AgentUsage(
-                    progress.requests, progress.tool_calls, progress.input_tokens,
-                    progress.output_tokens,
-                ),
+                usage=_usage_of(progress),
                 transcript=list(progress.transcript),
                 compensations=list(self.undos),
                 interrupted=True,
-            )  # fmt: skip
+            )
         usage = result.usage
-        base = resume.history_base if resume is not None else len(request.history or [])
+        self.conversation = result.all_messages()
+        carried = resume or request.fork
+        base = carried.history_base if carried is not None else len(request.history or [])
         progress.state, progress.step = "succeeded", "done"
         self.record("answer", result.output, requests=usage.requests, tool_calls=usage.tool_calls)
         return AgentTaskResult(
@@ -417,6 +517,110 @@ class AgentTask:
                 result.all_messages()[base:], mode="json"
             ),
             compensations=list(self.undos),
+        )
+
+    async def _run_agent(
+        self,
+        agent: Any,
+        request: AgentTaskRequest,
+        usage_limits: Any,
+        deadline_at: datetime | None,
+        fork: ForkPoint | None,
+    ) -> tuple[Any, _ContinueAsNew | None]:
+        """Run the agent in the task's Saga: from the goal, from where a continued run
+        stopped, or from a fork's replayed steps. Returns its result (``None`` when
+        interrupted) or where it stopped to continue as new."""
+        from pydantic_ai.messages import ModelMessagesTypeAdapter
+
+        resume = request.resume
+        async with Saga("agent") as saga:
+            self.saga = saga
+            for undo in self.undos:  # carried from the runs before (or a fork's original)
+                saga.add_compensation(run_undo, undo)
+            carried = resume or fork
+            if carried is not None:
+                running = agent.run(
+                    None,
+                    usage_limits=usage_limits,
+                    message_history=ModelMessagesTypeAdapter.validate_python(carried.messages),
+                    usage=_run_usage(carried.usage),
+                )
+            else:
+                history = (
+                    ModelMessagesTypeAdapter.validate_python(request.history)
+                    if request.history
+                    else None
+                )
+                running = agent.run(
+                    request.goal, usage_limits=usage_limits, message_history=history
+                )
+            deadline = (
+                max((deadline_at - workflow.now()).total_seconds(), 0.0)
+                if deadline_at is not None
+                else None
+            )
+            self._agent_run = asyncio.ensure_future(asyncio.wait_for(running, deadline))
+            if self._interrupted:  # asked before the agent started
+                self._agent_run.cancel()
+            try:
+                return await self._agent_run, None
+            except asyncio.CancelledError:
+                if not self._interrupted or not self._agent_run.cancelled():
+                    raise  # the task itself is cancelled: undo, as ever
+                return None, None  # interrupted: what was done stays done
+            except _ContinueAsNew as err:
+                return None, err  # not a failure: nothing is undone
+
+    def _replay_fork(self, fork: ForkPoint) -> None:
+        """Tell readers what the fork starts from: the original's steps, marked replayed."""
+        progress = self.agent_progress
+        self.record("forked", f"forked from {fork.parent} at step {fork.step}",
+                    parent=fork.parent, step=fork.step)  # fmt: skip
+        for message in fork.messages[fork.history_base :]:
+            for part in message.get("parts", []):
+                kind = part.get("part_kind")
+                if kind == "text" and message.get("kind") == "response":
+                    self.record("model", part.get("content", ""), replayed=True)
+                elif kind == "tool-call":
+                    self.record("tool_call", f"{part.get('tool_name')}({part.get('args')})",
+                                id=part.get("tool_call_id"), replayed=True)  # fmt: skip
+                elif kind == "tool-return":
+                    self.record("tool_result", part.get("content"),
+                                id=part.get("tool_call_id"), replayed=True)  # fmt: skip
+        usage = fork.usage
+        progress.requests, progress.tool_calls = usage.requests, usage.tool_calls
+        progress.input_tokens, progress.output_tokens = usage.input_tokens, usage.output_tokens
+        self._requests_at_start = progress.requests
+        self.undos = list(fork.undos)
+
+    @workflow.query(name=AGENT_RECORD_QUERY)
+    def task_record(self) -> TaskRecord:
+        """Every message, approval and undo of the task so far (see :class:`TaskRecord`)."""
+        from pydantic_ai.messages import ModelMessagesTypeAdapter
+
+        request = self._request
+        carried = request.resume or request.fork
+        if self.conversation is not None:
+            messages = ModelMessagesTypeAdapter.dump_python(self.conversation, mode="json")
+        elif carried is not None:
+            messages = list(carried.messages)
+        else:
+            messages = list(request.history or [])
+        base = carried.history_base if carried is not None else len(request.history or [])
+        entry = agent_entry(request.agent)
+        progress = self.agent_progress
+        fork = request.fork or (request.resume.fork if request.resume else None)
+        return TaskRecord(
+            agent=request.agent,
+            goal=request.goal,
+            state=self.status().state,
+            messages=messages,
+            history_base=base,
+            usage=_usage_of(progress),
+            undos=list(self.undos),
+            approvals=list(self.approvals),
+            agent_spec=entry[1].describe() if entry is not None else {"name": request.agent},
+            fork={"task_id": fork.parent, "step": fork.step} if fork is not None else None,
         )
 
     async def _continue_as_new(
@@ -440,10 +644,16 @@ class AgentTask:
             stream=self.events.get_state(),
             published=self._published,
             history_base=(
-                request.resume.history_base if request.resume else len(request.history or [])
+                request.resume.history_base
+                if request.resume
+                else request.fork.history_base
+                if request.fork
+                else len(request.history or [])
             ),
             deadline_at=deadline_at,
             runs=runs,
+            approvals=list(self.approvals),
+            fork=request.resume.fork if request.resume else request.fork,
         )
         memo = workflow.memo_value(TASK_MEMO, {}, type_hint=dict)
         workflow.continue_as_new(

@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -27,15 +28,20 @@ from temporalio.exceptions import ApplicationError
 
 from agenthub.agents.registry import agent_entry
 from agenthub.patterns._sdk import describe_failure
-from agenthub.patterns.ledger import idempotency_scope
+from agenthub.patterns.ledger import (
+    IdempotencyLedger,
+    act_once,
+    fingerprint_call,
+    idempotency_scope,
+)
 
 __all__ = [
     "UNDO_ACTIVITY",
     "UNDO_HEARTBEAT",
     "UndoCall",
     "run_undo",
+    "undo_activity",
     "undo_options",
-    "undo_tool_call",
 ]
 
 UNDO_ACTIVITY = "agenthub.agents.undo"
@@ -53,6 +59,11 @@ class UndoCall:
     tool: str
     arguments: dict[str, Any]
     tool_call_id: str = ""
+    origin: str = ""
+    """The call's place in the task that made it (``<workflow>/<run>/<n>``): the undo's
+    ledger key, kept when a fork carries it, so original and fork undo it once in all."""
+    step: int = 0
+    """The task's step (model response) that made the call."""
 
 
 def undo_options(call: UndoCall) -> dict[str, Any]:
@@ -91,28 +102,44 @@ def _short_arguments(arguments: dict[str, Any]) -> str:
     return text if len(text) <= 120 else text[:119] + "…"
 
 
-@activity.defn(name=UNDO_ACTIVITY)
-async def undo_tool_call(call: UndoCall) -> None:
-    """Run a tool's compensation with the call's arguments (validated into its types),
-    heartbeating while it runs. Inside it, ``idempotency_key()`` is the undo's own key (the
-    same on every retry)."""
-    from pydantic import validate_call
+def undo_activity(ledger: Callable[[], IdempotencyLedger]) -> Callable[[UndoCall], Any]:
+    """The activity :data:`UNDO_ACTIVITY` (registered by ``AgentsPlugin``): run a tool's
+    compensation with the call's arguments (validated into its types), heartbeating, once
+    per call in the ledger: an undo carried into a fork keeps its key, so the original and
+    its forks undo a call once in all. Inside it, ``idempotency_key()`` is that key."""
 
-    entry = agent_entry(call.agent)
-    spec = entry[1].agent_tools() if entry is not None else []
-    match = next((t for t in spec if t.name == call.tool), None)
-    if match is None or match.compensate is None:
-        raise ApplicationError(
-            f"no compensation for tool {call.tool!r} of agent {call.agent!r} on this worker",
-            type="InvalidInput",
-            non_retryable=True,
-        )
-    undo = validate_call(match.compensate)
-    info = activity.info()
-    run = f"{info.workflow_id}/{info.workflow_run_id}"
-    key = f"{run}/{call.agent}.{call.tool}/undo/{info.activity_id}"
-    with idempotency_scope(key):
-        await _run_undo(match.compensate, undo, call.arguments)
+    @activity.defn(name=UNDO_ACTIVITY)
+    async def undo_tool_call(call: UndoCall) -> None:
+        from pydantic import validate_call
+
+        entry = agent_entry(call.agent)
+        spec = entry[1].agent_tools() if entry is not None else []
+        match = next((t for t in spec if t.name == call.tool), None)
+        if match is None or match.compensate is None:
+            raise ApplicationError(
+                f"no compensation for tool {call.tool!r} of agent {call.agent!r} on this worker",
+                type="InvalidInput",
+                non_retryable=True,
+            )
+        undo = validate_call(match.compensate)
+        info = activity.info()
+        if call.origin:
+            key = f"{call.origin}/{call.agent}.{call.tool}/undo"
+            fingerprint = fingerprint_call((), call.arguments)
+            await act_once(
+                ledger(), key, fingerprint,
+                lambda: _run_undo(match.compensate, undo, call.arguments), _returns_none,
+            )  # fmt: skip
+            return
+        run = f"{info.workflow_id}/{info.workflow_run_id}"
+        with idempotency_scope(f"{run}/{call.agent}.{call.tool}/undo/{info.activity_id}"):
+            await _run_undo(match.compensate, undo, call.arguments)
+
+    return undo_tool_call
+
+
+def _returns_none() -> None:
+    """(The return type of an undo, for the ledger's record.)"""
 
 
 async def _run_undo(compensate: Any, undo: Any, arguments: dict[str, Any]) -> None:

@@ -1,0 +1,223 @@
+"""Cassettes and forks against the dev server: export a task (a team, a session turn), fork
+it after a step with other instructions, and count every effect and undo outside agenthub:
+no replayed tool runs again, a failure after the fork undoes the original's booking once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import jsonschema
+import pytest
+import pytest_asyncio
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from agenthub.agents import HubTasks
+from agenthub.agents.cassette import (
+    Cassette,
+    cassette_schema,
+    load_cassette,
+    schema_document,
+)
+from agenthub.errors import ForkRefused, InvalidCassette, TaskNotFound
+from agenthub.patterns.approvals import decide, list_pending
+from agenthub.runtime import Settings
+from agenthub.testing import eventually, running_worker
+
+from . import fork_agents
+from .agent_apps import agents_client
+from .fork_agents import EFFECTS, UNDO_KEYS
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def hub_tasks(
+    dev_server_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[HubTasks]:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("forks"), payload_offload="false")
+    client = await agents_client(
+        dev_server_env, settings, *fork_agents.AGENTS, teams=[fork_agents.TEAM]
+    )
+    async with running_worker(client) as tq:
+        yield HubTasks(
+            client, tenant="acme", task_queue=tq,
+            agents=[a.name for a in fork_agents.AGENTS], teams=["fk-team"],
+        )  # fmt: skip
+
+
+async def approve_payment(client: Client, task_queue: str, workflow_id: str) -> None:
+    async def asked() -> Any:
+        pending = await list_pending(client, task_queue=task_queue)
+        return next((p for p in pending if p.workflow_id == workflow_id), None)
+
+    await decide(client, await eventually(asked, what="the payment's approval"),
+                 approved=True, by="ana")  # fmt: skip
+
+
+async def finished(tasks: HubTasks, task_id: str) -> Any:
+    async def closed() -> Any:
+        view = await tasks.get(task_id)
+        return view if view.status not in ("running", "waiting_for_approval", "compensating") else None
+
+    return await eventually(closed, what=f"{task_id} to end", timeout=60)
+
+
+async def a_trip(tasks: HubTasks, task_id: str) -> Cassette:
+    """The original: hotel (compensated), payment (approved), flight TP123, answer."""
+    started = await tasks.start("fk-trip", "Two nights in Lisbon", task_id=task_id)
+    await approve_payment(tasks.client, tasks.task_queue, started.task.workflow_id)
+    view = await finished(tasks, task_id)
+    assert view.status == "succeeded", view.error
+    return await tasks.export(task_id)
+
+
+@pytest.fixture(autouse=True)
+def _clean() -> None:
+    EFFECTS.clear()
+    UNDO_KEYS.clear()
+
+
+async def test_a_cassette_holds_the_whole_story_validates_and_round_trips(
+    hub_tasks: HubTasks,
+) -> None:
+    cassette = await a_trip(hub_tasks, "trip-export")
+    assert cassette.status == "succeeded" and cassette.output.startswith("Done: hotel in Lisbon")
+    assert [len(s.tool_calls) for s in cassette.steps] == [1, 1, 1, 0]
+    assert cassette.tool_sequence() == ["book_hotel", "pay", "book_flight"]
+    hotel = cassette.steps[0].tool_calls[0]
+    assert (hotel.arguments, hotel.result) == ({"city": "Lisbon", "nights": 2},
+                                               "hotel in Lisbon for 2 nights")  # fmt: skip
+    [approval] = cassette.approvals
+    assert (approval.tool, approval.decision, approval.by, approval.step) == (
+        "pay", "approved", "ana", 2)  # fmt: skip
+    [undo] = cassette.undos
+    assert (undo.tool, undo.step, undo.arguments) == ("book_hotel", 1,
+                                                      {"city": "Lisbon", "nights": 2})  # fmt: skip
+    assert undo.origin.startswith(cassette.workflow_id)
+    spec = cassette.agent_spec
+    assert spec["instructions"] == "Book the trip." and len(spec["digest"]) == 16
+    assert {t["name"]: t["signature"] for t in spec["tools"]}["book_flight"] == (
+        "(flight: str) -> str"
+    )
+    assert (cassette.usage.requests, cassette.usage.tool_calls) == (4, 3)
+    text = cassette.model_dump_json(indent=2)
+    jsonschema.validate(json.loads(text), cassette_schema())
+    assert load_cassette(text) == cassette
+    # The shipped schema is the model's (regenerate: python -m agenthub.agents.cassette).
+    assert cassette_schema() == schema_document()
+
+
+def test_a_broken_cassette_is_refused_with_every_problem_named() -> None:
+    with pytest.raises(InvalidCassette) as refused:
+        load_cassette(json.dumps({
+            "format": "agenthub.cassette", "version": 1, "task_id": "x", "workflow_id": "w",
+            "agent": "a", "status": "ok", "steps": [{"step": 0}], "messages": [{"kind": "oops"}],
+            "surprise": True,
+        }))  # fmt: skip
+    problems = refused.value.problems
+    assert any(p.startswith("goal:") for p in problems), problems
+    assert any(p.startswith("steps.0.step:") for p in problems), problems
+    assert any(p.startswith("messages") for p in problems), problems
+    assert any(p.startswith("surprise:") for p in problems), problems
+    with pytest.raises(InvalidCassette, match="version: 7 is not known"):
+        load_cassette('{"format": "agenthub.cassette", "version": 7}')
+    with pytest.raises(InvalidCassette, match="not JSON"):
+        load_cassette("{nope")
+
+
+async def test_a_fork_replays_its_steps_runs_on_live_and_undoes_the_original_once(
+    hub_tasks: HubTasks,
+) -> None:
+    original = await a_trip(hub_tasks, "trip-original")
+    assert EFFECTS == {"hotel Lisbon": 1, "paid 420": 1, "flight TP123": 1}
+
+    forked = await hub_tasks.fork("trip-original", at=2, task_id="trip-lufthansa",
+                                  instructions="Book the trip. Fly Lufthansa.")  # fmt: skip
+    assert forked.task.parent == "trip-original@2"
+    view = await finished(hub_tasks, "trip-lufthansa")
+    assert view.status == "succeeded", view.error
+    assert view.output == "Done: hotel in Lisbon for 2 nights | paid 420 | flight LH9 booked"
+    # Steps 1-2 (hotel, payment) did not run again; step 3 ran live with the new instructions.
+    assert EFFECTS == {"hotel Lisbon": 1, "paid 420": 1, "flight TP123": 1, "flight LH9": 1}
+    assert [s.task_id for s in await hub_tasks.list_tasks() if s.parent] == ["trip-lufthansa"]
+    events = [item.event async for item in await hub_tasks.events("trip-lufthansa")]
+    assert [e.kind for e in events][:2] == ["goal", "forked"]
+    replayed = [e.kind for e in events if (e.data or {}).get("replayed")]
+    assert replayed == ["tool_call", "tool_result", "tool_call", "tool_result"]
+    assert not [e for e in events if e.kind == "approval_asked"]  # decided in the original
+
+    # A failure after the fork undoes the original's booking; a second one finds it undone.
+    for n in (1, 2):
+        await hub_tasks.fork(original, at=2, task_id=f"trip-fails-{n}", instructions="fail")
+        view = await finished(hub_tasks, f"trip-fails-{n}")
+        assert view.status == "failed" and "flight FAIL is full" in (view.error or "")
+    assert EFFECTS["undo hotel Lisbon"] == 1, EFFECTS
+    assert EFFECTS["hotel Lisbon"] == 1 and EFFECTS["paid 420"] == 1
+    assert len(UNDO_KEYS) == 1 and UNDO_KEYS[0].startswith(original.workflow_id)
+    failed = await hub_tasks.export("trip-fails-2")
+    assert failed.parent is not None and failed.parent.task_id == "trip-original"
+
+
+async def test_a_fork_of_a_fork_keeps_the_replayed_steps_of_both(hub_tasks: HubTasks) -> None:
+    await a_trip(hub_tasks, "trip-first")
+    await hub_tasks.fork("trip-first", at=2, task_id="trip-second",
+                         instructions="Fly Lufthansa.")  # fmt: skip
+    await finished(hub_tasks, "trip-second")
+    third = await hub_tasks.fork("trip-second", at=3, task_id="trip-third",
+                                 instructions="Be cheerful.")  # fmt: skip
+    assert third.task.parent == "trip-second@3"
+    view = await finished(hub_tasks, "trip-third")
+    assert view.output == "Gladly: hotel in Lisbon for 2 nights | paid 420 | flight LH9 booked"
+    assert EFFECTS == {"hotel Lisbon": 1, "paid 420": 1, "flight TP123": 1, "flight LH9": 1}
+    cassette = await hub_tasks.export("trip-third")
+    assert cassette.tool_sequence() == ["book_hotel", "pay", "book_flight"]
+    assert [u.step for u in cassette.undos] == [1]  # carried twice, still the one booking
+
+
+async def test_a_fork_refuses_a_step_it_cannot_start_from_and_a_lost_tool(
+    hub_tasks: HubTasks,
+) -> None:
+    cassette = await a_trip(hub_tasks, "trip-refusals")
+    with pytest.raises(ForkRefused, match="step 4 of 'trip-refusals' is its answer"):
+        await hub_tasks.fork(cassette, at=4)
+    with pytest.raises(ForkRefused, match="has 4 step"):
+        await hub_tasks.fork(cassette, at=9)
+    with pytest.raises(ForkRefused, match="no tool 'book_hotel'"):
+        await hub_tasks.fork(cassette, at=2, agent="fk-renamed")
+    with pytest.raises(TaskNotFound):
+        await hub_tasks.fork("no-such-task", at=1)
+    other = HubTasks(hub_tasks.client, tenant="globex", task_queue=hub_tasks.task_queue)
+    with pytest.raises(TaskNotFound):
+        await other.export("trip-refusals")
+    assert EFFECTS == {"hotel Lisbon": 1, "paid 420": 1, "flight TP123": 1}
+
+
+async def test_a_team_member_and_a_session_turn_fork_on_their_own(hub_tasks: HubTasks) -> None:
+    await hub_tasks.start("fk-team", "Plan the trip", task_id="team-trip")
+    view = await finished(hub_tasks, "team-trip")
+    assert view.status == "succeeded", view.error
+    team = await hub_tasks.export("team-trip")
+    assert team.kind == "team"
+    assert [m.role for m in team.members] == ["scout", "guide", "merge"]
+    assert team.members[0].tool_sequence() == ["book_hotel"]
+    forked = await hub_tasks.fork("team-trip", member="scout", at=1, task_id="scout-again",
+                                  instructions="scout v2")  # fmt: skip
+    assert forked.task.parent == "team-trip.scout@1"
+    view = await finished(hub_tasks, "scout-again")
+    assert view.output == "Porto booked (1 prompts, scout v2)"
+    assert EFFECTS == {"hotel Porto": 1, "hotel Faro": 1}
+    with pytest.raises(ForkRefused, match="is a team"):
+        await hub_tasks.fork(team, at=1)
+
+    for city in ("Braga", "Evora"):
+        await hub_tasks.send("chat-1", "fk-mate", f"A room in {city}", message_id=city)
+    session = await hub_tasks.export_session("chat-1")
+    assert [t.role for t in session.members] == ["task-1", "task-2"]
+    second = session.members[1]
+    assert second.history_base == 4 and second.tool_sequence() == ["book_hotel"]
+    await hub_tasks.fork("chat-1", turn="task-2", at=1, task_id="chat-fork",
+                         instructions="v2")  # fmt: skip
+    view = await finished(hub_tasks, "chat-fork")
+    assert view.output == "Evora booked (2 prompts, v2)"  # the earlier turn is its history
+    assert EFFECTS == {"hotel Porto": 1, "hotel Faro": 1, "hotel Braga": 1, "hotel Evora": 1}
