@@ -5,6 +5,7 @@ undo counted here, outside agenthub."""
 from __future__ import annotations
 
 from collections import Counter
+
 from pydantic_ai.messages import (
     ModelMessage,
     ModelResponse,
@@ -115,7 +116,8 @@ def _mate(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     if not isinstance(messages[-1].parts[0], ToolReturnPart):
         return ModelResponse(parts=[ToolCallPart("book_hotel", {"city": city, "nights": 1})])
     prompts = sum(isinstance(p, UserPromptPart) for m in messages for p in m.parts)
-    return ModelResponse(parts=[TextPart(f"{city} booked ({prompts} prompts, {info.instructions})")])
+    said = f"{city} booked ({prompts} prompts, {info.instructions})"
+    return ModelResponse(parts=[TextPart(said)])
 
 
 MATE = AgentSpec(name="fk-mate", instructions="mate", model=FunctionModel(_mate),
@@ -129,8 +131,10 @@ def _merge(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
 MERGER = AgentSpec(name="fk-merger", model=FunctionModel(_merge))
 TEAM = TeamSpec(
     name="fk-team",
-    members=[TeamMember("scout", "fk-mate", brief="Go to Porto."),
-             TeamMember("guide", "fk-mate", brief="Go to Faro.")],  # fmt: skip
+    members=[
+        TeamMember("scout", "fk-mate", brief="Go to Porto."),
+        TeamMember("guide", "fk-mate", brief="Go to Faro."),
+    ],
     merger="fk-merger",
 )
 

@@ -58,7 +58,8 @@ async def approve_payment(client: Client, task_queue: str, workflow_id: str) -> 
 async def finished(tasks: HubTasks, task_id: str) -> Any:
     async def closed() -> Any:
         view = await tasks.get(task_id)
-        return view if view.status not in ("running", "waiting_for_approval", "compensating") else None
+        busy = ("running", "waiting_for_approval", "compensating")
+        return view if view.status not in busy else None
 
     return await eventually(closed, what=f"{task_id} to end", timeout=60)
 
