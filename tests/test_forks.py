@@ -5,7 +5,11 @@ no replayed tool runs again, a failure after the fork undoes the original's book
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -21,6 +25,7 @@ from agenthub.agents.cassette import (
     load_cassette,
     schema_document,
 )
+from agenthub.agents.evaluate import evaluate
 from agenthub.errors import ForkRefused, InvalidCassette, TaskNotFound
 from agenthub.patterns.approvals import decide, list_pending
 from agenthub.runtime import Settings
@@ -28,7 +33,10 @@ from agenthub.testing import eventually, running_worker
 
 from . import fork_agents
 from .agent_apps import agents_client
+from .conftest import free_port
 from .fork_agents import EFFECTS, UNDO_KEYS
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -222,3 +230,79 @@ async def test_a_team_member_and_a_session_turn_fork_on_their_own(hub_tasks: Hub
     view = await finished(hub_tasks, "chat-fork")
     assert view.output == "Evora booked (2 prompts, v2)"  # the earlier turn is its history
     assert EFFECTS == {"hotel Porto": 1, "hotel Faro": 1, "hotel Braga": 1, "hotel Evora": 1}
+
+
+async def twenty_forecasts(tasks: HubTasks, folder: Path) -> dict[str, Cassette]:
+    for i in range(20):
+        await tasks.start("fk-forecaster", f"Weather in City{i}", task_id=f"fc-{i}")
+    cases = {}
+    for i in range(20):
+        assert (await finished(tasks, f"fc-{i}")).status == "succeeded"
+        cases[f"fc-{i}"] = cassette = await tasks.export(f"fc-{i}")
+        (folder / f"fc-{i}.json").write_text(cassette.model_dump_json())
+    return cases
+
+
+async def test_eval_marks_exactly_the_cases_whose_tool_calls_changed(
+    hub_tasks: HubTasks, tmp_path: Path
+) -> None:
+    cases = await twenty_forecasts(hub_tasks, tmp_path)
+    EFFECTS.clear()
+    client, tq = hub_tasks.client, hub_tasks.task_queue
+    same = await evaluate(client, cases, agent="fk-forecaster", task_queue=tq)
+    assert same.passed == 20 and not same.regressed
+    assert EFFECTS == {}, "every call was answered from the recording"
+
+    changed = await evaluate(client, cases, agent="fk-forecaster", task_queue=tq,
+                             instructions="double", live_tools=True)  # fmt: skip
+    marked = sorted(c.name for c in changed.cases if c.tool_calls_changed)
+    assert marked == ["fc-17", "fc-7"]
+    assert sorted(c.name for c in changed.regressed) == ["fc-17", "fc-7"]
+    assert EFFECTS == {"weather City7": 1, "weather City17": 1}  # only the calls not recorded
+    case = next(c for c in changed.cases if c.name == "fc-7")
+    assert case.tool_calls == ["weather", "weather"] and case.original_tool_calls == ["weather"]
+    assert (case.usage.requests, case.original_usage.requests) == (3, 2)
+
+    strict = await evaluate(client, cases, agent="fk-forecaster", task_queue=tq,
+                            instructions="double", max_concurrency=8)  # fmt: skip
+    failed = {c.name: c.error for c in strict.cases if c.error}
+    assert sorted(failed) == ["fc-17", "fc-7"]
+    assert "ToolCallNotRecorded" in failed["fc-7"] and "weather(" in failed["fc-7"]
+
+    loud = await evaluate(client, cases, agent="fk-forecaster", task_queue=tq,
+                          instructions="shout", answer_check="any")  # fmt: skip
+    assert loud.passed == 20 and all(c.answer_changed for c in loud.cases)
+    assert not any(c.tool_calls_changed for c in loud.cases)
+
+
+async def test_agenthub_eval_exits_0_then_1_when_a_change_regresses(
+    hub_tasks: HubTasks, tmp_path: Path
+) -> None:
+    cases = await twenty_forecasts(hub_tasks, tmp_path)
+    files = sorted(str(tmp_path / f"{name}.json") for name in cases)
+    (tmp_path / "double.txt").write_text("double")
+    env = {
+        **os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "80",
+        "AGENTHUB_DATA_DIR": str(tmp_path / "data"), "AGENTHUB_SERVER_PORT": str(free_port()),
+        "AGENTHUB_UI": "false",
+    }  # fmt: skip
+
+    def agenthub_eval(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "agenthub", "eval", *files, "--agent", "fk-forecaster",
+             "--app", "tests.eval_app", "--report", str(tmp_path / "report.json"), *args],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
+        )  # fmt: skip
+
+    same = agenthub_eval()
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "20 of 20 passed" in same.stderr  # the table and summary: for a person
+    changed = agenthub_eval("--instructions", str(tmp_path / "double.txt"), "--live-tools")
+    assert changed.returncode == 1, changed.stdout + changed.stderr
+    assert "18 of 20 passed" in changed.stderr
+    wide = [line for line in changed.stderr.splitlines()
+            if len(line) > 80 and not line.startswith("report: ")]  # fmt: skip
+    assert not wide, wide
+    report = json.loads((tmp_path / "report.json").read_text())
+    marked = sorted(c["name"] for c in report["cases"] if c["tool_calls_changed"])
+    assert marked == ["fc-17", "fc-7"]

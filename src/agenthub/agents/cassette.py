@@ -109,6 +109,8 @@ class CassetteUndo(_Strict):
     tool_call_id: str = ""
     origin: str = ""
     step: int = 0
+    undone: bool = False
+    """It ran: the task failed or was cancelled, and this call's effect was undone."""
 
 
 class CassetteUsage(_Strict):
@@ -248,7 +250,9 @@ def cassette_from_record(
         messages=record.messages,
         steps=steps_of(record.messages, record.history_base),
         approvals=[CassetteApproval(**_fields(a)) for a in record.approvals],
-        undos=[CassetteUndo(**_fields(u)) for u in record.undos],
+        undos=[
+            CassetteUndo(**_fields(u), undone=u.origin in record.undone) for u in record.undos
+        ],
         parent=CassetteParent(**record.fork) if record.fork else None,
     )  # fmt: skip
 
@@ -358,11 +362,23 @@ def fork_point(cassette: Cassette, step: int) -> ForkPoint:
         parent=cassette.task_id,
         step=step,
         messages=cassette.messages[:cut],
-        undos=[UndoCall(**u.model_dump()) for u in cassette.undos if u.step <= step],
+        undos=[
+            UndoCall(**u.model_dump(exclude={"undone"})) for u in cassette.undos if u.step <= step
+        ],
         usage=usage,
         tools=sorted({call.tool for s in replayed for call in s.tool_calls}),
         history_base=cassette.history_base,
+        undone=[
+            f"{u.tool}({_brief(u.arguments)})"
+            for u in cassette.undos
+            if u.step <= step and u.undone
+        ],
     )
+
+
+def _brief(arguments: dict[str, Any]) -> str:
+    text = ", ".join(f"{k}={v!r}" for k, v in arguments.items())
+    return text if len(text) <= 80 else text[:79] + "…"
 
 
 def tool_replay(cassette: Cassette, *, live_tools: bool = False) -> ToolReplay:

@@ -40,6 +40,7 @@ from temporalio.worker import (
 )
 
 from agenthub.agents._client import set_worker_client
+from agenthub.agents.evaluate import Evaluation
 from agenthub.agents.limiter import (
     Limiter,
     LimiterSpec,
@@ -193,7 +194,7 @@ class AgentsPlugin(SimplePlugin):
         activities: list[Callable[..., Any]] = [
             undo_activity(ledger), ask_for_permit, finished_member_undos, render_fire_goal,
         ]  # fmt: skip
-        workflows: list[type] = [AgentTask, Limiter, AgentSession, Team]
+        workflows: list[type] = [AgentTask, Limiter, AgentSession, Team, Evaluation]
         self.limits: dict[str, LimiterSpec] = {a.name: a.limiter for a in agents if a.limiter}
         by_name: dict[str, LimiterSpec] = {}
         for limit in self.limits.values():

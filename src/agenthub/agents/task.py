@@ -157,6 +157,9 @@ class ForkPoint:
     """Tools the replayed steps called: the agent must still have each of them."""
     history_base: int = 0
     """Messages of ``messages`` that came before the original task (a session's history)."""
+    undone: list[str] = field(default_factory=list)
+    """Replayed calls whose effect the original undid already (it failed or was cancelled):
+    their recorded results stand in the conversation, the effects do not."""
 
 
 @dataclass
@@ -217,6 +220,8 @@ class TaskRecord:
     approvals: list[ApprovalRecord]
     agent_spec: dict[str, Any]
     fork: dict[str, Any] | None = None
+    undone: list[str] = field(default_factory=list)
+    """``origin`` of each undo that has run (the task failed or was cancelled)."""
 
 
 @dataclass
@@ -574,8 +579,9 @@ class AgentTask:
     def _replay_fork(self, fork: ForkPoint) -> None:
         """Tell readers what the fork starts from: the original's steps, marked replayed."""
         progress = self.agent_progress
-        self.record("forked", f"forked from {fork.parent} at step {fork.step}",
-                    parent=fork.parent, step=fork.step)  # fmt: skip
+        gone = f"; undone by the original: {', '.join(fork.undone)}" if fork.undone else ""
+        self.record("forked", f"forked from {fork.parent} at step {fork.step}{gone}",
+                    parent=fork.parent, step=fork.step, undone=fork.undone)  # fmt: skip
         for message in fork.messages[fork.history_base :]:
             for part in message.get("parts", []):
                 kind = part.get("part_kind")
@@ -621,7 +627,14 @@ class AgentTask:
             approvals=list(self.approvals),
             agent_spec=entry[1].describe() if entry is not None else {"name": request.agent},
             fork={"task_id": fork.parent, "step": fork.step} if fork is not None else None,
+            undone=self._undone(),
         )
+
+    def _undone(self) -> list[str]:
+        if self.saga is None:
+            return []
+        states = [c.state for c in self.saga.progress().compensations]
+        return [u.origin for u, state in zip(self.undos, states, strict=False) if state == "done"]
 
     async def _continue_as_new(
         self, request: AgentTaskRequest, moving: _ContinueAsNew, deadline_at: datetime | None

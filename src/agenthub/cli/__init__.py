@@ -13,7 +13,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from agenthub._version import __version__
-from agenthub.cli import agents, demo, determinism, maintenance, serve
+from agenthub.cli import agents, demo, determinism, evaluate, maintenance, serve
 from agenthub.cli.approvals import approvals_app
 from agenthub.cli.callbacks import callback_app
 from agenthub.cli.cluster import cluster_app
@@ -49,6 +49,7 @@ def _root(
 
 serve.register(app)
 agents.register(app)
+evaluate.register(app)
 app.add_typer(callback_app, name="callback")
 app.add_typer(approvals_app, name="approvals")
 app.add_typer(fanout_app, name="fanout")

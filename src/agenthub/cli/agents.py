@@ -341,3 +341,124 @@ def cancel_task(task_id: str, tenant: TenantOption = "default") -> None:
         console.print(f"cancelling {summary.task_id}: watch it with agenthub tasks watch {task_id}")
 
     run(main)
+
+
+def _write_json(text: str, output: str | None) -> None:
+    if output is None or output == "-":
+        typer.echo(text)
+        return
+    from pathlib import Path
+
+    Path(output).write_text(text + "\n", encoding="utf-8")
+
+
+@tasks_app.command("export")
+def export_task(
+    task_id: Annotated[str, typer.Argument(help="The task (or, with --session, the session).")],
+    output: Annotated[
+        str | None, typer.Option("-o", "--output", help="Write it here (default: stdout).")
+    ] = None,
+    member: Annotated[
+        str | None, typer.Option("--member", help="Only this member of a team (its role).")
+    ] = None,
+    session: Annotated[
+        bool, typer.Option("--session", help="TASK_ID is a session: export its turns.")
+    ] = False,
+    tenant: TenantOption = "default",
+) -> None:
+    """Write a task's cassette: goal, agent, every model response, tool call and result,
+    approvals, undos and usage, as versioned JSON (agenthub tasks import checks one)."""
+    settings = settings_from()
+
+    async def main(stop: asyncio.Event) -> Any:
+        tasks = await _tasks(settings, tenant)
+        if session:
+            return await tasks.export_session(task_id)
+        return await tasks.export(task_id, member=member)
+
+    cassette = run(main)
+    _write_json(cassette.model_dump_json(indent=2), output)
+    if output not in (None, "-"):
+        console.print(
+            f"wrote {output}: {cassette.kind} {cassette.task_id}, {len(cassette.steps)} steps, "
+            f"{len(cassette.tool_sequence())} tool calls, {len(cassette.members)} members",
+            highlight=False,
+        )
+
+
+@tasks_app.command("import")
+def import_cassettes(
+    files: Annotated[list[str], typer.Argument(help="Cassette files to check.")],
+) -> None:
+    """Check cassette files against the schema: one line per file, every problem named."""
+    from pathlib import Path
+
+    from agenthub.agents.cassette import load_cassette
+    from agenthub.errors import InvalidCassette
+
+    bad = 0
+    for name in files:
+        try:
+            cassette = load_cassette(Path(name))
+        except InvalidCassette as err:
+            bad += 1
+            console.print(f"[red]invalid[/] {escape(str(err))}", highlight=False)
+            continue
+        console.print(
+            f"[green]valid[/] {escape(name)}: {cassette.kind} {escape(cassette.task_id)} "
+            f"({escape(cassette.agent)}), {len(cassette.steps)} steps, "
+            f"{len(cassette.tool_sequence())} tool calls, status {cassette.status}",
+            highlight=False,
+        )
+    if bad:
+        raise typer.Exit(1)
+
+
+@tasks_app.command("fork")
+def fork_task(
+    source: Annotated[
+        str, typer.Argument(help="The task to fork (a session with --turn), or a cassette file.")
+    ],
+    at: Annotated[int, typer.Option("--at", help="Replay steps 1..AT, then run live.")],
+    instructions: Annotated[
+        str | None, typer.Option("--instructions", help="New instructions for the fork.")
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Another model string.")] = None,
+    agent: Annotated[str | None, typer.Option("--agent", help="Another agent.")] = None,
+    member: Annotated[
+        str | None, typer.Option("--member", help="Fork this member of a team (its role).")
+    ] = None,
+    turn: Annotated[
+        str | None, typer.Option("--turn", help="Fork this turn of a session (task-N).")
+    ] = None,
+    task_id: Annotated[str | None, typer.Option("--id", help="Your id for the fork.")] = None,
+    detach: Annotated[bool, typer.Option("--detach", help="Start it and return.")] = False,
+    tenant: TenantOption = "default",
+    config: ConfigOption = None,
+) -> None:
+    """Start a new task from a task's first AT steps, replayed (no tool runs again; undos of
+    their compensated calls carried), then live with the changes given; follow it live."""
+    from pathlib import Path
+
+    from agenthub.agents.cassette import load_cassette
+
+    settings = settings_from(config=config)
+
+    async def main(stop: asyncio.Event) -> int:
+        origin: Any = load_cassette(Path(source)) if source.endswith(".json") else source
+        tasks = await _tasks(settings, tenant, check_agents=True)
+        started = await tasks.fork(
+            origin, at=at, member=member, turn=turn, agent=agent, instructions=instructions,
+            model=model, task_id=task_id, requested_by=settings.effective_identity,
+        )  # fmt: skip
+        task = started.task
+        verb = "forked" if started.created else "attached to"
+        console.print(f"{verb} [bold]{task.task_id}[/] from {escape(task.parent)}")
+        if detach:
+            console.print(f"watch it: agenthub tasks watch {task.task_id}")
+            return 0
+        return await _follow(tasks, task.task_id, task.kind, stop)
+
+    code = run(main)
+    if code:
+        raise typer.Exit(code)
