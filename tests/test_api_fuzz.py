@@ -87,7 +87,8 @@ def _task_bodies() -> st.SearchStrategy[bytes]:
     body = st.fixed_dictionaries(
         {"agent": agent},
         optional={"goal": text, "text": text, "task_id": task_id, "message_id": task_id,
-                  "limits": limits},
+                  "limits": limits, "at": st.one_of(st.integers(-1, 10**12), TEXT),
+                  "member": TEXT, "instructions": text, "model": TEXT},
     )  # fmt: skip
     return st.one_of(body, WELL_FORMED).map(
         lambda b: json.dumps(b, ensure_ascii=False).encode("utf-8", "surrogatepass")
@@ -127,6 +128,9 @@ def requests(draw: st.DrawFn, tokens: list[str], approvals: list[str], auth: str
                 ("GET", "/tasks/{}"),
                 ("GET", "/tasks/{}/events"),
                 ("POST", "/tasks/{}/cancel"),
+                ("GET", "/tasks/{}/cassette"),
+                ("POST", "/tasks/{}/fork"),
+                ("GET", "/sessions/{}/cassette"),
                 ("POST", "/sessions/{}/messages"),
                 ("GET", "/sessions/{}"),
                 ("GET", "/agents"),

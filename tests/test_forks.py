@@ -26,7 +26,7 @@ from agenthub.agents.cassette import (
     schema_document,
 )
 from agenthub.agents.evaluate import evaluate
-from agenthub.errors import ForkRefused, InvalidCassette, TaskNotFound
+from agenthub.errors import ForkRefused, InvalidCassette, InvalidInput, TaskNotFound
 from agenthub.patterns.approvals import decide, list_pending
 from agenthub.runtime import Settings
 from agenthub.testing import eventually, running_worker
@@ -182,6 +182,14 @@ async def test_a_fork_of_a_fork_keeps_the_replayed_steps_of_both(hub_tasks: HubT
     cassette = await hub_tasks.export("trip-third")
     assert cassette.tool_sequence() == ["book_hotel", "pay", "book_flight"]
     assert [u.step for u in cassette.undos] == [1]  # carried twice, still the one booking
+
+    # Another model for what follows: the offline model answers from the results so far.
+    await hub_tasks.fork("trip-first", at=2, task_id="trip-offline", model="offline")
+    view = await finished(hub_tasks, "trip-offline")
+    assert view.status == "succeeded" and "paid 420" in view.output, view
+    assert EFFECTS == {"hotel Lisbon": 1, "paid 420": 1, "flight TP123": 1, "flight LH9": 1}
+    with pytest.raises(InvalidInput, match="model 'gpt-9' is not known"):
+        await hub_tasks.fork("trip-first", at=2, model="gpt-9")
 
 
 async def test_a_fork_refuses_a_step_it_cannot_start_from_and_a_lost_tool(

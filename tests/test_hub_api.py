@@ -358,3 +358,47 @@ async def test_agent_tasks_replay_against_the_agents_as_they_are_now(
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert f"hub/acme/task/{task_id}\tagenthub.AgentTask\tok\t" in replayed.stdout
     assert "1 histories: 0 would break, 0 skipped" in replayed.stderr
+
+
+async def test_a_task_exports_as_a_cassette_and_forks_over_http(hub: Hub) -> None:
+    task_id = f"fork-src-{uuid.uuid4().hex[:6]}"
+    body = {"agent": "hub-quick", "goal": "Reserve a table für zwei 🍷", "task_id": task_id}
+    async with httpx.AsyncClient(base_url=hub.url, headers=hub.ana, timeout=60) as http:
+        assert (await http.post("/tasks", json=body)).status_code == 201
+        await read_sse(http, f"/tasks/{task_id}/events")
+        reserved = list(hub_tools.RESERVED)
+        exported = await http.get(f"/tasks/{task_id}/cassette")
+        assert exported.status_code == 200, exported.text
+        cassette = exported.json()
+        assert cassette["format"] == "agenthub.cassette" and cassette["goal"] == body["goal"]
+        assert [len(s["tool_calls"]) for s in cassette["steps"]] == [1, 0]
+        assert cassette["undos"][0]["tool"] == "reserve"
+
+        fork = {"at": 1, "instructions": "Be brief.", "task_id": f"{task_id}-f"}
+        forked = await http.post(f"/tasks/{task_id}/fork", json=fork)
+        assert forked.status_code == 201, forked.text
+        assert forked.json()["parent"] == f"{task_id}@1"
+        again = await http.post(f"/tasks/{task_id}/fork", json=fork)  # a retry: the same fork
+        assert again.status_code == 200 and again.json()["task_id"] == fork["task_id"]
+        events = await read_sse(http, f"/tasks/{fork['task_id']}/events")
+        assert [e["event"] for e in events][:2] == ["goal", "forked"]
+        assert events[-1]["data"]["status"] == "succeeded"
+        assert reserved == hub_tools.RESERVED  # the replayed reservation did not run again
+
+        refusals = {
+            "answer": await http.post(f"/tasks/{task_id}/fork", json={"at": 2}),
+            "range": await http.post(f"/tasks/{task_id}/fork", json={"at": 7}),
+            "zero": await http.post(f"/tasks/{task_id}/fork", json={"at": 0}),
+            "agent": await http.post(f"/tasks/{task_id}/fork", json={"at": 1, "agent": "nope"}),
+        }
+        codes = {k: (r.status_code, r.json()["error"]) for k, r in refusals.items()}
+        assert codes == {
+            "answer": (422, "ForkRefused"), "range": (422, "ForkRefused"),
+            "zero": (422, "InvalidInput"), "agent": (422, "UnknownAgent"),
+        }, codes  # fmt: skip
+        theirs = await http.get(f"/tasks/{task_id}/cassette", headers=hub.bob)
+        assert theirs.status_code == 404
+        stolen = await http.post(f"/tasks/{task_id}/fork", json={"at": 1}, headers=hub.bob)
+        assert stolen.status_code == 404
+        assert (await http.get("/tasks/nope-404/cassette")).status_code == 404
+        assert reserved == hub_tools.RESERVED

@@ -49,7 +49,7 @@ from agenthub.agents.session import (
     session_transcript,
 )
 from agenthub.agents.shared_events import SharedEvents
-from agenthub.agents.spec import AgentLimits
+from agenthub.agents.spec import AgentLimits, check_model_name
 from agenthub.agents.task import (
     TASK_MEMO,
     AgentEventItem,
@@ -62,7 +62,14 @@ from agenthub.agents.task import (
     agent_task_status,
 )
 from agenthub.agents.team import Team, TeamRequest, TeamResult
-from agenthub.errors import InvalidInput, TaskConflict, TaskFinished, TaskNotFound, UnknownAgent
+from agenthub.errors import (
+    ConfigurationError,
+    InvalidInput,
+    TaskConflict,
+    TaskFinished,
+    TaskNotFound,
+    UnknownAgent,
+)
 from agenthub.patterns._sdk import describe_failure
 from agenthub.patterns.entity import EntityClient
 from agenthub.runtime.worker import current_version
@@ -395,6 +402,11 @@ class HubTasks:
 
         if agent is not None:
             self._check_agent(agent)
+        if model is not None:
+            try:
+                check_model_name(model)
+            except ConfigurationError as err:
+                raise InvalidInput(str(err)) from None
         return await fork_task(
             self, source, at=at, member=member, turn=turn, agent=agent,
             instructions=instructions, model=model, task_id=task_id, requested_by=requested_by,

@@ -41,7 +41,14 @@ from agenthub.errors import ConfigurationError
 from agenthub.patterns.ledger import IdempotencyLedger
 from agenthub.runtime.settings import Settings
 
-__all__ = ["AgentLimits", "AgentSpec", "MCPServerSpec", "SessionBudget", "resolve_model"]
+__all__ = [
+    "AgentLimits",
+    "AgentSpec",
+    "MCPServerSpec",
+    "SessionBudget",
+    "check_model_name",
+    "resolve_model",
+]
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 OFFLINE_MODEL = "offline"
@@ -316,6 +323,20 @@ def _signature(function: Callable[..., Any]) -> str:
         return str(inspect.signature(function, eval_str=True))
     except Exception:  # a name only known under TYPE_CHECKING: keep it as written
         return str(inspect.signature(function))
+
+
+def check_model_name(model: str) -> str:
+    """``model`` if it is a model string agenthub resolves (see the module docstring).
+
+    Raises:
+        ConfigurationError: another form.
+    """
+    provider, _, name = model.partition(":")
+    if model == OFFLINE_MODEL or (provider in ("openai", "anthropic") and name.strip()):
+        return model
+    raise ConfigurationError(
+        f"model {model[:80]!r} is not known: use 'offline', 'openai:<model>' or 'anthropic:<model>'"
+    )
 
 
 def resolve_model(model: Any, settings: Settings) -> Any:

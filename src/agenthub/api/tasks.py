@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 
+from agenthub.agents.cassette import Cassette
 from agenthub.agents.hub import ID_PATTERN, TaskSummary, TaskView
 from agenthub.agents.registry import agent_specs
 from agenthub.agents.session import SessionReply, SessionTurn
@@ -231,3 +232,73 @@ async def session_history(request: Request, session_id: str) -> SessionHistory:
     """What was said in the session, oldest first."""
     turns = await tasks_of(request).history(session_id)
     return SessionHistory(session_id=session_id, turns=turns)
+
+
+class ForkTask(BaseModel):
+    """Body of ``POST /tasks/{task_id}/fork``."""
+
+    at: Annotated[int, Field(ge=1, le=1_000_000)]
+    """Replay the original's steps 1..``at`` (no tool runs again), then run live."""
+    instructions: Annotated[str, Field(max_length=MAX_GOAL)] | None = None
+    model: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    agent: AgentName | None = None
+    member: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    """Fork this member of a team task (its role, or ``merge``)."""
+    task_id: TaskId | None = None
+    """Your id for the fork: sent again, it returns the fork already started."""
+
+
+@router.get(
+    "/tasks/{task_id}/cassette",
+    tags=["tasks"],
+    response_model=Cassette,
+    responses=errors(401, 404, 422, 503),
+)
+async def export_task(
+    request: Request,
+    task_id: str,
+    member: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+) -> Cassette:
+    """The task's cassette: goal, agent, every model response, tool call and result,
+    approvals, undos and usage (a team's with its members; ``?member=ROLE`` for one)."""
+    return await tasks_of(request).export(task_id, member=member)
+
+
+@router.post(
+    "/tasks/{task_id}/fork",
+    tags=["tasks"],
+    status_code=201,
+    response_model=TaskSummary,
+    responses={
+        200: {"description": "the fork this task_id started already"},
+        **errors(401, 404, 409, 422, 503),
+    },
+)
+async def fork_task(
+    request: Request, task_id: str, body: ForkTask, response: Response
+) -> TaskSummary:
+    """Start a new task from this one's first ``at`` steps, replayed (recorded model
+    responses and tool results; no tool runs again; undos of their compensated calls
+    carried), then live with ``instructions``, ``model`` or ``agent`` changed. 422
+    ``ForkRefused`` names why it cannot start there (out of range, the answer, a tool the
+    agent lost)."""
+    started = await tasks_of(request).fork(
+        task_id, at=body.at, member=body.member, agent=body.agent,
+        instructions=body.instructions, model=body.model, task_id=body.task_id,
+        requested_by=principal(request).identity,
+    )  # fmt: skip
+    if not started.created:
+        response.status_code = 200
+    response.headers["Location"] = f"/tasks/{started.task.task_id}"
+    return started.task
+
+
+@router.get(
+    "/sessions/{session_id}/cassette",
+    tags=["sessions"],
+    response_model=Cassette,
+    responses=errors(401, 404, 422, 503),
+)
+async def export_session(request: Request, session_id: str) -> Cassette:
+    """The session's turns as one cassette (each turn an agent task in ``members``)."""
+    return await tasks_of(request).export_session(session_id)

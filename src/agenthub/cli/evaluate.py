@@ -56,6 +56,14 @@ def evaluate_cases(
 
     if answer not in ("equals", "contains", "any"):
         fail(f"--answer {answer!r} is not one of equals, contains, any")
+    if model is not None:
+        from agenthub.agents.spec import check_model_name
+        from agenthub.errors import ConfigurationError
+
+        try:
+            check_model_name(model)
+        except ConfigurationError as err:
+            fail(err)
     settings = settings_from(config=config)
     told = None
     if instructions is not None:
