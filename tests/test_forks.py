@@ -314,3 +314,23 @@ async def test_agenthub_eval_exits_0_then_1_when_a_change_regresses(
     report = json.loads((tmp_path / "report.json").read_text())
     marked = sorted(c["name"] for c in report["cases"] if c["tool_calls_changed"])
     assert marked == ["fc-17", "fc-7"]
+
+
+async def test_a_cassette_becomes_a_deterministic_test_in_two_lines(
+    hub_tasks: HubTasks, replay_cassette: Any, tmp_path: Path
+) -> None:
+    cassette = await a_trip(hub_tasks, "trip-replayed")
+    path = tmp_path / "trip.json"
+    path.write_text(cassette.model_dump_json())
+    EFFECTS.clear()
+
+    run = await replay_cassette(path, fork_agents.TRIP)
+    assert run.output == cassette.output and run.tool_calls == cassette.tool_sequence()
+    assert EFFECTS == {}, "tools answered from the recording; no approval asked"
+
+    await hub_tasks.start("fk-forecaster", "Weather in Oslo", task_id="fc-oslo")
+    await finished(hub_tasks, "fc-oslo")
+    live = await replay_cassette(await hub_tasks.export("fc-oslo"), fork_agents.FORECASTER,
+                                 tools="live")  # fmt: skip
+    assert live.output == "Oslo: sunny in Oslo on day 0"
+    assert EFFECTS == {"weather Oslo": 2}  # the original's call, and the live replay's

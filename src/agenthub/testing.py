@@ -10,6 +10,13 @@ Fixtures (session-scoped, so one server serves the whole run):
   time-skipping test server: timers and timeouts of days pass in milliseconds.
 * ``dev_server_env``: a :class:`~temporalio.testing.WorkflowEnvironment` on the real
   Temporal dev server (in memory).
+* ``replay_cassette`` (per test): runs an agent against an exported task (a cassette, see
+  ``agenthub tasks export``) on the dev server, its model scripted from the recording
+  (:func:`cassette_model`), so a past run becomes a deterministic test::
+
+      async def test_trip_still_books_the_same(replay_cassette):
+          run = await replay_cassette("tests/cassettes/trip-42.json", TRIP)
+          assert run.tool_calls == run.cassette.tool_sequence()
 
 Example::
 
@@ -26,6 +33,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,7 +48,9 @@ from agenthub.runtime.worker import build_worker
 T = TypeVar("T")
 
 __all__ = [
+    "CassetteRun",
     "assert_histories_replay",
+    "cassette_model",
     "eventually",
     "new_task_queue",
     "running_worker",
@@ -142,6 +152,96 @@ async def running_worker(
         yield task_queue
 
 
+def cassette_model(source: str | Path | Any) -> Any:
+    """A pydantic-ai ``FunctionModel`` that answers as the recorded task did: its n-th
+    request gets the cassette's n-th model response (tool calls with their ids, or the
+    answer; the last one again past the end). ``source``: a cassette file or a
+    :class:`~agenthub.agents.cassette.Cassette`.
+
+    Example::
+
+        spec = replace(TRIP, name="trip-replayed", model=cassette_model("trip-42.json"))
+    """
+    from pydantic_ai.messages import ModelMessagesTypeAdapter, ModelResponse
+    from pydantic_ai.models.function import FunctionModel
+
+    from agenthub.agents.cassette import Cassette, load_cassette
+
+    cassette = source if isinstance(source, Cassette) else load_cassette(Path(source))
+    messages = ModelMessagesTypeAdapter.validate_python(cassette.messages)
+    before = sum(isinstance(m, ModelResponse) for m in messages[: cassette.history_base])
+    recorded = [m for m in messages[cassette.history_base :] if isinstance(m, ModelResponse)]
+    if not recorded:
+        raise ValueError(f"cassette {cassette.task_id!r} has no model response to play")
+
+    def play(history: list[Any], info: Any) -> ModelResponse:
+        asked = sum(isinstance(m, ModelResponse) for m in history) - before
+        return recorded[min(asked, len(recorded) - 1)]
+
+    return FunctionModel(play, model_name=f"cassette:{cassette.task_id}")
+
+
+@dataclass
+class CassetteRun:
+    """What an agent did when replayed against a cassette (``replay_cassette``)."""
+
+    output: Any
+    tool_calls: list[str]
+    """The tools it called, in order (compare: ``cassette.tool_sequence()``)."""
+    usage: Any
+    cassette: Any
+    """The :class:`~agenthub.agents.cassette.Cassette` it ran against."""
+
+
+async def replay_against(
+    env: WorkflowEnvironment,
+    source: str | Path | Any,
+    spec: Any,
+    *,
+    tools: str = "recorded",
+    data_dir: Path | None = None,
+) -> CassetteRun:
+    """Run ``spec`` (an ``AgentSpec``) on the cassette's goal, its model scripted from the
+    cassette; ``tools="recorded"`` answers each matching tool call from the recording (a
+    call it does not have fails the run: ``ToolCallNotRecorded``), ``"live"`` runs your
+    tools. The agent runs under its name plus ``-replay-<n>`` on a worker of its own."""
+    import dataclasses
+    import tempfile
+
+    from agenthub.agents import AgentsPlugin
+    from agenthub.agents.cassette import Cassette, load_cassette, tool_replay
+    from agenthub.agents.task import AgentTask, AgentTaskRequest
+
+    if tools not in ("recorded", "live"):
+        raise ValueError(f"tools={tools!r}: use 'recorded' or 'live'")
+    cassette = source if isinstance(source, Cassette) else load_cassette(Path(source))
+    name = f"{spec.name[:50]}-replay-{uuid.uuid4().hex[:6]}"
+    replayed = dataclasses.replace(spec, name=name, model=cassette_model(cassette))
+    settings = Settings(
+        data_dir=data_dir or Path(tempfile.mkdtemp(prefix="agenthub-replay-")),
+        payload_offload="false",
+    )
+    address = env.client.service_client.config.target_host
+    client = await Client.connect(
+        address, namespace=env.client.namespace,
+        plugins=[AgentHubPlugin(settings), AgentsPlugin(replayed, settings=settings)],
+    )  # fmt: skip
+    request = AgentTaskRequest(
+        name, cassette.goal, history=cassette.messages[: cassette.history_base] or None,
+        replay=tool_replay(cassette) if tools == "recorded" else None,
+    )  # fmt: skip
+    async with running_worker(client) as task_queue:
+        result = await client.execute_workflow(
+            AgentTask.run, request, id=f"{name}-{uuid.uuid4().hex[:6]}", task_queue=task_queue
+        )
+    calls = [
+        str(part.get("tool_name"))
+        for message in result.messages if message.get("kind") == "response"
+        for part in message.get("parts", []) if part.get("part_kind") == "tool-call"
+    ]  # fmt: skip
+    return CassetteRun(result.output, calls, result.usage, cassette)
+
+
 try:
     import pytest_asyncio
 except ImportError:  # pragma: no cover - fixtures need pytest-asyncio; helpers still work
@@ -165,3 +265,17 @@ else:
             yield env
         finally:
             await env.shutdown()
+
+    @pytest_asyncio.fixture(loop_scope="session")
+    async def replay_cassette(
+        dev_server_env: WorkflowEnvironment, tmp_path: Path
+    ) -> Callable[..., Awaitable[CassetteRun]]:
+        """``await replay_cassette(path, spec, tools="recorded")``: see
+        :func:`replay_against`."""
+
+        async def replay(source: str | Path | Any, spec: Any, *, tools: str = "recorded") -> Any:
+            return await replay_against(
+                dev_server_env, source, spec, tools=tools, data_dir=tmp_path / "replay"
+            )
+
+        return replay

@@ -16,7 +16,9 @@ Example::
 """
 
 from agenthub.agents.capability import TaskProgress, TranscriptEntry
+from agenthub.agents.cassette import Cassette, load_cassette
 from agenthub.agents.config import HubConfig, load_hub_config
+from agenthub.agents.evaluate import CaseResult, EvalReport, evaluate
 from agenthub.agents.hub import HubTasks, StartedTask, TaskSummary, TaskView
 from agenthub.agents.limiter import LimiterSpec, LimiterStats, limiter_stats
 from agenthub.agents.plugin import AgentsPlugin
@@ -68,6 +70,9 @@ __all__ = [
     "AgentTool",
     "AgentUsage",
     "AgentsPlugin",
+    "CaseResult",
+    "Cassette",
+    "EvalReport",
     "HubConfig",
     "HubTasks",
     "LimiterSpec",
@@ -90,8 +95,10 @@ __all__ = [
     "TranscriptEntry",
     "agent_events",
     "agent_task_status",
+    "evaluate",
     "idempotency_key",
     "limiter_stats",
+    "load_cassette",
     "load_hub_config",
     "run_agent",
     "run_team",

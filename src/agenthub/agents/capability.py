@@ -32,6 +32,7 @@ from agenthub.patterns.saga import Saga
 __all__ = [
     "UNDO_ACTIVITY",
     "AgentHubCapability",
+    "ApprovalRecord",
     "TaskContext",
     "TaskProgress",
     "TranscriptEntry",
@@ -80,6 +81,20 @@ class TaskProgress:
     def record(self, kind: str, value: Any) -> None:
         self.transcript.append(TranscriptEntry(kind, _preview(value)))
         del self.transcript[:-TRANSCRIPT_LIMIT]
+
+
+@dataclass
+class ApprovalRecord:
+    """An approval a task asked for, and what was decided."""
+
+    approval_id: str
+    tool: str
+    tool_call_id: str
+    step: int
+    decision: str = "waiting"
+    """``waiting``, ``approved``, ``denied`` or ``timed_out``."""
+    by: str = ""
+    reason: str = ""
 
 
 @runtime_checkable
@@ -284,8 +299,6 @@ class AgentHubCapability(AbstractCapability[Any]):
                     progress.state = "running"
         records = getattr(task, "approvals", None)
         if records is not None and task is not None:
-            from agenthub.agents.task import ApprovalRecord
-
             verdict = "approved" if decision.approved else "denied"
             records.append(
                 ApprovalRecord(

@@ -30,9 +30,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from agenthub.agents.capability import ApprovalRecord
 from agenthub.agents.task import (
     AgentUsage,
-    ApprovalRecord,
     ForkPoint,
     RecordedCall,
     TaskRecord,
@@ -55,8 +55,8 @@ __all__ = [
     "tool_replay",
 ]
 
-CASSETTE_FORMAT = "agenthub.cassette"
-CASSETTE_VERSION = 1
+CASSETTE_FORMAT: Literal["agenthub.cassette"] = "agenthub.cassette"
+CASSETTE_VERSION: Literal[1] = 1
 """Raised when the document changes in a way older readers cannot read."""
 
 SCHEMA_FILE = "cassette.schema.json"
@@ -147,7 +147,7 @@ class Cassette(_Strict):
     """``name``, ``instructions``, ``model``, ``tools`` (name, signature, side_effect,
     compensated, requires_approval), ``mcp_servers`` and ``digest``."""
     usage: CassetteUsage = Field(default_factory=CassetteUsage)
-    history_base: int = Field(0, ge=0)
+    history_base: int = Field(default=0, ge=0)
     """Messages that came before the task (a session's earlier turns)."""
     messages: list[dict[str, Any]] = Field(default_factory=list)
     """Every message of the conversation, in order (pydantic-ai's JSON form)."""

@@ -33,7 +33,7 @@ from temporalio.contrib.workflow_streams import (
 )
 from temporalio.exceptions import ApplicationError
 
-from agenthub.agents.capability import TaskProgress, TranscriptEntry
+from agenthub.agents.capability import ApprovalRecord, TaskProgress, TranscriptEntry
 from agenthub.agents.goals import render_goal
 from agenthub.agents.limiter import GRANT_SIGNAL, PermitHolder
 from agenthub.agents.registry import agent_entry, agent_specs
@@ -190,20 +190,6 @@ class ToolReplay:
         key = f"{tool}/{digest}"
         seen[key] = seen.get(key, 0) + 1
         return matches[min(seen[key], len(matches)) - 1]
-
-
-@dataclass
-class ApprovalRecord:
-    """An approval a task asked for, and what was decided."""
-
-    approval_id: str
-    tool: str
-    tool_call_id: str
-    step: int
-    decision: str = "waiting"
-    """``waiting``, ``approved``, ``denied`` or ``timed_out``."""
-    by: str = ""
-    reason: str = ""
 
 
 @dataclass
