@@ -334,3 +334,34 @@ async def test_a_cassette_becomes_a_deterministic_test_in_two_lines(
                                  tools="live")  # fmt: skip
     assert live.output == "Oslo: sunny in Oslo on day 0"
     assert EFFECTS == {"weather Oslo": 2}  # the original's call, and the live replay's
+
+
+async def test_a_fork_of_a_failed_task_makes_again_what_it_undid_only_when_asked(
+    hub_tasks: HubTasks,
+) -> None:
+    started = await hub_tasks.start("fk-trip", "Two nights in Lisbon", task_id="trip-doomed",
+                                    instructions="fail")  # fmt: skip
+    await approve_payment(hub_tasks.client, hub_tasks.task_queue, started.task.workflow_id)
+    assert (await finished(hub_tasks, "trip-doomed")).status == "failed"
+    assert EFFECTS == {"hotel Lisbon": 1, "paid 420": 1, "undo hotel Lisbon": 1}
+    doomed = await hub_tasks.export("trip-doomed")
+    assert [u.undone for u in doomed.undos] == [True]
+
+    with pytest.raises(ForkRefused, match=r"undid book_hotel\(city='Lisbon', nights=2\)"):
+        await hub_tasks.fork(doomed, at=2)
+    with pytest.raises(ForkRefused, match="fork at step 1 with redo_undone"):
+        await hub_tasks.fork(doomed, at=2, redo_undone=True)
+    forked = await hub_tasks.fork(doomed, at=1, redo_undone=True, task_id="trip-redone",
+                                  instructions="Fly Lufthansa.")  # fmt: skip
+    await approve_payment(hub_tasks.client, hub_tasks.task_queue, forked.task.workflow_id)
+    view = await finished(hub_tasks, "trip-redone")
+    assert view.status == "succeeded", view.error
+    # The hotel is booked again (once, as the fork's own), the rest runs live.
+    assert EFFECTS == {"hotel Lisbon": 2, "paid 420": 2, "undo hotel Lisbon": 1,
+                       "flight LH9": 1}  # fmt: skip
+    events = [item.event async for item in await hub_tasks.events("trip-redone")]
+    assert "making again what the original undid: book_hotel" in events[1].text
+    redone = await hub_tasks.export("trip-redone")
+    assert [(u.step, u.undone, u.origin.startswith(redone.workflow_id)) for u in redone.undos] == [
+        (1, False, True)
+    ]

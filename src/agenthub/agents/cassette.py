@@ -313,11 +313,17 @@ def cassette_schema() -> dict[str, Any]:
     return schema
 
 
-def fork_point(cassette: Cassette, step: int) -> ForkPoint:
+def fork_point(cassette: Cassette, step: int, *, redo_undone: bool = False) -> ForkPoint:
     """Cut ``cassette`` after ``step``: what a fork starts from (see the module docstring).
 
+    When the original undid some of the replayed calls (it failed or was cancelled), their
+    effects are gone: the fork is refused unless ``redo_undone``, and then only at the step
+    that made them, whose calls the fork makes again, live, as its own (its other steps
+    stay replayed).
+
     Raises:
-        ForkRefused: the step is out of range, is the task's answer, or has not finished.
+        ForkRefused: the step is out of range, is the task's answer, has not finished, or
+            rests on undone calls (see above).
     """
     steps = cassette.steps
     if cassette.kind in ("team", "session"):
@@ -345,34 +351,49 @@ def fork_point(cassette: Cassette, step: int) -> ForkPoint:
             f"step {step} of {cassette.task_id!r} has not finished (a tool call has no result "
             "yet): fork at an earlier step, or once it finished"
         )
+    undone = [u for u in cassette.undos if u.step <= step and u.undone]
+    said = ", ".join(f"{u.tool}({_brief(u.arguments)})" for u in undone)
+    if undone and not redo_undone:
+        raise ForkRefused(
+            f"the original undid {said} (it failed or was cancelled): a fork after step {step} "
+            "would rest on effects that no longer exist. Fork with redo_undone "
+            "(--redo-undone) to make that step's calls again, live, as the fork's own"
+        )
+    earlier = sorted({u.step for u in undone if u.step < step})
+    if earlier:
+        raise ForkRefused(
+            f"the original undid calls of step {earlier[0]} ({said}): fork at step "
+            f"{earlier[0]} with redo_undone to make them again, then go on from there"
+        )
+    redo = bool(undone)
     responses = [
         i
         for i, m in enumerate(cassette.messages)
         if i >= cassette.history_base and m.get("kind") == "response"
     ]
-    cut = responses[step - 1] + 2  # the response and the request with its tool results
+    # The response and the request with its tool results; when the step's calls are made
+    # again, the response alone (pydantic-ai then runs its calls first).
+    cut = responses[step - 1] + (1 if redo else 2)
     replayed = steps[:step]
+    acted = steps[: step - 1] if redo else replayed
     usage = AgentUsage(
         requests=step,
-        tool_calls=sum(len(s.tool_calls) for s in replayed),
+        tool_calls=sum(len(s.tool_calls) for s in acted),
         input_tokens=sum(s.input_tokens for s in replayed),
         output_tokens=sum(s.output_tokens for s in replayed),
     )
+    last = step - 1 if redo else step
     return ForkPoint(
         parent=cassette.task_id,
         step=step,
         messages=cassette.messages[:cut],
         undos=[
-            UndoCall(**u.model_dump(exclude={"undone"})) for u in cassette.undos if u.step <= step
+            UndoCall(**u.model_dump(exclude={"undone"})) for u in cassette.undos if u.step <= last
         ],
         usage=usage,
         tools=sorted({call.tool for s in replayed for call in s.tool_calls}),
         history_base=cassette.history_base,
-        undone=[
-            f"{u.tool}({_brief(u.arguments)})"
-            for u in cassette.undos
-            if u.step <= step and u.undone
-        ],
+        undone=[f"{u.tool}({_brief(u.arguments)})" for u in undone],
     )
 
 

@@ -172,6 +172,7 @@ async def fork_task(
     model: str | None = None,
     task_id: str | None = None,
     requested_by: str = "",
+    redo_undone: bool = False,
 ) -> StartedTask:
     """Start a fork of ``source`` (a task id of the tenant, or a cassette) after step ``at``.
 
@@ -191,7 +192,7 @@ async def fork_task(
         cassette.task_id = f"{source}.{turn}"
     else:
         cassette = await export_task(tasks, source, member=member)
-    point = fork_point(cassette, at)
+    point = fork_point(cassette, at, redo_undone=redo_undone)
     target = agent or cassette.agent
     entry = agent_entry(target)
     if entry is not None:  # checked here when this host knows the agent, else by the worker

@@ -380,6 +380,7 @@ class HubTasks:
         model: str | None = None,
         task_id: str | None = None,
         requested_by: str = "",
+        redo_undone: bool = False,
     ) -> StartedTask:
         """Start a new task from ``source`` (a task id, with ``member`` for a team's member
         or ``turn`` for a session's turn ``task-<n>`` with ``source`` the session id; or a
@@ -387,7 +388,9 @@ class HubTasks:
         responses and tool results, no tool runs again, the undos of their compensated calls
         carried (a failure later undoes them once, under the original's keys). From there
         it runs live, with ``agent``, ``instructions`` or ``model`` changed if given. The
-        fork names its parent (``TaskSummary.parent``, a ``forked`` event).
+        fork names its parent (``TaskSummary.parent``, a ``forked`` event). When the
+        original undid calls of the replayed steps (it failed or was cancelled), the fork is
+        refused unless ``redo_undone``: then the step that made them is made again, live.
 
         Example::
 
@@ -410,6 +413,7 @@ class HubTasks:
         return await fork_task(
             self, source, at=at, member=member, turn=turn, agent=agent,
             instructions=instructions, model=model, task_id=task_id, requested_by=requested_by,
+            redo_undone=redo_undone,
         )  # fmt: skip
 
     async def _describe(self, task_id: str) -> WorkflowExecutionDescription:

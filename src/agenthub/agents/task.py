@@ -158,8 +158,8 @@ class ForkPoint:
     history_base: int = 0
     """Messages of ``messages`` that came before the original task (a session's history)."""
     undone: list[str] = field(default_factory=list)
-    """Replayed calls whose effect the original undid already (it failed or was cancelled):
-    their recorded results stand in the conversation, the effects do not."""
+    """Calls of ``step`` that the original undid (it failed or was cancelled): the fork makes
+    that step's calls again, live (``messages`` end with the step's response)."""
 
 
 @dataclass
@@ -565,15 +565,18 @@ class AgentTask:
     def _replay_fork(self, fork: ForkPoint) -> None:
         """Tell readers what the fork starts from: the original's steps, marked replayed."""
         progress = self.agent_progress
-        gone = f"; undone by the original: {', '.join(fork.undone)}" if fork.undone else ""
+        again = ", ".join(fork.undone)
+        gone = f"; making again what the original undid: {again}" if again else ""
         self.record("forked", f"forked from {fork.parent} at step {fork.step}{gone}",
                     parent=fork.parent, step=fork.step, undone=fork.undone)  # fmt: skip
-        for message in fork.messages[fork.history_base :]:
+        replayed = fork.messages[fork.history_base :]
+        for n, message in enumerate(replayed):
+            redone = bool(fork.undone) and n == len(replayed) - 1  # its calls run live
             for part in message.get("parts", []):
                 kind = part.get("part_kind")
                 if kind == "text" and message.get("kind") == "response":
                     self.record("model", part.get("content", ""), replayed=True)
-                elif kind == "tool-call":
+                elif kind == "tool-call" and not redone:
                     self.record("tool_call", f"{part.get('tool_name')}({part.get('args')})",
                                 id=part.get("tool_call_id"), replayed=True)  # fmt: skip
                 elif kind == "tool-return":

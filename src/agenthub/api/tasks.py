@@ -246,6 +246,9 @@ class ForkTask(BaseModel):
     """Fork this member of a team task (its role, or ``merge``)."""
     task_id: TaskId | None = None
     """Your id for the fork: sent again, it returns the fork already started."""
+    redo_undone: bool = False
+    """The original undid calls of the replayed steps (it failed): make that step's calls
+    again, live (else the fork is refused: 422 ``ForkRefused``)."""
 
 
 @router.get(
@@ -285,7 +288,7 @@ async def fork_task(
     started = await tasks_of(request).fork(
         task_id, at=body.at, member=body.member, agent=body.agent,
         instructions=body.instructions, model=body.model, task_id=body.task_id,
-        requested_by=principal(request).identity,
+        requested_by=principal(request).identity, redo_undone=body.redo_undone,
     )  # fmt: skip
     if not started.created:
         response.status_code = 200

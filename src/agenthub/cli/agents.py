@@ -365,10 +365,11 @@ def export_task(
         bool, typer.Option("--session", help="TASK_ID is a session: export its turns.")
     ] = False,
     tenant: TenantOption = "default",
+    task_queue: TaskQueueOption = None,
 ) -> None:
     """Write a task's cassette: goal, agent, every model response, tool call and result,
     approvals, undos and usage, as versioned JSON (agenthub tasks import checks one)."""
-    settings = settings_from()
+    settings = settings_from(task_queue=task_queue)
 
     async def main(stop: asyncio.Event) -> Any:
         tasks = await _tasks(settings, tenant)
@@ -432,8 +433,16 @@ def fork_task(
         str | None, typer.Option("--turn", help="Fork this turn of a session (task-N).")
     ] = None,
     task_id: Annotated[str | None, typer.Option("--id", help="Your id for the fork.")] = None,
+    redo_undone: Annotated[
+        bool,
+        typer.Option(
+            "--redo-undone",
+            help="The original undid that step's calls (it failed): make them again, live.",
+        ),
+    ] = False,
     detach: Annotated[bool, typer.Option("--detach", help="Start it and return.")] = False,
     tenant: TenantOption = "default",
+    task_queue: TaskQueueOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Start a new task from a task's first AT steps, replayed (no tool runs again; undos of
@@ -442,7 +451,7 @@ def fork_task(
 
     from agenthub.agents.cassette import load_cassette
 
-    settings = settings_from(config=config)
+    settings = settings_from(config=config, task_queue=task_queue)
 
     async def main(stop: asyncio.Event) -> int:
         origin: Any = load_cassette(Path(source)) if source.endswith(".json") else source
@@ -450,6 +459,7 @@ def fork_task(
         started = await tasks.fork(
             origin, at=at, member=member, turn=turn, agent=agent, instructions=instructions,
             model=model, task_id=task_id, requested_by=settings.effective_identity,
+            redo_undone=redo_undone,
         )  # fmt: skip
         task = started.task
         verb = "forked" if started.created else "attached to"
