@@ -60,6 +60,8 @@ async def test_the_demo_runs_offline_and_shows_the_undo_and_the_approval(
     assert f"then open http://127.0.0.1:{api_port}/" in out
     booking = re.search(r"(demo-booking-[0-9a-f]+)", out)
     assert booking is not None, out
+    hint = f"agenthub tasks fork {booking.group(1)} --at 1 --redo-undone --instructions"
+    assert hint in out, out
 
     # `agenthub demo --console`: the demo's tasks, closed, readable in the console.
     served = subprocess.Popen(
@@ -76,7 +78,44 @@ async def test_the_demo_runs_offline_and_shows_the_undo_and_the_approval(
             assert page.status_code == 200 and "no seats left on TP1234" in page.text
             stream = (await http.get(f"/console/tasks/{booking.group(1)}/events")).text
             assert stream.count("undo book_") == 2 and "event: end" in stream, stream
+        fork_and_evaluate(booking.group(1), env, tmp_path)
     finally:
         served.send_signal(signal.SIGINT)
         _, log = served.communicate(timeout=60)
     assert served.returncode == 0 and "Traceback" not in log, log
+
+
+def fork_and_evaluate(booking: str, env: dict[str, str], folder: Path) -> None:
+    """README "Fork and evaluate", as typed: export the demo's failed booking, check the
+    file, fork it after the hotel with another flight (refused, then with --redo-undone)."""
+
+    def agenthub(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "agenthub", *args], env=env, cwd=folder,
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    queue = ("--task-queue", "agenthub-demo")
+    exported = agenthub("tasks", "export", booking, "-o", "booking.json", *queue)
+    assert exported.returncode == 0, exported.stderr
+    assert "2 steps, 3 tool calls" in exported.stdout + exported.stderr
+    checked = agenthub("tasks", "import", "booking.json")
+    assert checked.returncode == 0 and "valid booking.json" in checked.stdout + checked.stderr
+    (folder / "broken.json").write_text('{"format": "agenthub.cassette", "version": 1}')
+    broken = agenthub("tasks", "import", "broken.json")
+    assert broken.returncode == 1 and "task_id: Field required" in broken.stdout + broken.stderr
+
+    what_if = ("tasks", "fork", booking, "--at", "1", "--instructions", "Fly TP1352.", *queue)
+    refused = agenthub(*what_if)
+    said = refused.stdout + refused.stderr
+    assert refused.returncode == 1 and "--redo-undone" in said and "Traceback" not in said
+    forked = agenthub(*what_if, "--redo-undone", "--id", "booking-tp1352")
+    said = forked.stdout + forked.stderr
+    assert forked.returncode == 0, said
+    for line in (
+        f"forked booking-tp1352 from {booking}@1",
+        "flight TP1352",
+        "answer booked: hotel in Lisbon, 2 nights; car in Lisbon; flight TP1352",
+    ):
+        assert line in said, said
+    assert "Traceback" not in said

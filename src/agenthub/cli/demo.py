@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from typing import Annotated, Any
 
@@ -73,8 +74,11 @@ def _agents() -> tuple[list[Any], list[Any]]:
                 ]
             )
         if turn == 1:
-            return ModelResponse(parts=[ToolCallPart("book_flight", {"flight": "TP1234"})])
-        return ModelResponse(parts=[TextPart("booked")])
+            # The flight from the instructions when they name one (a fork's), else TP1234.
+            named = re.search(r"\b[A-Z]{2}\d{3,4}\b", info.instructions or "")
+            flight = named.group(0) if named else "TP1234"
+            return ModelResponse(parts=[ToolCallPart("book_flight", {"flight": flight})])
+        return ModelResponse(parts=[TextPart(f"booked: {'; '.join(returns(messages))}")])
 
     def cashier(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         done = returns(messages)
@@ -101,7 +105,9 @@ def _agents() -> tuple[list[Any], list[Any]]:
     @tool
     async def book_flight(flight: str) -> str:
         """Book a flight."""
-        raise PermanentFailure(f"no seats left on {flight}")
+        if flight == "TP1234":
+            raise PermanentFailure(f"no seats left on {flight}")
+        return f"flight {flight}"
 
     @tool(side_effect=True, requires_approval=True)
     async def pay(amount_eur: int) -> str:
@@ -241,6 +247,12 @@ async def _demo(settings: Any, interactive: bool) -> None:
                 console.print(f"  booking failed: {kind}: {message}")
             progress = await saga_progress(booking, "agent")
             console.print(f"  bookings {progress.status}: {len(progress.compensations)} undone")
+            console.print(
+                "  what if it had flown TP1352? (with `agenthub demo --console` running)\n"
+                f"  agenthub tasks fork {booking_id.rsplit('/', 1)[-1]} --at 1 --redo-undone "
+                f"--instructions 'Fly TP1352.' --task-queue {DEMO_QUEUE}",
+                highlight=False, soft_wrap=True,
+            )
 
             console.print("[bold]3. payment[/] waits for a person")
             payment_id = await start("demo-cashier", "Pay the trip", f"demo-payment-{run_id}")
