@@ -162,4 +162,19 @@ async def weather(city: str, day: int) -> str:
 FORECASTER = AgentSpec(name="fk-forecaster", instructions="plain", model=FunctionModel(_answer_of),
                        tools=[weather])  # fmt: skip
 
-AGENTS = [TRIP, RENAMED, MATE, MERGER, FORECASTER]
+
+@tool
+async def long_report(topic: str) -> str:
+    """A long report (300 kB: past the payload offload threshold)."""
+    return f"{topic}: " + "données ünïcødé 漢字 " * 12_000
+
+
+def _reporter(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+    if not any(isinstance(m, ModelResponse) for m in messages):
+        return ModelResponse(parts=[ToolCallPart("long_report", {"topic": "Lisbon"})])
+    return ModelResponse(parts=[TextPart(f"read {len(_returns(messages)[0])} characters")])
+
+
+REPORTER = AgentSpec(name="fk-reporter", model=FunctionModel(_reporter), tools=[long_report])
+
+AGENTS = [TRIP, RENAMED, MATE, MERGER, FORECASTER, REPORTER]

@@ -24,6 +24,7 @@ from agenthub.agents.cassette import (
     cassette_schema,
     load_cassette,
     schema_document,
+    write_cassette,
 )
 from agenthub.agents.evaluate import evaluate
 from agenthub.errors import ForkRefused, InvalidCassette, InvalidInput, TaskNotFound
@@ -43,7 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 async def hub_tasks(
     dev_server_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[HubTasks]:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("forks"), payload_offload="false")
+    # Offload on: a payload over 256 KiB travels by reference; a cassette inlines it.
+    settings = Settings(data_dir=tmp_path_factory.mktemp("forks"), payload_offload="true")
     client = await agents_client(
         dev_server_env, settings, *fork_agents.AGENTS, teams=[fork_agents.TEAM]
     )
@@ -365,3 +367,20 @@ async def test_a_fork_of_a_failed_task_makes_again_what_it_undid_only_when_asked
     assert [(u.step, u.undone, u.origin.startswith(redone.workflow_id)) for u in redone.undos] == [
         (1, False, True)
     ]
+
+
+async def test_large_payloads_are_inlined_or_stored_beside_the_cassette(
+    hub_tasks: HubTasks, tmp_path: Path
+) -> None:
+    await hub_tasks.start("fk-reporter", "Report on Lisbon", task_id="report")
+    assert (await finished(hub_tasks, "report")).status == "succeeded"
+    cassette = await hub_tasks.export("report")
+    [call] = cassette.steps[0].tool_calls
+    assert len(call.result.encode()) > 300_000 and call.result.startswith("Lisbon: données")
+    written = write_cassette(cassette, tmp_path / "report")
+    assert written.stat().st_size < 20_000
+    [stored] = (tmp_path / "report" / "payloads").iterdir()
+    assert load_cassette(written) == cassette
+    stored.write_text(stored.read_text() + " ")
+    with pytest.raises(InvalidCassette, match="does not match its digest"):
+        load_cassette(written)

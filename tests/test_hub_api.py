@@ -384,6 +384,14 @@ async def test_a_task_exports_as_a_cassette_and_forks_over_http(hub: Hub) -> Non
         assert [e["event"] for e in events][:2] == ["goal", "forked"]
         assert events[-1]["data"]["status"] == "succeeded"
         assert reserved == hub_tools.RESERVED  # the replayed reservation did not run again
+        # The console names the parent, linked.
+        origin = {"origin": hub.url}
+        token = hub.ana["authorization"].removeprefix("Bearer ")
+        async with httpx.AsyncClient(base_url=hub.url, timeout=60) as browser:
+            signed = await browser.post("/console/sign-in", data={"token": token}, headers=origin)
+            assert signed.status_code == 303, signed.text
+            page = await browser.get(f"/console/tasks/{fork['task_id']}")
+            assert f'<a href="/console/tasks/{task_id}">{task_id}</a> after step 1' in page.text
 
         refusals = {
             "answer": await http.post(f"/tasks/{task_id}/fork", json={"at": 2}),

@@ -6,6 +6,7 @@ CI runs mypy on this file: if a signature of agenthub stops type-checking for it
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -53,6 +54,7 @@ from agenthub.patterns import (
     wait_for_callback,
 )
 from agenthub.patterns.approvals import ApprovalDecision, request_approval
+from agenthub.testing import CassetteRun
 
 # --- saga -------------------------------------------------------------------------------
 
@@ -301,3 +303,29 @@ async def sandbox_cost(client: Client) -> None:
     reports = await replay_history_files(Path("tests/histories").glob("*.json"), [BookTrip])
     as_deployed = await replay_history_files([], [BookTrip], in_sandbox=False)
     print(worker.task_queue, [r.verdict for r in reports + as_deployed])
+
+
+async def fork_and_evaluate(client: Client, settings: Settings) -> None:
+    """Fork and evaluate: export, fork after a step, evaluate against recordings."""
+    from pathlib import Path
+
+    from agenthub.agents import Cassette, EvalReport, HubTasks, evaluate, load_cassette
+
+    tasks = HubTasks(client, tenant="acme", task_queue=settings.task_queue)
+    cassette: Cassette = await tasks.export("trip-42")
+    Path("trip-42.json").write_text(cassette.model_dump_json(indent=2))
+    forked = await tasks.fork("trip-42", at=2, instructions="Prefer trains.")
+    report: EvalReport = await evaluate(
+        client, {"trip-42": load_cassette(Path("trip-42.json"))}, agent="trip",
+        task_queue=settings.task_queue, instructions="Prefer trains.",
+    )  # fmt: skip
+    print(forked.task.parent, report.passed, [c.name for c in report.regressed])
+
+
+async def test_trip_still_books_the_same(
+    replay_cassette: Callable[..., Awaitable[CassetteRun]],
+) -> None:
+    """A past run as a test (the replay_cassette fixture)."""
+    trip = AgentSpec(name="trip", instructions="Plan trips.", tools=[pay], approvers=["ana"])
+    run = await replay_cassette("tests/cassettes/trip-42.json", trip)
+    assert run.tool_calls == run.cassette.tool_sequence()

@@ -35,7 +35,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -44,6 +44,10 @@ from agenthub.runtime.plugin import AgentHubPlugin
 from agenthub.runtime.server import find_binary
 from agenthub.runtime.settings import Settings
 from agenthub.runtime.worker import build_worker
+
+if TYPE_CHECKING:
+    from agenthub.agents.cassette import Cassette
+    from agenthub.agents.task import AgentUsage
 
 T = TypeVar("T")
 
@@ -188,9 +192,9 @@ class CassetteRun:
     output: Any
     tool_calls: list[str]
     """The tools it called, in order (compare: ``cassette.tool_sequence()``)."""
-    usage: Any
-    cassette: Any
-    """The :class:`~agenthub.agents.cassette.Cassette` it ran against."""
+    usage: AgentUsage
+    cassette: Cassette
+    """The cassette it ran against."""
 
 
 async def replay_against(

@@ -53,6 +53,7 @@ __all__ = [
     "fork_point",
     "load_cassette",
     "tool_replay",
+    "write_cassette",
 ]
 
 CASSETTE_FORMAT: Literal["agenthub.cassette"] = "agenthub.cassette"
@@ -263,6 +264,67 @@ def _fields(value: ApprovalRecord | UndoCall) -> dict[str, Any]:
     return asdict(value)
 
 
+PAYLOAD_REF = "$agenthub_payload"
+"""The key of a part content stored beside the cassette (:func:`write_cassette`)."""
+
+
+def write_cassette(cassette: Cassette, folder: Path, *, inline_limit: int = 256 * 1024) -> Path:
+    """Write ``cassette`` as ``<folder>/cassette.json``, each text (a tool result, a
+    message part's content, an output) larger than ``inline_limit`` bytes stored beside it
+    once, in ``payloads/<sha256>.json``, and referenced by
+    ``{"$agenthub_payload": "payloads/<sha256>.json"}``; :func:`load_cassette` puts them back
+    (and checks their digests)."""
+    import hashlib
+
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def _stored(text: str) -> dict[str, str]:
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        (folder / "payloads").mkdir(exist_ok=True)
+        (folder / "payloads" / f"{digest}.json").write_text(text, encoding="utf-8")
+        return {PAYLOAD_REF: f"payloads/{digest}.json"}
+
+    def store_strings(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: store_strings(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [store_strings(v) for v in value]
+        if isinstance(value, str) and len(value.encode()) > inline_limit:
+            return _stored(json.dumps(value, ensure_ascii=False))
+        return value
+
+    data = store_strings(cassette.model_dump(mode="json"))
+    target = folder / "cassette.json"
+    target.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return target
+
+
+def _inline_payloads(value: Any, base: Path, problems: list[str], where: str = "") -> Any:
+    """``value`` with the payloads :func:`write_cassette` stored beside it put back."""
+    import hashlib
+
+    if isinstance(value, list):
+        return [_inline_payloads(v, base, problems, f"{where}{i}.") for i, v in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    if set(value) != {PAYLOAD_REF}:
+        return {k: _inline_payloads(v, base, problems, f"{where}{k}.") for k, v in value.items()}
+    place, ref = where.rstrip("."), str(value[PAYLOAD_REF])
+    path = (base / ref).resolve()
+    if base.resolve() not in path.parents:
+        problems.append(f"{place}: {ref!r} is outside the cassette's folder")
+        return value
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        problems.append(f"{place}: {ref} cannot be read ({err.strerror})")
+        return value
+    if hashlib.sha256(text.encode()).hexdigest() != path.stem:
+        problems.append(f"{place}: {ref} does not match its digest (changed?)")
+        return value
+    return json.loads(text)
+
+
 def load_cassette(source: str | Path, *, name: str | None = None) -> Cassette:
     """A cassette from a file (a path) or from its JSON text.
 
@@ -281,6 +343,11 @@ def load_cassette(source: str | Path, *, name: str | None = None) -> Cassette:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise InvalidCassette(label, [f"not JSON: {err}"]) from None
+    if isinstance(source, Path):
+        missing: list[str] = []
+        data = _inline_payloads(data, source.parent, missing)
+        if missing:
+            raise InvalidCassette(label, missing)
     if isinstance(data, dict) and data.get("format") == CASSETTE_FORMAT:
         version = data.get("version")
         if version != CASSETTE_VERSION:

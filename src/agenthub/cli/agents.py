@@ -364,6 +364,10 @@ def export_task(
     session: Annotated[
         bool, typer.Option("--session", help="TASK_ID is a session: export its turns.")
     ] = False,
+    folder: Annotated[
+        str | None,
+        typer.Option("--dir", help="Write DIR/cassette.json, large payloads beside it."),
+    ] = None,
     tenant: TenantOption = "default",
     task_queue: TaskQueueOption = None,
 ) -> None:
@@ -378,7 +382,14 @@ def export_task(
         return await tasks.export(task_id, member=member)
 
     cassette = run(main)
-    _write_json(cassette.model_dump_json(indent=2), output)
+    if folder is not None:
+        from pathlib import Path
+
+        from agenthub.agents.cassette import write_cassette
+
+        output = str(write_cassette(cassette, Path(folder)))
+    else:
+        _write_json(cassette.model_dump_json(indent=2), output)
     if output not in (None, "-"):
         console.print(
             f"wrote {output}: {cassette.kind} {cassette.task_id}, {len(cassette.steps)} steps, "

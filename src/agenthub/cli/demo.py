@@ -251,7 +251,8 @@ async def _demo(settings: Any, interactive: bool) -> None:
                 "  what if it had flown TP1352? (with `agenthub demo --console` running)\n"
                 f"  agenthub tasks fork {booking_id.rsplit('/', 1)[-1]} --at 1 --redo-undone "
                 f"--instructions 'Fly TP1352.' --task-queue {DEMO_QUEUE}",
-                highlight=False, soft_wrap=True,
+                highlight=False,
+                soft_wrap=True,
             )
 
             console.print("[bold]3. payment[/] waits for a person")
