@@ -23,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -30,7 +31,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agenthub.agents.capability import ApprovalRecord
 from agenthub.agents.task import (
     AgentUsage,
     ForkPoint,
@@ -250,18 +250,10 @@ def cassette_from_record(
         history_base=record.history_base,
         messages=record.messages,
         steps=steps_of(record.messages, record.history_base),
-        approvals=[CassetteApproval(**_fields(a)) for a in record.approvals],
-        undos=[
-            CassetteUndo(**_fields(u), undone=u.origin in record.undone) for u in record.undos
-        ],
+        approvals=[CassetteApproval(**asdict(a)) for a in record.approvals],
+        undos=[CassetteUndo(**asdict(u), undone=u.origin in record.undone) for u in record.undos],
         parent=CassetteParent(**record.fork) if record.fork else None,
     )  # fmt: skip
-
-
-def _fields(value: ApprovalRecord | UndoCall) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(value)
 
 
 PAYLOAD_REF = "$agenthub_payload"

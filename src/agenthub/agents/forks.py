@@ -43,7 +43,7 @@ _STATUS = {
 }
 
 
-async def _closed(handle: Any, result_type: type) -> tuple[str, Any, str | None]:
+async def _closed(handle: Any) -> tuple[str, Any, str | None]:
     """Status, output and error of a workflow (output and error once it closed)."""
     desc = await handle.describe()
     status = _STATUS.get(desc.status, "running") if desc.status else "running"
@@ -66,7 +66,7 @@ async def _agent_cassette(
     role: str = "",
 ) -> Cassette:
     handle = tasks.client.get_workflow_handle(workflow_id, result_type=AgentTaskResult)
-    status, output, error = await _closed(handle, AgentTaskResult)
+    status, output, error = await _closed(handle)
     record: TaskRecord = await handle.query(
         AGENT_RECORD_QUERY, result_type=TaskRecord, rpc_timeout=timedelta(seconds=30)
     )
@@ -104,7 +104,7 @@ async def export_task(tasks: HubTasks, task_id: str, *, member: str | None = Non
             raise TaskNotFound(f"task {task_id!r} is not a team: it has no member {member!r}")
         return await _agent_cassette(tasks, summary.workflow_id, task_id)
     handle = tasks.client.get_workflow_handle(summary.workflow_id, result_type=TeamResult)
-    status, _, error = await _closed(handle, TeamResult)
+    status, _, error = await _closed(handle)
     roles = await _roles(handle, summary.agent, status)
     members = await _children(
         tasks, f"{summary.workflow_id}/", [f"item-{i}" for i in range(len(roles) or 1000)],

@@ -211,14 +211,19 @@ def run_task(
         console.print(f"{verb} task [bold]{task.task_id}[/] ({agent})")
         if task.web_url:
             console.print(f"web UI: {task.web_url}", highlight=False)
-        if detach:
-            console.print(f"watch it: agenthub tasks watch {task.task_id}")
-            return 0
-        return await _follow(tasks, task.task_id, task.kind, stop)
+        return await _follow_unless(detach, tasks, task, stop)
 
     code = run(main)
     if code:
         raise typer.Exit(code)
+
+
+async def _follow_unless(detach: bool, tasks: Any, task: Any, stop: asyncio.Event) -> int:
+    """Follow the task started (see :func:`_follow`), or say how to, with ``--detach``."""
+    if detach:
+        console.print(f"watch it: agenthub tasks watch {task.task_id}")
+        return 0
+    return await _follow(tasks, task.task_id, task.kind, stop)
 
 
 def chat(
@@ -475,10 +480,7 @@ def fork_task(
         task = started.task
         verb = "forked" if started.created else "attached to"
         console.print(f"{verb} [bold]{task.task_id}[/] from {escape(task.parent)}")
-        if detach:
-            console.print(f"watch it: agenthub tasks watch {task.task_id}")
-            return 0
-        return await _follow(tasks, task.task_id, task.kind, stop)
+        return await _follow_unless(detach, tasks, task, stop)
 
     code = run(main)
     if code:
