@@ -41,7 +41,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from agenthub.runtime.plugin import AgentHubPlugin
-from agenthub.runtime.server import find_binary
+from agenthub.runtime.server import dynamic_config_args, find_binary
 from agenthub.runtime.settings import Settings
 from agenthub.runtime.worker import build_worker
 
@@ -90,6 +90,11 @@ async def start_dev_server_env(**kwargs: Any) -> WorkflowEnvironment:
     given), its client carrying :class:`~agenthub.runtime.plugin.AgentHubPlugin`."""
     _with_plugin(kwargs)
     kwargs.setdefault("dev_server_log_level", "error")
+    # The embedded server's settings (a workflow task after an activity is not held back).
+    kwargs["dev_server_extra_args"] = [
+        *dynamic_config_args(),
+        *kwargs.get("dev_server_extra_args", []),
+    ]
     return await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(find_binary("temporal")), **kwargs
     )
