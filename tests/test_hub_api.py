@@ -393,6 +393,12 @@ async def test_a_task_exports_as_a_cassette_and_forks_over_http(hub: Hub) -> Non
             page = await browser.get(f"/console/tasks/{fork['task_id']}")
             assert f'<a href="/console/tasks/{task_id}">{task_id}</a> after step 1' in page.text
 
+            async def listed() -> bool:  # the list reads the visibility store, which lags
+                tasks = (await browser.get("/console/tasks")).text
+                return f"(forked from {task_id} after step 1)" in tasks
+
+            await eventually(listed, what="the fork in the console's task list")
+
         refusals = {
             "answer": await http.post(f"/tasks/{task_id}/fork", json={"at": 2}),
             "range": await http.post(f"/tasks/{task_id}/fork", json={"at": 7}),

@@ -292,7 +292,8 @@ def list_tasks(
         table.add_column(column, overflow="fold")
     for t in found:
         started = t.started_at.strftime("%Y-%m-%d %H:%M:%S") if t.started_at else ""
-        table.add_row(t.task_id, t.agent, t.status, started, t.goal[:60])
+        forked = f" (fork of {t.parent})" if t.parent else ""
+        table.add_row(t.task_id, t.agent, t.status, started, t.goal[:60] + forked)
     console.print(table)
 
 
