@@ -2,8 +2,11 @@
 task starts per second and their ratio, p95 start latency, every started task run to its
 end; then many SSE readers on one task: every reader gets every event, and how late.
 
-The API (uvicorn) and the worker share one process, as in ``agenthub up``; the load comes
-from this process too, the same way for both sides (``--concurrency`` requests in flight).
+The API (uvicorn) and the worker share one process, as in ``agenthub up``, with
+``--concurrency`` starts in flight on both sides. The client side calls the hub's own start
+(``HubTasks.start``) in that process; the HTTP requests come from a process of their own,
+as real callers do, so the API is not charged for its callers' HTTP client
+(``--same-process`` sends them from the API's process, as this benchmark used to).
 
     .venv/bin/python -m benchmarks.api_load --tasks 1000 --readers 100
 """
@@ -14,11 +17,13 @@ import argparse
 import asyncio
 import contextlib
 import json
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import Any
 
 import httpx
 import uvicorn
@@ -102,12 +107,52 @@ async def _read_events(http: httpx.AsyncClient, path: str) -> list[tuple[int, fl
     return seen
 
 
+async def _post_starts(url: str, count: int, concurrency: int, first: int, run: str) -> Any:
+    """``count`` task starts over HTTP (``concurrency`` in flight): seconds, latencies, ids."""
+    limits = httpx.Limits(max_connections=concurrency + 10)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as http:
+
+        async def over_http(i: int) -> str:
+            body = {"agent": "bench-quick", "goal": f"goal {i}", "task_id": f"h-{run}-{i}"}
+            response = await http.post("/tasks", json=body)
+            assert response.status_code == 201, response.text
+            workflow_id: str = response.json()["workflow_id"]
+            return workflow_id
+
+        return await _batch(count, concurrency, lambda i: over_http(first + i))
+
+
+async def _starts_from_another_process(
+    url: str, count: int, concurrency: int, first: int, run: str
+) -> tuple[float, list[float], list[str]]:
+    loader = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.api_load", "--load-from", url, "--tasks", str(count),
+        "--concurrency", str(concurrency), "--first", str(first), "--run", run,
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await loader.communicate()
+    assert loader.returncode == 0, "the HTTP load process failed"
+    seconds, latencies, ids = json.loads(out)
+    return seconds, latencies, ids
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--readers", type=int, default=100)
+    parser.add_argument("--same-process", action="store_true",
+                        help="send the HTTP requests from the API's own process")  # fmt: skip
+    parser.add_argument("--load-from", help=argparse.SUPPRESS)  # the HTTP load process
+    parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--run", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.load_from:
+        result = await _post_starts(
+            args.load_from, args.tasks, args.concurrency, args.first, args.run
+        )
+        print(json.dumps(result))
+        return
 
     async with embedded_server() as address:
         with TemporaryDirectory() as tmp:
@@ -138,19 +183,23 @@ async def _measure(client: Client, tq: str, url: str, args: argparse.Namespace) 
             started = await tasks.start("bench-quick", f"goal {i}", task_id=f"d-{run}-{i}")
             return started.task.workflow_id
 
-        async def over_http(i: int) -> str:
-            body = {"agent": "bench-quick", "goal": f"goal {i}", "task_id": f"h-{run}-{i}"}
-            response = await http.post("/tasks", json=body)
-            assert response.status_code == 201, response.text
-            workflow_id: str = response.json()["workflow_id"]
-            return workflow_id
+        async def over_http(count: int, first: int) -> tuple[float, list[float], list[str]]:
+            if args.same_process:
+                result: tuple[float, list[float], list[str]] = await _post_starts(
+                    url, count, args.concurrency, first, run
+                )
+                return result
+            return await _starts_from_another_process(url, count, args.concurrency, first, run)
 
-        # Warm both paths up (and open the HTTP connections the measured run uses).
+        # Warm both paths up.
         await _batch(args.concurrency, args.concurrency, lambda i: direct(10_000 + i))
-        await _batch(args.concurrency, args.concurrency, lambda i: over_http(10_000 + i))
+        await over_http(args.concurrency, 10_000)
         results: dict[str, tuple[float, list[float], list[str]]] = {}
-        for name, start in (("client", direct), ("http", over_http)):
-            results[name] = await _batch(args.tasks, args.concurrency, start)
+        for name in ("client", "http"):
+            if name == "client":
+                results[name] = await _batch(args.tasks, args.concurrency, direct)
+            else:
+                results[name] = await over_http(args.tasks, 0)
             began = time.perf_counter()
             handles = [client.get_workflow_handle(w) for w in results[name][2]]
             outcomes = await asyncio.gather(*(h.result() for h in handles), return_exceptions=True)
@@ -165,6 +214,9 @@ async def _measure(client: Client, tq: str, url: str, args: argparse.Namespace) 
             assert not failed, failed[:3]
         ratio = results["client"][0] / results["http"][0]
         print(f"ratio http/client starts per second: {ratio:.2f}")
+        where = "the API's process" if args.same_process else "a process of their own"
+        p95_p50 = _pct(results["http"][1], 0.95) / _pct(results["http"][1], 0.5)
+        print(f"  (HTTP requests sent from {where}; http p95/p50 {p95_p50:.1f})")
 
         # SSE fan-out: many readers follow one long task live.
         started = await tasks.start("bench-ticker", "tick along", task_id=f"ticker-{run}")

@@ -120,3 +120,22 @@ async def test_starts_are_eager_by_default_when_the_clients_worker_polls(
         # The SDK marks a handle whose first workflow task came back with the start.
         assert getattr(handle, "__temporal_eagerly_started", None) is eager
         assert await handle.result() == 0 + 1 + 4
+
+
+def test_the_agents_plugin_builds_pydantic_ais_message_schema_before_any_task() -> None:
+    """Built lazily on first use, the schema took over 2 s inside a task's workflow code on
+    a busy worker, and the SDK's deadlock detector failed that workflow task (TMPRL1101)."""
+    import subprocess
+    import sys
+
+    probe = (
+        "from pydantic_ai.messages import ModelMessagesTypeAdapter as A\n"
+        "from pydantic._internal._mock_val_ser import MockValSer\n"
+        "assert isinstance(A.__dict__.get('serializer'), MockValSer), 'built already?'\n"
+        "from agenthub.agents import AgentSpec, AgentsPlugin\n"
+        "AgentsPlugin(AgentSpec(name='probe'))\n"
+        "assert not isinstance(A.__dict__.get('serializer'), MockValSer)\n"
+        "assert not isinstance(A.__dict__.get('validator'), MockValSer)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -140,6 +140,16 @@ def next_retry_at(info: activity.Info, err: BaseException, kind: str) -> datetim
     return datetime.now(UTC) + delay
 
 
+def _build_message_schema() -> None:
+    """Build pydantic-ai's message schema now, on the host: it is built on first use, and a
+    first use inside a task's workflow code on a busy worker took over 2 s (the SDK's
+    deadlock detector failed the workflow task, TMPRL1101; ``benchmarks.api_load``)."""
+    from pydantic_ai.messages import ModelMessagesTypeAdapter
+
+    ModelMessagesTypeAdapter.dump_python([], mode="json")
+    ModelMessagesTypeAdapter.validate_python([])
+
+
 def _ai_converter(converter: DataConverter) -> DataConverter:
     """agenthub's converter with pydantic-ai's payload converter as its base."""
     from pydantic_ai.durable_exec.temporal import PydanticAIPayloadConverter
@@ -179,6 +189,7 @@ class AgentsPlugin(SimplePlugin):
         from pydantic_ai.durable_exec.temporal import AgentPlugin, PydanticAIPlugin
 
         self.settings = settings or Settings.from_env()
+        _build_message_schema()
         self.specs = list(agents)
         names = [a.name for a in agents]
         duplicates = sorted({n for n in names if names.count(n) > 1})
