@@ -218,7 +218,7 @@ async def replay_against(
     import tempfile
 
     from agenthub.agents import AgentsPlugin
-    from agenthub.agents.cassette import Cassette, load_cassette, tool_replay
+    from agenthub.agents.cassette import Cassette, load_cassette, tool_calls_of, tool_replay
     from agenthub.agents.task import AgentTask, AgentTaskRequest
 
     if tools not in ("recorded", "live"):
@@ -243,12 +243,7 @@ async def replay_against(
         result = await client.execute_workflow(
             AgentTask.run, request, id=f"{name}-{uuid.uuid4().hex[:6]}", task_queue=task_queue
         )
-    calls = [
-        str(part.get("tool_name"))
-        for message in result.messages if message.get("kind") == "response"
-        for part in message.get("parts", []) if part.get("part_kind") == "tool-call"
-    ]  # fmt: skip
-    return CassetteRun(result.output, calls, result.usage, cassette)
+    return CassetteRun(result.output, tool_calls_of(result.messages), result.usage, cassette)
 
 
 try:

@@ -52,7 +52,9 @@ __all__ = [
     "cassette_schema",
     "fork_point",
     "load_cassette",
+    "tool_calls_of",
     "tool_replay",
+    "total_usage",
     "write_cassette",
 ]
 
@@ -180,6 +182,27 @@ def _arguments(raw: Any) -> Any:
         except json.JSONDecodeError:
             return raw
     return raw
+
+
+def tool_calls_of(messages: list[dict[str, Any]]) -> list[str]:
+    """The tools the model asked for in ``messages`` (pydantic-ai's JSON form), in order."""
+    return [
+        str(part.get("tool_name"))
+        for message in messages
+        if message.get("kind") == "response"
+        for part in message.get("parts", [])
+        if part.get("part_kind") == "tool-call"
+    ]
+
+
+def total_usage(cassettes: list[Cassette]) -> CassetteUsage:
+    """The usage of several cassettes together (a team's members, a session's turns)."""
+    return CassetteUsage(
+        requests=sum(c.usage.requests for c in cassettes),
+        tool_calls=sum(c.usage.tool_calls for c in cassettes),
+        input_tokens=sum(c.usage.input_tokens for c in cassettes),
+        output_tokens=sum(c.usage.output_tokens for c in cassettes),
+    )
 
 
 def steps_of(messages: list[dict[str, Any]], base: int) -> list[CassetteStep]:

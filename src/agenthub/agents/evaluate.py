@@ -27,7 +27,7 @@ from pydantic import TypeAdapter
 from temporalio import workflow
 from temporalio.client import Client
 
-from agenthub.agents.cassette import Cassette, tool_replay
+from agenthub.agents.cassette import Cassette, tool_calls_of, tool_replay
 from agenthub.agents.task import AgentTask, AgentTaskRequest, AgentTaskResult, AgentUsage
 from agenthub.patterns.fanout import CollectErrors, fan_out
 
@@ -71,14 +71,7 @@ class Evaluation:
                 runs.append(CaseRun(error=f"{failed[i].error_type}: {failed[i].message}"))
                 continue
             result = next(results)
-            calls = [
-                str(part.get("tool_name"))
-                for message in result.messages
-                if message.get("kind") == "response"
-                for part in message.get("parts", [])
-                if part.get("part_kind") == "tool-call"
-            ]
-            runs.append(CaseRun(result.output, calls, result.usage))
+            runs.append(CaseRun(result.output, tool_calls_of(result.messages), result.usage))
         return runs
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
-from agenthub.agents.cassette import Cassette, cassette_from_record, fork_point
+from agenthub.agents.cassette import Cassette, cassette_from_record, fork_point, total_usage
 from agenthub.agents.registry import agent_entry, team_spec
 from agenthub.agents.task import (
     AGENT_RECORD_QUERY,
+    TASK_STATUS,
     AgentTaskResult,
     TaskRecord,
     fork_refusal,
@@ -32,21 +33,11 @@ if TYPE_CHECKING:
 
 __all__ = ["export_session", "export_task", "fork_task"]
 
-_STATUS = {
-    WorkflowExecutionStatus.RUNNING: "running",
-    WorkflowExecutionStatus.COMPLETED: "succeeded",
-    WorkflowExecutionStatus.FAILED: "failed",
-    WorkflowExecutionStatus.CANCELED: "cancelled",
-    WorkflowExecutionStatus.TERMINATED: "terminated",
-    WorkflowExecutionStatus.TIMED_OUT: "timed_out",
-    WorkflowExecutionStatus.CONTINUED_AS_NEW: "continued",
-}
-
 
 async def _closed(handle: Any) -> tuple[str, Any, str | None]:
     """Status, output and error of a workflow (output and error once it closed)."""
     desc = await handle.describe()
-    status = _STATUS.get(desc.status, "running") if desc.status else "running"
+    status = TASK_STATUS.get(desc.status, "running") if desc.status else "running"
     if status == "succeeded":
         return status, (await handle.result()).output, None
     if status in ("failed", "cancelled", "terminated", "timed_out"):
@@ -124,10 +115,7 @@ async def export_task(tasks: HubTasks, task_id: str, *, member: str | None = Non
     return Cassette(
         kind="team", task_id=task_id, workflow_id=summary.workflow_id, agent=summary.agent,
         goal=summary.goal, status=status, output=output, error=error, members=members,
-        usage={  # type: ignore[arg-type]
-            k: sum(getattr(m.usage, k) for m in members)
-            for k in ("requests", "tool_calls", "input_tokens", "output_tokens")
-        },
+        usage=total_usage(members),
     )  # fmt: skip
 
 
@@ -153,10 +141,7 @@ async def export_session(tasks: HubTasks, session_id: str) -> Cassette:
         kind="session", task_id=session_id, workflow_id=prefix.rstrip("/"),
         agent=turns[0].agent if turns else "", goal=turns_said[0].text if turns_said else "",
         status="running", members=turns,
-        usage={  # type: ignore[arg-type]
-            k: sum(getattr(t.usage, k) for t in turns)
-            for k in ("requests", "tool_calls", "input_tokens", "output_tokens")
-        },
+        usage=total_usage(turns),
     )  # fmt: skip
 
 

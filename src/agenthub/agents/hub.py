@@ -31,7 +31,6 @@ from temporalio.client import (
     Client,
     WorkflowExecution,
     WorkflowExecutionDescription,
-    WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
 )
@@ -52,6 +51,7 @@ from agenthub.agents.shared_events import SharedEvents
 from agenthub.agents.spec import AgentLimits, check_model_name
 from agenthub.agents.task import (
     TASK_MEMO,
+    TASK_STATUS,
     AgentEventItem,
     AgentTask,
     AgentTaskRequest,
@@ -89,15 +89,6 @@ ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}"
 _ID = re.compile(ID_PATTERN)
 _TASK_TYPES = ("agenthub.AgentTask", "agenthub.Team")
 _RUNNING_STATES = ("waiting_for_approval", "compensating")
-_STATUS = {
-    WorkflowExecutionStatus.RUNNING: "running",
-    WorkflowExecutionStatus.COMPLETED: "succeeded",
-    WorkflowExecutionStatus.FAILED: "failed",
-    WorkflowExecutionStatus.CANCELED: "cancelled",
-    WorkflowExecutionStatus.TERMINATED: "terminated",
-    WorkflowExecutionStatus.TIMED_OUT: "timed_out",
-    WorkflowExecutionStatus.CONTINUED_AS_NEW: "continued",
-}
 
 
 def check_id(kind: str, value: str) -> str:
@@ -433,7 +424,7 @@ class HubTasks:
             task_id=task_id,
             agent=str(recorded.get("agent", "")),
             goal=str(recorded.get("goal", "")),
-            status=_STATUS.get(execution.status, "running") if execution.status else "running",
+            status=TASK_STATUS.get(execution.status, "running") if execution.status else "running",
             tenant=self.tenant,
             requested_by=str(recorded.get("by", "")),
             started_at=execution.start_time,
@@ -521,7 +512,7 @@ class HubTasks:
             'AND ParentWorkflowId IS NULL AND ExecutionStatus != "ContinuedAsNew"'
         )
         if status is not None:
-            names = {v: k for k, v in _STATUS.items()}
+            names = {v: k for k, v in TASK_STATUS.items()}
             if status not in names:
                 raise InvalidInput(f"status {status!r} is not one of {sorted(names)}")
             query += f' AND ExecutionStatus = "{names[status].name.title().replace("_", "")}"'

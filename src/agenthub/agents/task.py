@@ -24,7 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from temporalio import activity, workflow
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.workflow_streams import (
     WorkflowStream,
@@ -248,6 +248,17 @@ class ScheduledGoal:
     schedule: str
     timezone: str = "UTC"
 
+
+TASK_STATUS = {
+    WorkflowExecutionStatus.RUNNING: "running",
+    WorkflowExecutionStatus.COMPLETED: "succeeded",
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.CANCELED: "cancelled",
+    WorkflowExecutionStatus.TERMINATED: "terminated",
+    WorkflowExecutionStatus.TIMED_OUT: "timed_out",
+    WorkflowExecutionStatus.CONTINUED_AS_NEW: "continued",
+}
+"""A task's status as the hub names it, by its workflow's status."""
 
 TASK_MEMO = "agenthub.task"
 """The memo key of a hub task: agent, goal, tenant, who started it."""
