@@ -5,8 +5,10 @@ end; then many SSE readers on one task: every reader gets every event, and how l
 The API (uvicorn) and the worker share one process, as in ``agenthub up``, with
 ``--concurrency`` starts in flight on both sides. The client side calls the hub's own start
 (``HubTasks.start``) in that process; the HTTP requests come from a process of their own,
-as real callers do, so the API is not charged for its callers' HTTP client
-(``--same-process`` sends them from the API's process, as this benchmark used to).
+as real callers do, so the API is not charged for its callers' HTTP client: a light one
+(``benchmarks/_http_load.py``, keep-alive sockets), because on a small machine the callers'
+CPU is taken from the API all the same (``--same-process`` sends them with httpx from the
+API's process, as this benchmark used to).
 
     .venv/bin/python -m benchmarks.api_load --tasks 1000 --readers 100
 """
@@ -126,14 +128,18 @@ async def _starts_from_another_process(
     url: str, count: int, concurrency: int, first: int, run: str
 ) -> tuple[float, list[float], list[str]]:
     loader = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.api_load", "--load-from", url, "--tasks", str(count),
-        "--concurrency", str(concurrency), "--first", str(first), "--run", run,
-        stdout=asyncio.subprocess.PIPE,
+        sys.executable, "-m", "benchmarks._http_load", url, str(count), str(concurrency),
+        str(first), run, stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, _ = await loader.communicate()
     assert loader.returncode == 0, "the HTTP load process failed"
-    seconds, latencies, ids = json.loads(out)
+    seconds, latencies, ids, cpu = json.loads(out)
+    LOAD_CPU.append(cpu / count)
     return seconds, latencies, ids
+
+
+LOAD_CPU: list[float] = []
+"""CPU seconds per request of the load process (a real caller's, spent on its machine)."""
 
 
 async def main() -> None:
@@ -143,16 +149,7 @@ async def main() -> None:
     parser.add_argument("--readers", type=int, default=100)
     parser.add_argument("--same-process", action="store_true",
                         help="send the HTTP requests from the API's own process")  # fmt: skip
-    parser.add_argument("--load-from", help=argparse.SUPPRESS)  # the HTTP load process
-    parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--run", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.load_from:
-        result = await _post_starts(
-            args.load_from, args.tasks, args.concurrency, args.first, args.run
-        )
-        print(json.dumps(result))
-        return
 
     async with embedded_server() as address:
         with TemporaryDirectory() as tmp:
@@ -214,7 +211,10 @@ async def _measure(client: Client, tq: str, url: str, args: argparse.Namespace) 
             assert not failed, failed[:3]
         ratio = results["client"][0] / results["http"][0]
         print(f"ratio http/client starts per second: {ratio:.2f}")
-        where = "the API's process" if args.same_process else "a process of their own"
+        where = (
+            "the API's process (httpx)" if args.same_process
+            else f"a process of their own (plain sockets, {LOAD_CPU[-1] * 1000:.2f} ms CPU each)"
+        )  # fmt: skip
         p95_p50 = _pct(results["http"][1], 0.95) / _pct(results["http"][1], 0.5)
         print(f"  (HTTP requests sent from {where}; http p95/p50 {p95_p50:.1f})")
 

@@ -154,7 +154,7 @@ def _ai_converter(converter: DataConverter) -> DataConverter:
     """agenthub's converter with pydantic-ai's payload converter as its base."""
     from pydantic_ai.durable_exec.temporal import PydanticAIPayloadConverter
 
-    from agenthub.runtime.converter import guarded_payload_converter
+    from agenthub.runtime.converter import built_once, guarded_payload_converter
 
     current = converter.payload_converter_class
     if issubclass(current, PydanticAIPayloadConverter):
@@ -163,7 +163,7 @@ def _ai_converter(converter: DataConverter) -> DataConverter:
     base = (
         guarded_payload_converter(limit, base=PydanticAIPayloadConverter)
         if isinstance(limit, int)
-        else PydanticAIPayloadConverter
+        else built_once(PydanticAIPayloadConverter)
     )
     return dataclasses.replace(converter, payload_converter_class=base)
 

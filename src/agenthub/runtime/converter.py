@@ -25,6 +25,7 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ __all__ = [
     "DEFAULT_OFFLOAD_THRESHOLD",
     "DEFAULT_PAYLOAD_LIMIT",
     "LocalFileStorageDriver",
+    "built_once",
     "data_converter",
     "guarded_payload_converter",
 ]
@@ -89,10 +91,45 @@ _FIX = (
 )
 
 
+_BUILD_LOCK = threading.Lock()
+
+
+def built_once(base: type[PayloadConverter]) -> type[PayloadConverter]:
+    """``base`` as a class whose every instantiation returns one shared instance.
+
+    A ``DataConverter`` with external storage is copied with ``dataclasses.replace`` for
+    each payload a worker converts with a context, and each copy builds a new payload
+    converter: for pydantic's, an empty type-adapter cache, so a ``TypeAdapter`` was built
+    again for every payload (about 19 builds per three-step saga). Payload converters keep
+    no per-call state, so one instance serves every copy. A subclass builds its own.
+
+    Example::
+
+        DataConverter(payload_converter_class=built_once(PydanticPayloadConverter))
+    """
+
+    def __new__(cls: type[PayloadConverter]) -> PayloadConverter:
+        instance = cls.__dict__.get("_agenthub_instance")
+        if instance is None:
+            with _BUILD_LOCK:
+                instance = cls.__dict__.get("_agenthub_instance")
+                if instance is None:
+                    instance = object.__new__(cls)
+                    base.__init__(instance)
+                    type.__setattr__(cls, "_agenthub_instance", instance)
+        return instance
+
+    def __init__(self: PayloadConverter) -> None:
+        """Built once, in ``__new__``."""
+
+    return type(base.__name__, (base,), {"__new__": __new__, "__init__": __init__})
+
+
 def guarded_payload_converter(
     limit: int = DEFAULT_PAYLOAD_LIMIT, base: type[PayloadConverter] = PydanticPayloadConverter
 ) -> type[PayloadConverter]:
-    """A payload converter class that refuses payloads larger than ``limit`` bytes."""
+    """A payload converter class that refuses payloads larger than ``limit`` bytes (built
+    once per class, see :func:`built_once`)."""
     if limit <= 0:
         raise ConfigurationError(f"payload limit must be > 0 bytes, got {limit}")
 
@@ -128,8 +165,9 @@ def guarded_payload_converter(
             return payloads
 
     GuardedPayloadConverter.__name__ = f"Guarded{base.__name__}"
-    GuardedPayloadConverter.agenthub_limit = limit  # read to rebuild it on another base
-    return GuardedPayloadConverter
+    shared = built_once(GuardedPayloadConverter)
+    shared.agenthub_limit = limit  # type: ignore[attr-defined]  # read to rebuild on another base
+    return shared
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -238,7 +276,7 @@ def data_converter(
         )
     drivers = [store, *readers]
     return DataConverter(
-        payload_converter_class=PydanticPayloadConverter,
+        payload_converter_class=built_once(PydanticPayloadConverter),
         external_storage=ExternalStorage(
             drivers=drivers,
             driver_selector=(lambda context, payload: store) if len(drivers) > 1 else None,
