@@ -78,6 +78,18 @@ def process_peak_rss_mib(pid: int | None) -> float | None:
     return None
 
 
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds a live process has used so far (Linux ``/proc``), None
+    where unknown."""
+    import os
+
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 async def client_for(address: str) -> Client:
     return await connect(Settings(), target_host=address)
 

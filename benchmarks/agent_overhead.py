@@ -4,7 +4,9 @@ the same local OpenAI-compatible model server, in the same run:
 * added latency per model turn (p50, p95) of sequential two-turn tasks (a tool call, then
   the answer);
 * tasks/s for N concurrent short tasks, and the ratio durable/plain;
-* history bytes per turn of a durable task.
+* history bytes per turn of a durable task;
+* CPU per task of each side during the concurrent run: the process that runs the agents
+  (and the model server), and the Temporal server: what bounds the ratio on a small machine.
 
     .venv/bin/python -m benchmarks.agent_overhead --tasks 200 --sequential 30
 """
@@ -25,7 +27,7 @@ from agenthub.agents import AgentSpec, AgentsPlugin, start_agent_task, tool
 from agenthub.agents.testing import ModelServer, serving
 from agenthub.runtime import AgentHubPlugin, Settings
 from agenthub.testing import running_worker
-from benchmarks._common import embedded_server
+from benchmarks._common import embedded_server_process, process_cpu_seconds
 
 TURNS = 2  # a tool call, then the answer
 
@@ -61,7 +63,8 @@ async def main() -> None:
 
     from agenthub.agents.spec import resolve_model
 
-    async with serving(ModelServer(reply=_reply)) as model, embedded_server() as address:
+    async with serving(ModelServer(reply=_reply)) as model, embedded_server_process() as server:
+        address = server.address
         with TemporaryDirectory() as tmp:
             settings = Settings(data_dir=Path(tmp), openai_base_url=model.url)
             spec = AgentSpec(name="bench", model="openai:bench", tools=[lookup])
@@ -92,11 +95,20 @@ async def main() -> None:
                         assert await run() == "Lisbon is sunny."
                         times[label].append(time.perf_counter() - start)
                 rates: dict[str, float] = {}
+                cpu: dict[str, tuple[float, float]] = {}  # ms per task: this process, server
                 for label, run in (("plain", plain_task), ("durable", durable_task)):
-                    start = time.perf_counter()
+                    start, own, served = (
+                        time.perf_counter(), time.process_time(), process_cpu_seconds(server.pid)
+                    )  # fmt: skip
                     outputs = await asyncio.gather(*(run() for _ in range(args.tasks)))
                     assert outputs == ["Lisbon is sunny."] * args.tasks
                     rates[label] = args.tasks / (time.perf_counter() - start)
+                    served_after = process_cpu_seconds(server.pid)
+                    cpu[label] = (
+                        (time.process_time() - own) / args.tasks * 1000,
+                        ((served_after - served) / args.tasks * 1000)
+                        if served is not None and served_after is not None else float("nan"),
+                    )  # fmt: skip
                 handle = await start_agent_task(client, "bench", "Weather?", task_queue=queue)
                 await handle.result()
                 history = sum(e.ByteSize() for e in (await handle.fetch_history()).events)
@@ -116,6 +128,11 @@ async def main() -> None:
     print(f"  plain    {rates['plain']:8.1f}")
     print(f"  durable  {rates['durable']:8.1f}")
     print(f"  ratio durable/plain: {rates['durable'] / rates['plain']:.2f}")
+    # What bounds the ratio: CPU per task of the process running the agents (worker,
+    # model client and the model server itself) and of the Temporal server.
+    for label in ("plain", "durable"):
+        own, served = cpu[label]
+        print(f"  CPU per {label} task: {own:.1f} ms this process + {served:.1f} ms server")
     print(f"history of one durable task: {history} bytes, {history / TURNS:.0f} bytes per turn")
 
 

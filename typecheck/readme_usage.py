@@ -90,7 +90,7 @@ def cancel_hotel(trip: Trip) -> None:
 class BookTrip:
     @workflow.run
     async def run(self, trip: Trip) -> list[str]:
-        async with Saga() as saga:
+        async with Saga(local_steps=True) as saga:
             car: str = await saga.step(book_car, trip, compensation=cancel_car)
             hotel: str = await saga.step(
                 book_hotel, trip, compensation=cancel_hotel, retry_policy=retry.preset("DEFAULT")
