@@ -11,7 +11,8 @@ process, on the embedded server (SQLite file), in the SDK's sandbox:
 
 * the headline: local steps (``local_steps=True``), the workflow in a module of its own with
   its imports passed through, as the README's "Sandbox cost" recommends
-  (``benchmarks/saga_small.py``);
+  (``benchmarks/saga_small.py``, one workflow; the activity-step variant in
+  ``saga_small_activity.py``);
 * the same and with activity steps in ``benchmarks/workloads.py``, a 340-line module of
   twelve workflows that the sandbox imports again for every run;
 * the same saga outside the sandbox (``sandboxed=False``, linted).
@@ -43,7 +44,8 @@ from temporalio.client import WorkflowHandle
 
 from agenthub.testing import running_worker
 from benchmarks._common import client_for, embedded_server, summarize
-from benchmarks.saga_small import SmallModuleLocalSaga, SmallModuleSaga
+from benchmarks.saga_small import SmallModuleLocalSaga
+from benchmarks.saga_small_activity import SmallModuleSaga
 from benchmarks.workloads import (
     ThreeStepLocalSaga,
     ThreeStepLocalSagaUnsandboxed,

@@ -82,7 +82,7 @@ def _glue_instance_class() -> type[WorkflowInstance] | None:
             super()._run_code(_compiled(code), **extra_globals)  # type: ignore[arg-type]
 
         # The SDK asks for a payload's contexts four to six times per payload, each time
-        # through ``_run_code`` with the importer applied (12% of a sandboxed saga's worker
+        # through ``_run_code`` with the importer applied (14% of a sandboxed saga's worker
         # CPU). Both are pure look-ups in the SDK's own (passed-through) instance class over
         # the run's info and pending commands: called directly, the same code runs on the
         # same objects.
