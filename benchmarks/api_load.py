@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import sys
 import time
@@ -126,7 +127,9 @@ async def _post_starts(url: str, count: int, concurrency: int, first: int, run: 
 
 async def _starts_from_another_process(
     url: str, count: int, concurrency: int, first: int, run: str
-) -> tuple[float, list[float], list[str]]:
+) -> tuple[float, list[float], list[str], float]:
+    """Like :func:`_post_starts`, from a light load process; also its CPU seconds per
+    request (a real caller's, spent on its own machine)."""
     loader = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "benchmarks._http_load", url, str(count), str(concurrency),
         str(first), run, stdout=asyncio.subprocess.PIPE,
@@ -134,12 +137,7 @@ async def _starts_from_another_process(
     out, _ = await loader.communicate()
     assert loader.returncode == 0, "the HTTP load process failed"
     seconds, latencies, ids, cpu = json.loads(out)
-    LOAD_CPU.append(cpu / count)
-    return seconds, latencies, ids
-
-
-LOAD_CPU: list[float] = []
-"""CPU seconds per request of the load process (a real caller's, spent on its machine)."""
+    return seconds, latencies, ids, cpu / count
 
 
 async def main() -> None:
@@ -176,9 +174,14 @@ async def _measure(client: Client, tq: str, url: str, args: argparse.Namespace) 
     limits = httpx.Limits(max_connections=args.concurrency + args.readers + 10)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as http:
 
+        async def direct_from(first: int, i: int) -> str:
+            return await direct(first + i)
+
         async def direct(i: int) -> str:
             started = await tasks.start("bench-quick", f"goal {i}", task_id=f"d-{run}-{i}")
             return started.task.workflow_id
+
+        load_cpu = [0.0]  # CPU seconds per request of the last load process
 
         async def over_http(count: int, first: int) -> tuple[float, list[float], list[str]]:
             if args.same_process:
@@ -186,7 +189,10 @@ async def _measure(client: Client, tq: str, url: str, args: argparse.Namespace) 
                     url, count, args.concurrency, first, run
                 )
                 return result
-            return await _starts_from_another_process(url, count, args.concurrency, first, run)
+            seconds, latencies, ids, load_cpu[0] = await _starts_from_another_process(
+                url, count, args.concurrency, first, run
+            )
+            return seconds, latencies, ids
 
         # Warm both paths up.
         await _batch(args.concurrency, args.concurrency, lambda i: direct(10_000 + i))
@@ -200,7 +206,7 @@ async def _measure(client: Client, tq: str, url: str, args: argparse.Namespace) 
         for turn, name in enumerate(("client", "http", "http", "client")):
             first = turn * half
             if name == "client":
-                part = await _batch(half, args.concurrency, lambda i, f=first: direct(f + i))
+                part = await _batch(half, args.concurrency, functools.partial(direct_from, first))
             else:
                 part = await over_http(half, first)
             seconds, latencies, ids = results[name]
@@ -222,7 +228,7 @@ async def _measure(client: Client, tq: str, url: str, args: argparse.Namespace) 
         print(f"ratio http/client starts per second: {ratio:.2f}")
         where = (
             "the API's process (httpx)" if args.same_process
-            else f"a process of their own (plain sockets, {LOAD_CPU[-1] * 1000:.2f} ms CPU each)"
+            else f"a process of their own (plain sockets, {load_cpu[0] * 1000:.2f} ms CPU each)"
         )  # fmt: skip
         p95_p50 = _pct(results["http"][1], 0.95) / _pct(results["http"][1], 0.5)
         print(f"  (HTTP requests sent from {where}; http p95/p50 {p95_p50:.1f})")
